@@ -1,0 +1,311 @@
+"""Compile graphs on a chosen backend: :func:`function` and :func:`backends`.
+
+===========  =========================================  ==========================
+backend      PyTensor mode                              notes
+===========  =========================================  ==========================
+``"jax"``    ``"JAX"`` (``jax.jit`` of the whole graph)  the GPU path; static shapes
+``"numba"``  ``"NUMBA"``                                 compiles 30-50 s cold
+``"c"``      ``"CVM"``                                   needs a C compiler
+``"python"`` ``Mode(linker="py")``                       slow; a reference
+===========  =========================================  ==========================
+
+``"auto"`` is JAX when it imports, else Numba.
+
+What :class:`Function` takes care of (see PyTensor's notes on each point):
+
+* **Static shapes for JAX.**  Data inputs with unknown dimensions and all
+  shared variables are pinned with ``specify_shape`` to the shapes of the
+  first call; one jitted function is compiled per shape signature and cached.
+* **Checked inputs.**  Arguments are converted to the input's dtype when that
+  loses nothing of meaning (ints and floats to a float input, ints to ints);
+  a wrong rank, a wrong fixed dimension or floats for an integer input raise a
+  ``ValueError`` that names the input.
+* **Shared values across backends.**  A JAX function leaves JAX arrays in
+  shared variables; before a Numba / C / Python function runs they are turned
+  back into numpy arrays.
+* **Blocking.**  Results are numpy arrays (the call waits for the device);
+  ``return_numpy=False`` returns JAX arrays as they are, without waiting.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import warnings
+from functools import lru_cache
+
+import numpy as np
+import pytensor
+import pytensor.tensor as pt
+from pytensor.compile.mode import Mode, get_mode
+from pytensor.compile.sharedvalue import SharedVariable
+from pytensor.graph.replace import graph_replace
+from pytensor.graph.traversal import graph_inputs
+from pytensor.tensor.type import TensorType
+
+from . import _config  # noqa: F401  (sets floatX)
+
+BACKENDS = ("jax", "numba", "c", "python")
+
+
+class BackendError(ValueError):
+    """An unknown or unavailable backend was asked for."""
+
+
+@lru_cache(maxsize=None)
+def _available(backend: str) -> bool:
+    if backend == "python":
+        return True
+    if backend == "jax":
+        return importlib.util.find_spec("jax") is not None
+    if backend == "numba":
+        return importlib.util.find_spec("numba") is not None
+    if backend == "c":
+        return bool(pytensor.config.cxx)
+    return False
+
+
+def installed_backends() -> list[str]:
+    """The backends that can run here, fastest first."""
+    return [b for b in BACKENDS if _available(b)]
+
+
+def default_backend() -> str:
+    """``"jax"`` when JAX is installed, else ``"numba"`` (else ``"python"``)."""
+    for backend in ("jax", "numba", "python"):
+        if _available(backend):
+            return backend
+    return "python"
+
+
+def resolve_backend(backend: str | None = "auto") -> str:
+    """Check a backend name and turn ``"auto"`` into the default one."""
+    if backend is None or backend == "auto":
+        return default_backend()
+    name = str(backend).lower()
+    name = {"cvm": "c", "py": "python"}.get(name, name)
+    installed = installed_backends()
+    if name not in BACKENDS:
+        raise BackendError(
+            f"unknown backend {backend!r}; choose one of: auto, {', '.join(installed)}")
+    if name not in installed:
+        hint = " (pip install 'scanrnn[jax]')" if name == "jax" else ""
+        raise BackendError(
+            f"backend {backend!r} is not installed here{hint}; installed: {', '.join(installed)}")
+    return name
+
+
+def mode_for(backend: str) -> Mode:
+    """The PyTensor ``Mode`` of a backend name."""
+    name = resolve_backend(backend)
+    if name == "python":
+        return Mode(linker="py", optimizer="fast_run")
+    return get_mode({"jax": "JAX", "numba": "NUMBA", "c": "CVM"}[name])
+
+
+def jax_devices() -> list[str]:
+    """The devices JAX sees (``[]`` if JAX is not installed)."""
+    if not _available("jax"):
+        return []
+    import jax
+    return [f"{d.platform}:{d.id} ({getattr(d, 'device_kind', d.platform)})"
+            for d in jax.devices()]
+
+
+def backends() -> dict:
+    """What is installed: backends, the default, JAX devices, versions."""
+    versions = {"pytensor": pytensor.__version__, "numpy": np.__version__}
+    for module in ("jax", "jaxlib", "numba"):
+        if importlib.util.find_spec(module) is not None:
+            versions[module] = getattr(importlib.import_module(module), "__version__", "?")
+    return {
+        "installed": installed_backends(),
+        "default": default_backend(),
+        "jax_devices": jax_devices(),
+        "floatX": pytensor.config.floatX,
+        "versions": versions,
+    }
+
+
+def _is_jax_array(value) -> bool:
+    return type(value).__module__.startswith(("jax", "jaxlib"))
+
+
+def to_numpy(value):
+    """A numpy array from a numpy or JAX array (blocks on the device)."""
+    return np.asarray(value)
+
+
+def _describe(var, index) -> str:
+    return f"input {index} ({var.name!r})" if var.name else f"input {index}"
+
+
+def check_argument(var, value, index: int = 0):
+    """Convert ``value`` for the symbolic input ``var`` or raise a clear ValueError."""
+    if _is_jax_array(value) and str(value.dtype) == var.dtype and value.ndim == var.ndim:
+        array = value
+    else:
+        array = np.asarray(value)
+    want = np.dtype(var.dtype)
+    if array.dtype != want:
+        ok = (want.kind == "f" and array.dtype.kind in "fiub") or \
+             (want.kind in "iu" and array.dtype.kind in "iub")
+        if not ok:
+            raise ValueError(
+                f"{_describe(var, index)} expects {want} values, got {array.dtype}"
+                + (" (cast token ids to an integer dtype)" if want.kind in "iu" else ""))
+        array = np.asarray(array, dtype=want)
+    if array.ndim != var.ndim:
+        raise ValueError(
+            f"{_describe(var, index)} expects a {var.ndim}-D array"
+            f"{' of shape ' + str(var.type.shape) if any(s is not None for s in var.type.shape) else ''}, "
+            f"got a {array.ndim}-D array of shape {array.shape}")
+    for axis, (want_n, got_n) in enumerate(zip(var.type.shape, array.shape)):
+        if want_n is not None and want_n != got_n:
+            raise ValueError(
+                f"{_describe(var, index)} expects shape {var.type.shape}, got {array.shape} "
+                f"(axis {axis} must be {want_n})")
+    return array
+
+
+def _shared_tensors(outputs, updates) -> list[SharedVariable]:
+    roots = list(outputs) + list(updates.values()) + list(updates.keys())
+    found = [v for v in graph_inputs(roots) if isinstance(v, SharedVariable)]
+    found += [k for k in updates if isinstance(k, SharedVariable)]
+    unique = list(dict.fromkeys(found))
+    return [v for v in unique if isinstance(v.type, TensorType)]
+
+
+def _uses_float64(inputs, outputs, shared) -> bool:
+    return any(getattr(v, "dtype", None) == "float64" for v in [*inputs, *outputs, *shared])
+
+
+def _set_jax_x64(enabled: bool):
+    import jax
+    import pytensor.link.jax.dispatch  # noqa: F401  (it sets x64 once at import)
+    if bool(jax.config.jax_enable_x64) != enabled:
+        jax.config.update("jax_enable_x64", enabled)
+
+
+class Function:
+    """A compiled PyTensor function on one backend; call it like the function.
+
+    Attributes
+    ----------
+    backend : str
+        ``"jax"``, ``"numba"``, ``"c"`` or ``"python"``.
+    compiled : dict
+        The underlying ``pytensor`` Function objects, keyed by shape signature
+        (one entry, key ``None``, on backends that need no static shapes).
+    """
+
+    def __init__(self, inputs, outputs, updates=None, backend="auto", *, name=None,
+                 givens=None, return_numpy=True, on_unused_input="raise",
+                 no_default_updates=False, profile=False):
+        self.backend = resolve_backend(backend)
+        self.name = name
+        self.inputs = list(inputs)
+        self.single_output = not isinstance(outputs, (list, tuple))
+        self.outputs = [outputs] if self.single_output else list(outputs)
+        self.updates = dict(updates or {})
+        self.givens = givens
+        self.return_numpy = return_numpy
+        self._fn_kwargs = dict(on_unused_input=on_unused_input,
+                               no_default_updates=no_default_updates, profile=profile)
+        for i, var in enumerate(self.inputs):
+            if not isinstance(var, pt.TensorVariable) or var.owner is not None:
+                raise ValueError(f"input {i} must be a symbolic tensor input (pt.tensor, "
+                                 f"pt.matrix, ...), got {var!r}")
+        self.shared = _shared_tensors(self.outputs, self.updates)
+        self.mode = mode_for(self.backend)
+        self.compiled = {}
+        self._pin = self.backend == "jax"
+        if self._pin:
+            _set_jax_x64(_uses_float64(self.inputs, self.outputs, self.shared))
+        else:
+            self._compile(None)
+
+    # -- compilation --------------------------------------------------------
+    def _signature(self, args):
+        if not self._pin:
+            return None
+        return (tuple(np.shape(a) for a in args),
+                tuple(np.shape(v.get_value(borrow=True)) for v in self.shared))
+
+    def _compile(self, signature):
+        outputs, updates = self.outputs, self.updates
+        if signature is not None:
+            input_shapes, shared_shapes = signature
+            pins = {}
+            for var, shape in zip(self.inputs, input_shapes):
+                if any(s is None for s in var.type.shape):
+                    pins[var] = pt.specify_shape(var, shape)
+            for var, shape in zip(self.shared, shared_shapes):
+                if any(s is None for s in var.type.shape):
+                    pins[var] = pt.specify_shape(var, shape)
+            if pins:
+                keys = list(updates)
+                replaced = graph_replace([*outputs, *updates.values()], pins, strict=False)
+                outputs = replaced[:len(outputs)]
+                updates = dict(zip(keys, replaced[len(outputs):]))
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*RandomType SharedVariables.*")
+            fn = pytensor.function(self.inputs, outputs, updates=updates, givens=self.givens,
+                                   mode=self.mode, name=self.name, **self._fn_kwargs)
+        fn.trust_input = True
+        if self.backend != "jax":
+            fn_shared = [(c, i.variable) for c, i in zip(fn.input_storage, fn.maker.inputs)
+                         if isinstance(i.variable, SharedVariable)
+                         and isinstance(i.variable.type, TensorType)]
+            self._shared_containers = [c for c, _ in fn_shared]
+        self.compiled[signature] = fn
+        return fn
+
+    def function_for(self, *args):
+        """The ``pytensor`` Function that a call with ``args`` runs (compiled if needed)."""
+        args = [check_argument(v, a, i) for i, (v, a) in enumerate(zip(self.inputs, args))]
+        key = self._signature(args)
+        fn = self.compiled.get(key)
+        return fn if fn is not None else self._compile(key)
+
+    # -- calling ------------------------------------------------------------
+    def __call__(self, *args):
+        if len(args) != len(self.inputs):
+            names = ", ".join(v.name or f"input{i}" for i, v in enumerate(self.inputs))
+            raise TypeError(f"{self.name or 'function'} takes {len(self.inputs)} "
+                            f"argument(s) ({names}), got {len(args)}")
+        args = [check_argument(v, a, i) for i, (v, a) in enumerate(zip(self.inputs, args))]
+        key = self._signature(args)
+        fn = self.compiled.get(key)
+        if fn is None:
+            fn = self._compile(key)
+        if not self._pin:
+            for container in self._shared_containers:
+                value = container.storage[0]
+                if not isinstance(value, np.ndarray):
+                    container.storage[0] = np.asarray(value)
+            args = [np.asarray(a) for a in args]
+        results = fn(*args)
+        if self.return_numpy:
+            results = ([np.asarray(r) for r in results] if isinstance(results, list)
+                       else np.asarray(results))
+        return results
+
+    def __repr__(self):
+        return (f"<scanrnn.Function {self.name or ''} backend={self.backend} "
+                f"inputs={[v.name for v in self.inputs]} compiled={len(self.compiled)}>")
+
+
+def function(inputs, outputs, updates=None, backend="auto", **kwargs) -> Function:
+    """Compile ``outputs`` of ``inputs`` (and ``updates``) on ``backend``.
+
+    Like ``pytensor.function`` (or Theano's): ``inputs`` is a list of symbolic
+    inputs, ``outputs`` one variable or a list, ``updates`` a
+    ``{shared: new_value}`` dict applied after each call.  ``backend`` is
+    ``"auto"``, ``"jax"``, ``"numba"``, ``"c"`` or ``"python"``.
+
+    Keyword arguments: ``name``, ``givens``, ``return_numpy`` (default True:
+    results are numpy arrays), ``on_unused_input``, ``no_default_updates``,
+    ``profile``.
+    """
+    return Function(inputs, outputs, updates, backend, **kwargs)

@@ -1,0 +1,128 @@
+"""Losses for integer or one-hot targets, from logits or probabilities.
+
+All are numerically stable and differentiate on every backend: they use
+``log_softmax`` (never ``logsumexp``, whose gradient is NaN for large logits
+in PyTensor 3.0.7) and select the target class with a one-hot mask over a
+constant ``arange`` (JAX rejects ``arange`` of symbolic lengths).
+
+Shapes: ``logits``/``probs`` are ``(..., V)``; ``targets`` are ``(...)``
+integer ids or ``(..., V)`` one-hot / soft labels; ``mask`` is ``(...)``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytensor.tensor as pt
+from pytensor.tensor.special import log_softmax, softmax
+
+__all__ = ["cross_entropy", "categorical_crossentropy", "sparse_categorical_crossentropy",
+           "mean_squared_error", "reduce", "perplexity", "bits_per_char", "softmax",
+           "log_softmax"]
+
+EPSILON = 1e-7
+
+
+def _n_classes(z, num_classes):
+    if num_classes is not None:
+        return int(num_classes)
+    static = z.type.shape[-1]
+    if static is not None:
+        return int(static)
+    return z.shape[-1]
+
+
+def _pick(logp, targets, num_classes):
+    """``logp[..., targets]`` for integer targets, as a one-hot mask product."""
+    classes = pt.arange(_n_classes(logp, num_classes))
+    return (logp * pt.eq(targets[..., None], classes)).sum(axis=-1)
+
+
+def reduce(values, reduction: str = "mean", mask=None):
+    """Reduce elementwise losses: ``"mean"``, ``"sum"`` or ``"none"``.
+
+    With a ``mask`` (1 = counted), ``"mean"`` divides by the number of counted
+    elements, so padding never dilutes the loss.
+    """
+    if mask is not None:
+        values = values * mask
+    if reduction == "none":
+        return values
+    if reduction == "sum":
+        return values.sum()
+    if reduction == "mean":
+        if mask is None:
+            return values.mean()
+        return values.sum() / pt.maximum(pt.as_tensor_variable(mask).sum(), 1)
+    raise ValueError(f"unknown reduction {reduction!r}; use 'mean', 'sum' or 'none'")
+
+
+def cross_entropy(logits, targets, *, reduction: str = "mean", mask=None,
+                  num_classes: int | None = None):
+    """Softmax cross-entropy in nats, from unnormalised ``logits``.
+
+    ``targets`` are integer class ids (``logits.ndim - 1`` dims) or
+    probability vectors (same shape as ``logits``).
+    """
+    logits = pt.as_tensor_variable(logits)
+    targets = pt.as_tensor_variable(targets)
+    logp = log_softmax(logits, axis=-1)
+    if targets.ndim == logits.ndim - 1 and targets.dtype.startswith(("int", "uint")):
+        nll = -_pick(logp, targets, num_classes)
+    elif targets.ndim == logits.ndim:
+        nll = -(targets * logp).sum(axis=-1)
+    else:
+        raise ValueError(
+            f"targets must be integer ids of ndim {logits.ndim - 1} or one-hot of ndim "
+            f"{logits.ndim}; got ndim={targets.ndim}, dtype={targets.dtype}")
+    return reduce(nll, reduction, mask)
+
+
+def categorical_crossentropy(probs, targets, *, reduction: str = "none", mask=None,
+                             num_classes: int | None = None, epsilon: float = EPSILON):
+    """Cross-entropy from probabilities (the seed's ``nnet.categorical_crossentropy``).
+
+    ``probs`` are clipped to ``[epsilon, 1]`` before the log, so a zero
+    probability gives a large finite loss instead of ``inf``.  The default
+    reduction is ``"none"``, as in Theano: per-example values of shape ``(...)``.
+    """
+    probs = pt.as_tensor_variable(probs)
+    targets = pt.as_tensor_variable(targets)
+    logp = pt.log(pt.clip(probs, epsilon, 1.0))
+    if targets.ndim == probs.ndim - 1 and targets.dtype.startswith(("int", "uint")):
+        nll = -_pick(logp, targets, num_classes)
+    elif targets.ndim == probs.ndim:
+        nll = -(targets * logp).sum(axis=-1)
+    else:
+        raise ValueError(
+            f"targets must be integer ids of ndim {probs.ndim - 1} or one-hot of ndim "
+            f"{probs.ndim}; got ndim={targets.ndim}, dtype={targets.dtype}")
+    return reduce(nll, reduction, mask)
+
+
+def sparse_categorical_crossentropy(probs, targets, **kwargs):
+    """Keras name: :func:`categorical_crossentropy` with integer targets."""
+    return categorical_crossentropy(probs, targets, **kwargs)
+
+
+def mean_squared_error(predictions, targets, *, reduction: str = "mean", mask=None):
+    """Squared error averaged over the last axis, then reduced."""
+    err = pt.sqr(pt.as_tensor_variable(predictions) - targets)
+    if err.ndim > 0:
+        err = err.mean(axis=-1)
+    return reduce(err, reduction, mask)
+
+
+def perplexity(mean_nll):
+    """``exp(mean cross-entropy in nats)``: a float for a number, symbolic otherwise."""
+    if isinstance(mean_nll, pt.TensorVariable):
+        return pt.exp(mean_nll)
+    return float(np.exp(mean_nll))
+
+
+def bits_per_char(mean_nll):
+    """Mean cross-entropy in bits (``nats / ln 2``)."""
+    if isinstance(mean_nll, pt.TensorVariable):
+        return mean_nll / math.log(2.0)
+    return float(mean_nll) / math.log(2.0)
