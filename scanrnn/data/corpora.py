@@ -198,7 +198,7 @@ def resolve_corpus(name_or_path: str | os.PathLike, *, download: bool = True,
 
     Parameters
     ----------
-    name_or_path : an existing file (returned as it is, unchecked), a registry name such as
+    name_or_path : an existing file (returned, made absolute, unchecked), a registry name such as
         ``"timemachine"``, or a registry file name such as ``"nietzsche.txt"``.
     download : fetch a registry corpus from its canonical URL into the cache when no local copy
         exists (also disabled by ``SCANRNN_OFFLINE=1``).
@@ -211,7 +211,7 @@ def resolve_corpus(name_or_path: str | os.PathLike, *, download: bool = True,
         raise CorpusError(f"empty corpus name; known corpora: {', '.join(sorted(CORPORA))}")
     path = Path(text).expanduser()
     if path.is_file():
-        return path
+        return path.absolute()
     if path.is_dir():
         raise CorpusError(f"{path} is a folder, not a text file; pass a file or a corpus name "
                           f"({', '.join(sorted(CORPORA))})")
@@ -225,7 +225,7 @@ def resolve_corpus(name_or_path: str | os.PathLike, *, download: bool = True,
     for candidate in places:
         if candidate.is_file():
             _verify(candidate, corpus)
-            return candidate
+            return candidate.absolute()
 
     cache = places[-1].parent
     looked = "\n  ".join(str(p) for p in places)
