@@ -13,7 +13,7 @@ import pytest
 from scanrnn import data
 from scanrnn.data import (
     CORPORA, CorpusError, Vocab, batch_rows, char_ngrams, d2l_corpus, d2l_lines,
-    d2l_preprocess, load_corpus, ngram_counts, num_batches, random_batches, read_text,
+    d2l_preprocess, gluonbook_preprocess, load_corpus, ngram_counts, num_batches, random_batches, read_text,
     resolve_corpus, sequential_batches, tokenize, tokens_needed, train_val_split, windows,
 )
 from scanrnn.data import corpora
@@ -50,6 +50,30 @@ def d2l_seq_data_iter_sequential(corpus, batch_size, num_steps, r):
     Ys = np.array(corpus[offset + 1: offset + 1 + num_tokens]).reshape(batch_size, -1)
     for i in range(0, num_steps * (Xs.shape[1] // num_steps), num_steps):
         yield Xs[:, i: i + num_steps].tolist(), Ys[:, i: i + num_steps].tolist()
+
+
+def gluonbook_random(corpus, batch_size, num_steps, r):
+    """Seed 002's gb.data_iter_random, restated: offset int(uniform(0, T)), one subsequence
+    fewer than d2l, shuffled absolute starts."""
+    off = int(r.uniform(0, num_steps))
+    n_sub = (len(corpus) - off - 1) // num_steps - 1
+    starts = [off + k * num_steps for k in range(n_sub)]
+    r.shuffle(starts)
+    for i in range(n_sub // batch_size):
+        sel = starts[i * batch_size:(i + 1) * batch_size]
+        yield ([corpus[j:j + num_steps] for j in sel],
+               [corpus[j + 1:j + 1 + num_steps] for j in sel])
+
+
+def gluonbook_consecutive(corpus, batch_size, num_steps, r):
+    """Seed 002's gb.data_iter_consecutive, restated: rows hold inputs and targets."""
+    off = int(r.uniform(0, num_steps))
+    row_len = (len(corpus) - off) // batch_size
+    rows = [corpus[off + i * row_len: off + (i + 1) * row_len] for i in range(batch_size)]
+    for k in range((row_len - 1) // num_steps):
+        a = k * num_steps
+        yield ([row[a:a + num_steps] for row in rows],
+               [row[a + 1:a + 1 + num_steps] for row in rows])
 
 
 def mxnet_batches(numerical, seq_length, batch_size):
@@ -329,6 +353,42 @@ def test_sequential_batches_match_d2l(seed):
     ours = list(sequential_batches(corpus, 3, 5, rng=random.Random(seed)))
     ref = list(d2l_seq_data_iter_sequential(corpus, 3, 5, random.Random(seed)))
     assert [(x.tolist(), y.tolist()) for x, y in ours] == ref
+
+
+@pytest.mark.parametrize("n", [103, 117, 131])
+def test_gluonbook_flavor_matches_seed_002_helpers(n):
+    corpus = list(range(n))
+    for seed in range(4):
+        ours = random_batches(corpus, 3, 5, rng=random.Random(seed), flavor="gluonbook")
+        ref = list(gluonbook_random(corpus, 3, 5, random.Random(seed)))
+        assert [(x.tolist(), y.tolist()) for x, y in ours] == ref
+        assert len(ours) == num_batches(n, 3, 5, "random", ours.offset, flavor="gluonbook")
+        ours = sequential_batches(corpus, 3, 5, rng=random.Random(seed), flavor="gluonbook")
+        ref = list(gluonbook_consecutive(corpus, 3, 5, random.Random(seed)))
+        assert [(x.tolist(), y.tolist()) for x, y in ours] == ref
+        assert len(ours) == num_batches(n, 3, 5, "sequential", ours.offset, flavor="gluonbook")
+
+
+@needs_mirror
+def test_gluonbook_preprocess_seed_002():
+    text = gluonbook_preprocess(load_corpus("timemachine"))
+    assert len(text) == 10_000 and len(Vocab.from_text(text, unk=None)) == 43
+    assert text.startswith("the time machine, by h. g. wells [1898]     i   the time traveller")
+
+
+@pytest.mark.parametrize("mode", ["random", "sequential"])
+@pytest.mark.parametrize("flavor", ["d2l", "gluonbook"])
+def test_tokens_needed_is_tight(mode, flavor):
+    fn = random_batches if mode == "random" else sequential_batches
+    b, t = 3, 4
+    need = tokens_needed(b, t, mode, flavor)
+    high = t if (mode, flavor) == ("sequential", "d2l") else t - 1
+    assert min(num_batches(need, b, t, mode, o, flavor) for o in range(high + 1)) == 1
+    assert num_batches(need - 1, b, t, mode, high, flavor) == 0
+    for off in range(high + 1):
+        assert len(fn(np.arange(need), b, t, offset=off, flavor=flavor)) >= 1
+    with pytest.raises(CorpusError, match=f"fewer than the {need} needed"):
+        fn(np.arange(need - 1), b, t, rng=0, flavor=flavor)
 
 
 def test_sequential_every_token_once_and_rows_continue():

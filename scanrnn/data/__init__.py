@@ -29,11 +29,20 @@ from .corpora import (
     search_paths,
     sha256sum,
 )
-from .text import Vocab, d2l_corpus, d2l_lines, d2l_preprocess, ngram_counts, tokenize
+from .text import (
+    Vocab,
+    d2l_corpus,
+    d2l_lines,
+    d2l_preprocess,
+    gluonbook_preprocess,
+    ngram_counts,
+    tokenize,
+)
 
 __all__ = [
     "CORPORA", "Batches", "Corpus", "CorpusError", "Vocab", "batch_rows", "char_ngrams",
     "d2l_corpus", "d2l_lines", "d2l_preprocess", "default_cache_dir", "download_file",
+    "gluonbook_preprocess",
     "load_corpus", "ngram_counts", "num_batches", "random_batches", "read_text",
     "resolve_corpus", "search_paths", "sequential_batches", "sha256sum", "tokenize",
     "tokens_needed", "train_val_split", "windows",

@@ -14,9 +14,13 @@ and holds the whole epoch as two stacked arrays ``(num_batches, batch_size, num_
   text, dealt into ``batch_size`` rows of ``len // num_steps // batch_size`` sequences each.
 * :func:`windows` and :func:`char_ngrams` - fixed windows for the fast.ai models.
 
+``flavor="d2l"`` (default) follows d2l (seed 003); ``flavor="gluonbook"`` follows the
+``gluonbook`` helpers seed 002 calls (``gb.data_iter_random``, ``gb.data_iter_consecutive``).
+
 Randomness: ``rng`` is ``None`` (fresh, unseeded), an int seed, a ``numpy.random.Generator``,
-or a ``random.Random``; with a ``random.Random`` the draws are d2l's own calls
-(``randint``, ``shuffle``), so ``random.Random(s)`` reproduces d2l run after ``random.seed(s)``.
+or a ``random.Random``; with a ``random.Random`` the draws are the seeds' own calls
+(``randint`` / ``uniform``, ``shuffle``), so ``random.Random(s)`` reproduces a seed run after
+``random.seed(s)``.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ __all__ = [
 ]
 
 _MODES = ("random", "sequential", "rows")
+_FLAVORS = ("d2l", "gluonbook")
 
 
 class Batches:
@@ -104,42 +109,65 @@ def _as_rng(rng):
                     f"{type(rng).__name__}")
 
 
-def _randint(rng, low: int, high: int) -> int:
-    """An integer in ``[low, high]`` (both inclusive, like ``random.randint``)."""
+def _draw_offset(rng, num_steps: int, mode: str, flavor: str) -> int:
+    """The random offset, drawn with the seed's own call when ``rng`` is a ``random.Random``."""
+    high = _max_offset(num_steps, mode, flavor)
     if isinstance(rng, _random.Random):
-        return rng.randint(low, high)
-    return int(rng.integers(low, high + 1))
+        if flavor == "gluonbook":
+            return int(rng.uniform(0, num_steps))
+        return rng.randint(0, high)
+    return int(rng.integers(0, high + 1))
 
 
-def tokens_needed(batch_size: int, num_steps: int, mode: str = "sequential") -> int:
-    """The fewest tokens that give at least one batch whatever the random offset.
-
-    ``random``: ``B*T + T`` (T - 1 for the offset, 1 for the targets); ``sequential``:
-    ``B*T + T + 1``; ``rows``: ``B*T + 1``.
-    """
-    b, t = _positive("batch_size", batch_size), _positive("num_steps", num_steps)
+def _check_mode(mode: str, flavor: str = "d2l") -> None:
     if mode not in _MODES:
         raise ValueError(f"unknown batching mode {mode!r}; use one of {', '.join(_MODES)}")
-    slack = {"random": t - 1, "sequential": t, "rows": 0}[mode]
-    return b * t + 1 + slack
+    if flavor not in _FLAVORS:
+        raise ValueError(f"unknown flavor {flavor!r}; use one of {', '.join(_FLAVORS)}")
 
 
-def _require(n_tokens: int, batch_size: int, num_steps: int, mode: str,
+def _max_offset(num_steps: int, mode: str, flavor: str) -> int:
+    if mode == "rows":
+        return 0
+    return num_steps if (mode, flavor) == ("sequential", "d2l") else num_steps - 1
+
+
+def _needed(b: int, t: int, mode: str, flavor: str, offset: int) -> int:
+    """Fewest tokens giving one batch at this offset (inverse of :func:`num_batches`)."""
+    if mode == "rows":
+        return b * t + 1
+    if flavor == "gluonbook":
+        return ((b + 1) * t + 1 if mode == "random" else b * (t + 1)) + offset
+    return b * t + 1 + offset
+
+
+def tokens_needed(batch_size: int, num_steps: int, mode: str = "sequential",
+                  flavor: str = "d2l") -> int:
+    """The fewest tokens that give at least one batch whatever the random offset.
+
+    d2l: ``B*T + 1`` plus the largest offset (``T - 1`` for ``random``, ``T`` for
+    ``sequential``); ``rows``: ``B*T + 1``; gluonbook: ``(B+1)*T + T`` (random) and
+    ``B*(T+1) + T - 1`` (sequential).
+    """
+    b, t = _positive("batch_size", batch_size), _positive("num_steps", num_steps)
+    _check_mode(mode, flavor)
+    return _needed(b, t, mode, flavor, _max_offset(t, mode, flavor))
+
+
+def _require(n_tokens: int, b: int, t: int, mode: str, flavor: str,
              offset: int | None) -> None:
-    if offset is None:
-        needed = tokens_needed(batch_size, num_steps, mode)
-        extra = {"random": f" and up to {num_steps - 1} for the random offset",
-                 "sequential": f" and up to {num_steps} for the random offset",
-                 "rows": ""}[mode]
-    else:
-        needed = batch_size * num_steps + 1 + offset
-        extra = f" and {offset} for the offset" if offset else ""
+    off = _max_offset(t, mode, flavor) if offset is None else offset
+    needed = _needed(b, t, mode, flavor, off)
     if n_tokens < needed:
+        parts = ["1 for the targets"]
+        if off:
+            parts.append(f"{'up to ' if offset is None else ''}{off} for the offset")
+        if flavor == "gluonbook" and mode != "rows":
+            parts.append("the gluonbook layout's spare subsequence or column")
         raise CorpusError(
             f"the text has {n_tokens:,} tokens, fewer than the {needed:,} needed for one {mode} "
-            f"batch: batch_size * num_steps = {batch_size} * {num_steps} = "
-            f"{batch_size * num_steps:,}, plus 1 for the targets{extra}. Use a longer text or a "
-            f"smaller batch_size or num_steps.")
+            f"batch: batch_size * num_steps = {b} * {t} = {b * t:,}, plus {', '.join(parts)}. "
+            f"Use a longer text or a smaller batch_size or num_steps.")
 
 
 def _check_offset(offset, num_steps: int, high: int) -> int:
@@ -151,16 +179,20 @@ def _check_offset(offset, num_steps: int, high: int) -> int:
 
 
 def num_batches(n_tokens: int, batch_size: int, num_steps: int, mode: str = "sequential",
-                offset: int = 0) -> int:
+                offset: int = 0, flavor: str = "d2l") -> int:
     """Number of batches in one epoch of ``n_tokens`` tokens for a given offset."""
     b, t = _positive("batch_size", batch_size), _positive("num_steps", num_steps)
-    if mode == "random":
-        return max(n_tokens - offset - 1, 0) // t // b
-    if mode == "sequential":
-        return (max(n_tokens - offset - 1, 0) // b) // t
+    _check_mode(mode, flavor)
+    n = int(n_tokens)
     if mode == "rows":
-        return max(n_tokens - 1, 0) // t // b
-    raise ValueError(f"unknown batching mode {mode!r}; use one of {', '.join(_MODES)}")
+        return max(n - 1, 0) // t // b
+    if flavor == "gluonbook":
+        if mode == "random":
+            return max((n - offset - 1) // t - 1, 0) // b
+        return max((n - offset) // b - 1, 0) // t
+    if mode == "random":
+        return max(n - offset - 1, 0) // t // b
+    return (max(n - offset - 1, 0) // b) // t
 
 
 # ---------------------------------------------------------------------------------------------
@@ -168,24 +200,25 @@ def num_batches(n_tokens: int, batch_size: int, num_steps: int, mode: str = "seq
 
 
 def random_batches(ids, batch_size: int, num_steps: int, rng=None,
-                   offset: int | None = None) -> Batches:
+                   offset: int | None = None, flavor: str = "d2l") -> Batches:
     """d2l ``seq_data_iter_random``: shuffled, non-overlapping subsequences.
 
-    The text is cut from a random ``offset`` in ``[0, num_steps - 1]`` (or the given one) into
+    From a random ``offset`` in ``[0, num_steps - 1]`` (or the given one) the text is cut into
     ``(len - offset - 1) // num_steps`` subsequences whose start positions are shuffled and
-    dealt ``batch_size`` at a time; leftovers are dropped. Returns :class:`Batches` of int32
-    ``(batch_size, num_steps)`` pairs.
+    dealt ``batch_size`` at a time; leftovers are dropped. ``flavor="gluonbook"`` is seed 002's
+    ``gb.data_iter_random``: the same with one subsequence fewer. Returns :class:`Batches` of
+    int32 ``(batch_size, num_steps)`` pairs.
     """
     ids = _as_ids(ids)
     b, t = _positive("batch_size", batch_size), _positive("num_steps", num_steps)
+    _check_mode("random", flavor)
     rng = _as_rng(rng)
     if offset is not None:
-        offset = _check_offset(offset, t, t - 1)
-    _require(len(ids), b, t, "random", offset)
+        offset = _check_offset(offset, t, _max_offset(t, "random", flavor))
+    _require(len(ids), b, t, "random", flavor, offset)
     if offset is None:
-        offset = _randint(rng, 0, t - 1)
-    corpus = ids[offset:]
-    num_subseqs = (len(corpus) - 1) // t
+        offset = _draw_offset(rng, t, "random", flavor)
+    num_subseqs = (len(ids) - offset - 1) // t - (1 if flavor == "gluonbook" else 0)
     if isinstance(rng, _random.Random):
         starts_list = list(range(0, num_subseqs * t, t))
         rng.shuffle(starts_list)
@@ -193,31 +226,39 @@ def random_batches(ids, batch_size: int, num_steps: int, rng=None,
     else:
         starts = rng.permutation(np.arange(0, num_subseqs * t, t, dtype=np.int64))
     n_batches = num_subseqs // b
-    starts = starts[: n_batches * b].reshape(n_batches, b, 1)
+    starts = offset + starts[: n_batches * b].reshape(n_batches, b, 1)
     steps = np.arange(t)
-    return Batches(corpus[starts + steps], corpus[starts + 1 + steps], offset)
+    return Batches(ids[starts + steps], ids[starts + 1 + steps], offset)
 
 
 def sequential_batches(ids, batch_size: int, num_steps: int, rng=None,
-                       offset: int | None = None) -> Batches:
+                       offset: int | None = None, flavor: str = "d2l") -> Batches:
     """d2l ``seq_data_iter_sequential``: consecutive windows over ``batch_size`` rows.
 
     From a random ``offset`` in ``[0, num_steps]`` (or the given one) the text is cut into
     ``batch_size`` equal rows of ``(len - offset - 1) // batch_size`` tokens; batch ``k`` is
     columns ``k*T:(k+1)*T`` of the rows, so row ``i`` of batch ``k + 1`` continues row ``i`` of
-    batch ``k`` and no token is an input twice in an epoch. Returns :class:`Batches`.
+    batch ``k`` and no token is an input twice in an epoch. ``flavor="gluonbook"`` is seed
+    002's ``gb.data_iter_consecutive``: offset in ``[0, num_steps - 1]``, rows of
+    ``(len - offset) // batch_size`` tokens holding both inputs and targets (``Y`` is the next
+    column of the same row). Returns :class:`Batches`.
     """
     ids = _as_ids(ids)
     b, t = _positive("batch_size", batch_size), _positive("num_steps", num_steps)
+    _check_mode("sequential", flavor)
     rng = _as_rng(rng)
     if offset is not None:
-        offset = _check_offset(offset, t, t)
-    _require(len(ids), b, t, "sequential", offset)
+        offset = _check_offset(offset, t, _max_offset(t, "sequential", flavor))
+    _require(len(ids), b, t, "sequential", flavor, offset)
     if offset is None:
-        offset = _randint(rng, 0, t)
-    num_tokens = ((len(ids) - offset - 1) // b) * b
-    xs = ids[offset: offset + num_tokens].reshape(b, -1)
-    ys = ids[offset + 1: offset + 1 + num_tokens].reshape(b, -1)
+        offset = _draw_offset(rng, t, "sequential", flavor)
+    if flavor == "gluonbook":
+        rows = ids[offset: offset + ((len(ids) - offset) // b) * b].reshape(b, -1)
+        xs, ys = rows[:, :-1], rows[:, 1:]
+    else:
+        num_tokens = ((len(ids) - offset - 1) // b) * b
+        xs = ids[offset: offset + num_tokens].reshape(b, -1)
+        ys = ids[offset + 1: offset + 1 + num_tokens].reshape(b, -1)
     n_batches = xs.shape[1] // t
 
     def stack(rows: np.ndarray) -> np.ndarray:
@@ -237,7 +278,7 @@ def batch_rows(ids, batch_size: int, num_steps: int) -> Batches:
     """
     ids = _as_ids(ids)
     b, t = _positive("batch_size", batch_size), _positive("num_steps", num_steps)
-    _require(len(ids), b, t, "rows", 0)
+    _require(len(ids), b, t, "rows", "d2l", 0)
     per_row = (len(ids) - 1) // t // b
     n = b * per_row * t
 

@@ -20,7 +20,8 @@ import numpy as np
 
 from .corpora import CorpusError, load_corpus
 
-__all__ = ["Vocab", "d2l_corpus", "d2l_lines", "d2l_preprocess", "ngram_counts", "tokenize"]
+__all__ = ["Vocab", "d2l_corpus", "d2l_lines", "d2l_preprocess", "gluonbook_preprocess",
+           "ngram_counts", "tokenize"]
 
 _NON_LETTERS = re.compile("[^A-Za-z]+")
 _MODES = ("char", "word")
@@ -41,6 +42,15 @@ def d2l_preprocess(text: str, sep: str = "") -> str:
     line ends do not merge.
     """
     return sep.join(d2l_lines(text))
+
+
+def gluonbook_preprocess(text: str, num_chars: int = 10_000) -> str:
+    """Seed 002's ``gb.load_data_time_machine`` text: newlines (and ``\\r``) become spaces,
+    lowercased, the first ``num_chars`` characters kept (``<= 0``: all). On
+    ``timemachine.txt`` this gives 10,000 characters, 43 distinct (build its vocabulary with
+    ``unk=None`` to get the seed's ``vocab_size`` of 43)."""
+    text = text.replace("\n", " ").replace("\r", " ").lower()
+    return text[:num_chars] if num_chars > 0 else text
 
 
 def _check_mode(mode: str) -> str:
