@@ -18,7 +18,8 @@ from scanrnn.data import (
 )
 from scanrnn.data import corpora
 
-MIRROR = Path(os.environ.get("SCANRNN_DATA", "")) if os.environ.get("SCANRNN_DATA") else None
+_MIRROR_ENV = os.environ.get("SCANRNN_DATA")
+MIRROR = Path(_MIRROR_ENV.split(os.pathsep)[0]) if _MIRROR_ENV else None
 needs_mirror = pytest.mark.skipif(
     MIRROR is None or not (MIRROR / "timemachine.txt").is_file(),
     reason="corpus mirror (SCANRNN_DATA) not available")
