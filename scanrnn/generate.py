@@ -1,0 +1,195 @@
+"""Text generation: prefix warm-up and a whole continuation in ONE compiled call.
+
+The compiled graph runs the model over the (left-padded) prefix to get its state, then a
+sampling :func:`scanrnn.scan` of ``length`` steps: each step scales the logits by
+``1 / temperature``, keeps the ``top_k`` largest, draws the next id by the Gumbel-max
+trick (``argmax(z + g)``, ``g = -log(-log(u))``) and feeds it back.  Greedy decoding
+(d2l's ``predict_rnn``) is the same graph with the noise switched off.
+
+The random draws are the counter-based hash of :mod:`scanrnn.models` keyed by ``seed``,
+an explicit input of the compiled function: a new seed needs no recompilation (the JAX
+backend would otherwise freeze a copy of a shared generator inside each compiled
+function), and the same seed gives the same text on the same backend.
+
+JAX needs a constant number of steps, so one function is compiled per ``length`` (and
+per batch size ``num``); prefixes are left-padded to a multiple of 16 and masked, so a
+new prefix length rarely triggers a new compilation.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytensor.tensor as pt
+
+from ._config import floatx
+from .backends import function, resolve_backend
+from .models import CharLM, stream_key, uniform_hash
+from .recurrent import scan, unroll
+
+__all__ = ["Sampler", "generate"]
+
+PREFIX_BUCKET = 16
+
+
+def _encode_prefix(vocab, prefix) -> np.ndarray:
+    if prefix is None or len(prefix) == 0:
+        raise ValueError("prefix must contain at least one token (the sampler warms up on it)")
+    if vocab is None:
+        ids = np.asarray(prefix)
+        if not np.issubdtype(ids.dtype, np.integer) or ids.ndim != 1:
+            raise ValueError("without a vocabulary the prefix must be a 1-D sequence of int ids")
+        return ids.astype(np.int32)
+    missing = vocab.unknown(prefix)
+    if missing:
+        shown = ", ".join(repr(t) for t in missing[:20])
+        hint = ""
+        if any(isinstance(t, str) and t.lower() != t and t.lower() in vocab for t in missing):
+            hint = " (this vocabulary is lowercase: lowercase the prefix)"
+        raise ValueError(f"prefix {prefix!r} contains token(s) not in the vocabulary: "
+                         f"{shown}{hint}; the vocabulary has {len(vocab)} tokens")
+    return np.asarray(vocab.encode(prefix), dtype=np.int32)
+
+
+class Sampler:
+    """Compiled sampling for one model; call :meth:`sample` or :meth:`sample_ids`.
+
+    Parameters
+    ----------
+    model : CharLM
+    vocab : scanrnn.data.Vocab, optional
+        Maps text to ids and back; without it use :meth:`sample_ids`.
+    backend : str
+        ``"auto"``, ``"jax"``, ``"numba"``, ``"c"`` or ``"python"``.
+    """
+
+    def __init__(self, model: CharLM, vocab=None, backend: str = "auto"):
+        if not isinstance(model, CharLM):
+            raise TypeError(f"Sampler needs a CharLM, got {type(model).__name__}")
+        if vocab is not None and len(vocab) != model.vocab_size:
+            raise ValueError(f"vocabulary has {len(vocab)} tokens but the model was built for "
+                             f"vocab_size={model.vocab_size}")
+        self.model = model
+        self.vocab = vocab
+        self.backend = resolve_backend(backend)
+        self._functions: dict[tuple[int, int], object] = {}
+
+    # -- graph --------------------------------------------------------------------------
+    def _build(self, length: int, num: int):
+        model = self.model
+        V = model.vocab_size
+        prefix = pt.tensor("prefix", shape=(None, num), dtype="int32")      # (P, N), left-padded
+        mask = pt.tensor("prefix_mask", shape=(None, num), dtype=floatx())  # 1 = real token
+        seed = pt.scalar("seed", dtype="uint32")
+        temperature = pt.scalar("temperature", dtype=floatx())
+        top_k = pt.scalar("top_k", dtype="int32")
+        noise = pt.scalar("noise", dtype=floatx())                          # 0 = greedy
+
+        # Warm-up over the prefix: padded steps keep the zero state.
+        states = model.initial_states(num)
+        h = prefix
+        per_layer = model._split_states(states)
+        finals = []
+        for cell, p, st in zip(model.cells, model.layer_params(), per_layer):
+            h, fin = unroll(cell, h, p, st, mask=mask, name=f"warmup.{cell.name}")
+            finals += list(fin)
+        first_logits = model._project_out(h[-1], model._by_name)
+
+        weights = model.step_weights()
+        keys = list(weights)
+        n_states = model.n_states
+
+        def sample_step(i, logits_prev, *rest):
+            states_prev = rest[:n_states]
+            inner = dict(zip(keys, rest[n_states:n_states + len(keys)]))
+            seed_, temp_, k_, noise_ = rest[n_states + len(keys):]
+            z = logits_prev / temp_
+            kth = pt.sort(z, axis=-1)[:, V - k_]
+            z = pt.switch(z >= kth[:, None], z, np.float32(-1e30))
+            u = uniform_hash(stream_key(pt.stack([seed_, i]), 7), (num, V))
+            gumbel = -pt.log(-pt.log(u))
+            token = pt.argmax(z + noise_ * gumbel, axis=-1).astype("int32")
+            logits_next, states_next = model.step(token, states_prev, inner)
+            return [token, logits_next, *states_next]
+
+        steps = pt.arange(length, dtype="uint32")
+        result = scan(sample_step, sequences=[steps],
+                      outputs_info=[None, first_logits, *finals],
+                      non_sequences=[*weights.values(), seed, temperature, top_k, noise],
+                      n_steps=length, name="sample")
+        tokens = result[0]                                                  # (length, N)
+        return function([prefix, mask, seed, temperature, top_k, noise], tokens,
+                        backend=self.backend, name=f"sample_{length}x{num}")
+
+    def compiled(self, length: int, num: int = 1):
+        """The compiled sampling function for ``length`` steps and ``num`` samples."""
+        key = (int(length), int(num))
+        if key not in self._functions:
+            self._functions[key] = self._build(*key)
+        return self._functions[key]
+
+    # -- sampling -----------------------------------------------------------------------
+    def sample_ids(self, prefix_ids, length: int = 100, temperature: float = 1.0,
+                   top_k: int | None = None, greedy: bool = False, seed: int | None = None,
+                   num: int = 1) -> np.ndarray:
+        """Continuations of a 1-D id prefix: int32 array ``(num, length)`` (prefix excluded)."""
+        V = self.model.vocab_size
+        if isinstance(length, bool) or int(length) != length or length <= 0:
+            raise ValueError(f"length must be a positive integer, got {length!r}")
+        if isinstance(num, bool) or int(num) != num or num < 1:
+            raise ValueError(f"num must be a positive integer, got {num!r}")
+        if not greedy and not (np.isfinite(temperature) and temperature > 0):
+            raise ValueError(f"temperature must be > 0 (use greedy=True for argmax decoding), "
+                             f"got {temperature!r}")
+        if top_k is None:
+            top_k = V
+        if isinstance(top_k, bool) or int(top_k) != top_k or not 1 <= top_k <= V:
+            raise ValueError(f"top_k must be an integer in [1, {V}] (the vocabulary size) or "
+                             f"None, got {top_k!r}")
+        ids = np.asarray(prefix_ids, dtype=np.int64).reshape(-1)
+        if ids.size == 0:
+            raise ValueError("prefix must contain at least one token")
+        if ids.min() < 0 or ids.max() >= V:
+            raise ValueError(f"prefix ids must lie in [0, {V - 1}]")
+        if seed is None:
+            seed = int(np.random.default_rng().integers(0, 2 ** 32))
+        if isinstance(seed, bool) or int(seed) != seed or not 0 <= seed < 2 ** 32:
+            raise ValueError(f"seed must be an integer in [0, 2**32), got {seed!r}")
+        P = -(-ids.size // PREFIX_BUCKET) * PREFIX_BUCKET
+        padded = np.zeros((P, num), dtype=np.int32)
+        padded[P - ids.size:] = ids[:, None]
+        mask = np.zeros((P, num), dtype=np.float32)
+        mask[P - ids.size:] = 1.0
+        fn = self.compiled(int(length), int(num))
+        tokens = fn(padded, mask, np.uint32(seed), np.float32(1.0 if greedy else temperature),
+                    np.int32(top_k), np.float32(0.0 if greedy else 1.0))
+        return np.asarray(tokens, dtype=np.int32).T
+
+    def sample(self, prefix, length: int = 100, temperature: float = 1.0,
+               top_k: int | None = None, greedy: bool = False, seed: int | None = None,
+               num: int = 1, include_prefix: bool = True) -> list[str]:
+        """``num`` texts: ``prefix`` followed by ``length`` generated tokens."""
+        if self.vocab is None:
+            raise ValueError("Sampler.sample needs a vocabulary; use sample_ids for raw ids")
+        ids = _encode_prefix(self.vocab, prefix)
+        out = self.sample_ids(ids, length, temperature, top_k, greedy, seed, num)
+        sep = " " if getattr(self.vocab, "mode", "char") == "word" else ""
+        texts = [self.vocab.decode(row) for row in out]
+        return [prefix + sep + t if include_prefix else t for t in texts]
+
+
+def generate(model: CharLM, vocab, prefix, length: int = 100, temperature: float = 1.0,
+             top_k: int | None = None, greedy: bool = False, seed: int | None = None,
+             num: int = 1, backend: str = "auto") -> list[str]:
+    """Generate ``num`` continuations of ``prefix`` (returned with the prefix).
+
+    ``greedy=True`` picks the most likely token at each step (d2l's ``predict_rnn``);
+    otherwise tokens are sampled from ``softmax(logits / temperature)`` restricted to the
+    ``top_k`` most likely.  The same ``seed`` gives the same text on the same backend.
+    The compiled function is cached on the model (one per backend, length and ``num``).
+    """
+    cache = model.__dict__.setdefault("_samplers", {})
+    key = (resolve_backend(backend), id(vocab))
+    sampler = cache.get(key)
+    if sampler is None or sampler.vocab is not vocab:
+        sampler = cache[key] = Sampler(model, vocab, backend)
+    return sampler.sample(prefix, length, temperature, top_k, greedy, seed, num)

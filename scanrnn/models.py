@@ -1,0 +1,468 @@
+"""A character (or word) language model built from the core cells and loop.
+
+``ids (T, B) -> [embedding | one-hot] -> cell_1 -> dropout -> cell_2 ... -> dropout
+-> dense -> logits (T, B, V)``.  Graphs are time-major; every array is float32.
+
+Parameters are named float32 shared variables in the canonical layouts of
+:mod:`scanrnn.cells` (``"embed.W"`` (V, E), ``"lstm_1.W_x"`` (I, 4H), ``"lstm_1.W_h"``
+(H, 4H), ``"lstm_1.b"`` (4H), ..., ``"out.W"`` (H, V), ``"out.b"`` (V)), so weights move
+between backends and between training, evaluation and sampling graphs.
+
+Random numbers in graphs
+------------------------
+Dropout masks (and the sampler's draws, :mod:`scanrnn.generate`) come from a
+*counter-based* generator computed in the graph: ``uniform = hash(key, element index)``
+with a 32-bit integer hash (two rounds of the ``lowbias32`` finaliser), where the key
+mixes a seed, a step counter and a "site" number (one per dropout layer).  Why not a
+shared ``numpy.random.Generator`` (PYTENSOR.md section 5)?  The JAX backend replaces a
+shared generator by a private copy in every compiled function, so it can be neither
+reseeded nor read back for a checkpoint.  Here the generator state is an ordinary
+``uint32`` shared tensor ``model.rng`` holding ``[seed, counter]``: the training function
+advances the counter through ``updates=`` (:meth:`CharLM.rng_updates`), the value is
+saved and restored like any weight, ``model.reseed(seed)`` works without recompiling, and
+the same seed gives the same masks on every backend (integer arithmetic is exact).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import numpy as np
+import pytensor
+import pytensor.tensor as pt
+
+from . import init as initializers
+from ._config import floatx
+from .cells import make_cell
+from .recurrent import unroll
+
+__all__ = ["LMConfig", "CharLM", "uniform_hash", "dropout"]
+
+CELL_KINDS = ("lstm", "gru", "rnn", "tanh", "relu")
+
+
+# --------------------------------------------------------------------------------------
+# Counter-based random numbers (integer hash), identical on JAX, Numba, C and Python.
+# --------------------------------------------------------------------------------------
+def _u32(value):
+    return pt.constant(np.uint32(value))
+
+
+_MASK32 = 0xFFFFFFFF
+
+
+def _wrap(x):
+    # Numba evaluates fused uint32 products in 64 bits; masking keeps every backend at 32.
+    return pt.bitwise_and(x, _u32(_MASK32))
+
+
+def _fmix32(h):
+    """``lowbias32`` (C. Wellons): a bijective 32-bit hash with strong avalanche."""
+    h = pt.bitwise_xor(h, h // _u32(1 << 16))
+    h = _wrap(h * _u32(0x7FEB352D))
+    h = pt.bitwise_xor(h, h // _u32(1 << 15))
+    h = _wrap(h * _u32(0x846CA68B))
+    return pt.bitwise_xor(h, h // _u32(1 << 16))
+
+
+def _as_u32(x):
+    x = pt.as_tensor_variable(x)
+    return x if x.dtype == "uint32" else x.astype("uint32")
+
+
+def stream_key(rng_state, site):
+    """A uint32 scalar key from ``rng_state = [seed, counter]`` (uint32, (2,)) and a site id."""
+    rng_state = _as_u32(rng_state)
+    seed, counter = rng_state[0], rng_state[1]
+    k = _fmix32(_wrap(_as_u32(site) * _u32(0x9E3779B9) + _u32(0x632BE5AB)))
+    k = _fmix32(pt.bitwise_xor(counter, k))
+    return _fmix32(pt.bitwise_xor(_wrap(seed * _u32(0x85EBCA6B)), k))
+
+
+def uniform_hash(key, shape):
+    """Uniform float32 draws in ``(0, 1)`` of ``shape`` from a uint32 scalar ``key``.
+
+    ``shape`` is a tuple of ints or symbolic scalars (e.g. ``x.shape[0]``); element
+    ``i`` (row-major index) is ``hash(hash(i + key) ^ key)``: a pure function of the key
+    and the index, so equal keys give equal draws on every backend.
+    """
+    key = _as_u32(key)
+    index = None
+    for n in shape:
+        axis = pt.arange(n).astype("uint32")
+        index = axis if index is None else _wrap(index[..., None] * _as_u32(n) + axis)
+    h = _fmix32(_wrap(index + key))
+    h = _fmix32(pt.bitwise_xor(h, key))
+    # 24 random bits -> (0, 1): never exactly 0 or 1 (safe for log(-log(u))).
+    return ((h // _u32(256)).astype(floatx()) + np.float32(0.5)) * np.float32(2.0 ** -24)
+
+
+def dropout(x, rate: float, key, shape=None):
+    """Inverted dropout: zero each element with probability ``rate``, scale the rest.
+
+    ``key`` is a uint32 scalar (:func:`stream_key`); ``shape`` defaults to ``x.shape``
+    given as a tuple of ints or symbolic scalars.
+    """
+    if rate <= 0:
+        return x
+    shape = tuple(x.shape[i] for i in range(x.ndim)) if shape is None else shape
+    keep = uniform_hash(key, shape) >= np.float32(rate)
+    return pt.switch(keep, x * np.float32(1.0 / (1.0 - rate)), pt.zeros_like(x))
+
+
+# --------------------------------------------------------------------------------------
+# Configuration
+# --------------------------------------------------------------------------------------
+@dataclass
+class LMConfig:
+    """Architecture of a :class:`CharLM`.
+
+    Parameters
+    ----------
+    vocab_size : int
+        Number of token ids ``V``.
+    cell : str
+        ``"lstm"``, ``"gru"``, ``"rnn"`` / ``"tanh"`` (Elman, tanh) or ``"relu"``.
+    layers, hidden : int
+        Number of stacked cells and their state size ``H``.
+    embed : int
+        Embedding size ``E``; ``0`` feeds one-hot vectors (the seeds' models).
+    dropout : float
+        Dropout rate between layers and before the output projection (training only).
+    embed_dropout : float
+        Dropout rate on the embedding output (training only).
+    output_bias : bool
+        Whether the output projection has a bias ``out.b``.
+    init : str
+        ``"default"`` (Glorot inputs, orthogonal recurrent weights, LSTM forget bias 1) or
+        ``"normal"``: every weight ``N(0, init_scale)``, biases 0 (seeds 002/003).
+    init_scale : float
+        Standard deviation for ``init="normal"``.
+    seed : int
+        Seed of the initial weights and of the dropout stream.
+    """
+
+    vocab_size: int
+    cell: str = "lstm"
+    layers: int = 2
+    hidden: int = 256
+    embed: int = 64
+    dropout: float = 0.3
+    embed_dropout: float = 0.0
+    output_bias: bool = True
+    init: str = "default"
+    init_scale: float = 0.01
+    seed: int = 0
+
+    def __post_init__(self):
+        def positive_int(name, value, minimum=1):
+            if isinstance(value, bool) or int(value) != value or value < minimum:
+                raise ValueError(f"LMConfig.{name} must be an integer >= {minimum}, "
+                                 f"got {value!r}")
+            return int(value)
+        self.vocab_size = positive_int("vocab_size", self.vocab_size, 2)
+        self.layers = positive_int("layers", self.layers)
+        self.hidden = positive_int("hidden", self.hidden)
+        self.embed = positive_int("embed", self.embed, 0)
+        self.seed = positive_int("seed", self.seed, 0)
+        if self.cell not in CELL_KINDS:
+            raise ValueError(f"LMConfig.cell must be one of {', '.join(CELL_KINDS)}, "
+                             f"got {self.cell!r}")
+        for name in ("dropout", "embed_dropout"):
+            rate = float(getattr(self, name))
+            if not 0.0 <= rate < 1.0:
+                raise ValueError(f"LMConfig.{name} must be in [0, 1), got {rate!r}")
+            setattr(self, name, rate)
+        if self.embed_dropout and not self.embed:
+            raise ValueError("LMConfig.embed_dropout needs an embedding (embed > 0)")
+        if self.init not in ("default", "normal"):
+            raise ValueError(f"LMConfig.init must be 'default' or 'normal', got {self.init!r}")
+        if not float(self.init_scale) > 0:
+            raise ValueError(f"LMConfig.init_scale must be > 0, got {self.init_scale!r}")
+
+    def to_dict(self) -> dict:
+        """Plain JSON-serialisable dict."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> LMConfig:
+        """Inverse of :meth:`to_dict`; unknown keys are an error (named)."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ValueError(f"unknown LMConfig field(s): {', '.join(unknown)}; "
+                             f"known: {', '.join(sorted(known))}")
+        return cls(**d)
+
+
+# --------------------------------------------------------------------------------------
+# The model
+# --------------------------------------------------------------------------------------
+class CharLM:
+    """Embedding (or one-hot) -> stacked recurrent cells -> dense, with dropout.
+
+    Parameters
+    ----------
+    config : LMConfig, optional
+        The architecture; keyword arguments build one (``CharLM(vocab_size=28)``).
+
+    Attributes
+    ----------
+    params : list of SharedVariable
+        The trainable float32 parameters, in a fixed order.
+    cells : list of scanrnn.cells.Cell
+        One cell per layer, named ``"<kind>_<i>"`` (``"lstm_1"``, ...).
+    rng : SharedVariable
+        ``uint32`` ``[seed, counter]`` of the dropout stream (not a parameter).
+    """
+
+    def __init__(self, config: LMConfig | None = None, **kwargs):
+        if config is None:
+            config = LMConfig(**kwargs)
+        elif kwargs:
+            config = dataclasses.replace(config, **kwargs)
+        self.config = config
+        c = config
+        gen = np.random.default_rng(c.seed)
+        weights: dict[str, np.ndarray] = {}
+        if c.embed:
+            weights["embed.W"] = self._init_matrix((c.vocab_size, c.embed), gen, "glorot_uniform")
+        self.cells = []
+        size_in = c.embed or c.vocab_size
+        for i in range(c.layers):
+            kind = c.cell
+            cell = make_cell(kind, size_in, c.hidden)
+            cell.name = f"{cell.kind}_{i + 1}"
+            arrays = cell.init_arrays(gen)
+            if c.init == "normal":
+                for key, value in arrays.items():
+                    arrays[key] = (gen.normal(0.0, c.init_scale, size=value.shape)
+                                   if value.ndim == 2 else np.zeros_like(value))
+            for key, value in arrays.items():
+                weights[f"{cell.name}.{key}"] = value
+            self.cells.append(cell)
+            size_in = c.hidden
+        weights["out.W"] = self._init_matrix((c.hidden, c.vocab_size), gen, "glorot_uniform")
+        if c.output_bias:
+            weights["out.b"] = np.zeros(c.vocab_size)
+        self.params = [initializers.shared(v, name=k) for k, v in weights.items()]
+        self._by_name = {p.name: p for p in self.params}
+        self.rng = pytensor.shared(np.array([c.seed, 0], dtype=np.uint32), name="dropout_rng")
+
+    def _init_matrix(self, shape, gen, default):
+        if self.config.init == "normal":
+            return gen.normal(0.0, self.config.init_scale, size=shape)
+        return initializers.get(default)(shape, gen)
+
+    # -- description --------------------------------------------------------------------
+    @property
+    def vocab_size(self) -> int:
+        return self.config.vocab_size
+
+    @property
+    def param_names(self) -> list[str]:
+        return [p.name for p in self.params]
+
+    def n_params(self) -> int:
+        """Number of scalar parameters."""
+        return int(sum(np.prod(p.get_value(borrow=True).shape) for p in self.params))
+
+    def summary(self) -> str:
+        """One line per parameter: name, shape, count."""
+        lines = [f"CharLM({self.config.cell} x{self.config.layers}, hidden {self.config.hidden}, "
+                 f"embed {self.config.embed or 'one-hot'}, vocab {self.vocab_size})"]
+        for p in self.params:
+            shape = tuple(np.shape(p.get_value(borrow=True)))
+            lines.append(f"  {p.name:<16} {str(shape):<14} {int(np.prod(shape)):>10,}")
+        lines.append(f"  {'total':<31}{self.n_params():>10,}")
+        return "\n".join(lines)
+
+    def __repr__(self):
+        return f"<CharLM {self.config.to_dict()} params={self.n_params():,}>"
+
+    # -- weights ------------------------------------------------------------------------
+    def get_weights(self) -> dict[str, np.ndarray]:
+        """``{name: float32 numpy array}`` (copies), in :attr:`params` order."""
+        return {p.name: np.array(p.get_value(), dtype=np.float32) for p in self.params}
+
+    def set_weights(self, weights: dict) -> None:
+        """Set every parameter from ``{name: array}``; names and shapes must match exactly."""
+        if not isinstance(weights, dict):
+            raise TypeError(f"set_weights expects a dict name -> array, "
+                            f"got {type(weights).__name__}")
+        missing = [n for n in self.param_names if n not in weights]
+        extra = sorted(set(weights) - set(self.param_names))
+        problems = []
+        if missing:
+            problems.append(f"missing: {', '.join(missing)}")
+        if extra:
+            problems.append(f"unexpected: {', '.join(extra)}")
+        for p in self.params:
+            if p.name in weights:
+                want = tuple(np.shape(p.get_value(borrow=True)))
+                got = tuple(np.shape(weights[p.name]))
+                if want != got:
+                    problems.append(f"{p.name}: shape {got}, model has {want}")
+        if problems:
+            raise ValueError("weights do not fit this model (" + self._brief() + "): "
+                             + "; ".join(problems))
+        for p in self.params:
+            value = np.asarray(weights[p.name], dtype=np.float32)
+            if not np.all(np.isfinite(value)):
+                raise ValueError(f"weight {p.name} contains NaN or inf")
+            p.set_value(value.copy())
+
+    def _brief(self):
+        c = self.config
+        return f"{c.cell} x{c.layers}, hidden {c.hidden}, embed {c.embed}, vocab {c.vocab_size}"
+
+    def reseed(self, seed: int, counter: int = 0) -> None:
+        """Restart the dropout stream (no recompilation needed)."""
+        self.rng.set_value(np.array([seed, counter], dtype=np.uint32))
+
+    def rng_updates(self) -> dict:
+        """``{model.rng: [seed, counter + 1]}``: merge into a training function's updates."""
+        step = pt.constant(np.array([0, 1], dtype=np.uint32))
+        return {self.rng: _wrap(self.rng + step)}
+
+    # -- states -------------------------------------------------------------------------
+    @property
+    def n_states(self) -> int:
+        """Number of ``(B, H)`` state matrices (all layers; LSTM has ``h`` and ``c``)."""
+        return sum(cell.n_states for cell in self.cells)
+
+    @property
+    def state_names(self) -> list[str]:
+        names = []
+        for cell in self.cells:
+            names += [f"{cell.name}.{s}" for s in (("h", "c") if cell.n_states == 2 else ("h",))]
+        return names
+
+    def initial_states(self, batch_size) -> list:
+        """Symbolic zero states, one ``(B, H)`` float32 matrix per entry of :attr:`state_names`."""
+        return [pt.zeros((batch_size, self.config.hidden), dtype=floatx())
+                for _ in range(self.n_states)]
+
+    def zero_states(self, batch_size: int) -> list[np.ndarray]:
+        """Numpy zero states (float32), as :meth:`initial_states`."""
+        return [np.zeros((batch_size, self.config.hidden), dtype=np.float32)
+                for _ in range(self.n_states)]
+
+    # -- graph pieces -------------------------------------------------------------------
+    def layer_params(self, weights: dict | None = None, fold_embedding: bool = True) -> list:
+        """Per-layer ``{short name: variable}`` dicts for the cells.
+
+        With an embedding and ``fold_embedding``, layer 1's ``W_x`` is replaced by
+        ``embed.W @ W_x`` (V, G*H): selecting its rows by id equals embedding then
+        projecting, at a fraction of the cost (no dropout on the embedding then).
+        """
+        weights = self._by_name if weights is None else weights
+        out = []
+        for i, cell in enumerate(self.cells):
+            p = {key: weights[f"{cell.name}.{key}"] for key in cell.param_shapes()}
+            if i == 0 and self.config.embed and fold_embedding:
+                p["W_x"] = pt.dot(weights["embed.W"], p["W_x"])
+            out.append(p)
+        return out
+
+    def _split_states(self, states):
+        states = list(states)
+        if len(states) != self.n_states:
+            raise ValueError(f"expected {self.n_states} state matrices "
+                             f"({', '.join(self.state_names)}), got {len(states)}")
+        out, start = [], 0
+        for cell in self.cells:
+            out.append(states[start:start + cell.n_states])
+            start += cell.n_states
+        return out
+
+    def _project_out(self, h, weights):
+        z = pt.dot(h, weights["out.W"])
+        return z + weights["out.b"] if self.config.output_bias else z
+
+    def logits(self, x, initial_states=None, training: bool = False, rng=None,
+               name: str | None = None):
+        """Symbolic forward pass over a time-major batch of ids.
+
+        Parameters
+        ----------
+        x : TensorVariable
+            ``(T, B)`` integer token ids.
+        initial_states : list, optional
+            One ``(B, H)`` matrix per :attr:`state_names` entry; zeros when omitted.
+        training : bool
+            Apply dropout (drawn from ``rng``, default :attr:`rng`; add
+            :meth:`rng_updates` to the compiled function's updates to advance it).
+        rng : TensorVariable, optional
+            ``uint32 [seed, counter]`` used instead of :attr:`rng`.
+
+        Returns
+        -------
+        logits, final_states
+            ``(T, B, V)`` float32 and a list of ``(B, H)`` final states (feed them back as
+            ``initial_states`` to carry state across batches).
+        """
+        x = pt.as_tensor_variable(x)
+        if x.ndim != 2 or not x.dtype.startswith(("int", "uint")):
+            raise ValueError(f"x must be (T, B) integer token ids, got ndim={x.ndim}, "
+                             f"dtype={x.dtype}")
+        c = self.config
+        if initial_states is None:
+            initial_states = self.initial_states(x.shape[1])
+        per_layer = self._split_states(initial_states)
+        rng = self.rng if rng is None else rng
+        T, B = x.shape[0], x.shape[1]
+
+        def drop(h, rate, site):
+            if not training or rate <= 0:
+                return h
+            return dropout(h, rate, stream_key(rng, site), shape=(T, B, h.shape[-1]))
+
+        fold = not (training and c.embed_dropout > 0)
+        params = self.layer_params(fold_embedding=fold)
+        if c.embed and not fold:
+            h = drop(self._by_name["embed.W"][x], c.embed_dropout, 0)
+        else:
+            h = x
+        finals = []
+        for i, (cell, p, states) in enumerate(zip(self.cells, params, per_layer)):
+            if i > 0:
+                h = drop(h, c.dropout, i)
+            h, fin = unroll(cell, h, p, states, name=f"{name or 'lm'}.{cell.name}")
+            finals += list(fin)
+        h = drop(h, c.dropout, c.layers)
+        return self._project_out(h, self._by_name), finals
+
+    # -- one step (for sampling scans) --------------------------------------------------
+    def step_weights(self) -> dict:
+        """The variables one step needs, as ``{key: variable}`` (embedding folded).
+
+        Pass ``list(values())`` as a scan's ``non_sequences`` and rebuild the dict inside
+        the step with the same keys, then call :meth:`step`.
+        """
+        out = {}
+        for cell, p in zip(self.cells, self.layer_params()):
+            for key, var in p.items():
+                out[f"{cell.name}.{key}"] = var
+        out["out.W"] = self._by_name["out.W"]
+        if self.config.output_bias:
+            out["out.b"] = self._by_name["out.b"]
+        return out
+
+    def step(self, x_t, states, weights: dict | None = None):
+        """One time step: ids ``(B,)`` and states -> ``(logits (B, V), new states)``.
+
+        ``weights`` is :meth:`step_weights`' dict (or its scan-inner copy); no dropout.
+        """
+        weights = self.step_weights() if weights is None else weights
+        h = x_t
+        new_states = []
+        for cell, states_l in zip(self.cells, self._split_states(states)):
+            p = {key: weights[f"{cell.name}.{key}"] for key in cell.param_shapes()}
+            xp = cell.project(h, p)
+            result = cell.step(xp, *states_l, *cell.recurrent_params(p))
+            result = list(result) if isinstance(result, (list, tuple)) else [result]
+            new_states += result
+            h = cell.output(result)
+        return self._project_out(h, weights), new_states
