@@ -14,8 +14,8 @@ from scanrnn import data
 from scanrnn.data import (
     CORPORA, CorpusError, Vocab, batch_rows, char_ngrams, d2l_corpus, d2l_lines,
     d2l_preprocess, gluonbook_preprocess, load_corpus, ngram_counts, num_batches,
-    resolve_corpus, sequential_batches, tokenize, tokens_needed, train_val_split,
-    windows,
+    random_batches, read_text, resolve_corpus, sequential_batches, tokenize, tokens_needed,
+    train_val_split, windows,
 )
 from scanrnn.data import corpora
 
