@@ -7,10 +7,18 @@ Declare symbolic inputs, write a ``step`` function, unroll it with
 
 from . import _config  # noqa: F401  (float32 default, before anything compiles)
 from . import cells, init, losses, optim, recurrent
+from . import backends as _backends_module
 from .backends import BackendError, backends, function, installed_backends, to_numpy
 from .recurrent import scan, unroll
 
 __version__ = "0.1.0"
+
+# ``scanrnn.backends`` is the report function; let ``scanrnn.backends.X`` also reach
+# the module's public names (``from scanrnn.backends import X`` imports the module).
+for _name in ("Function", "BackendError", "resolve_backend", "installed_backends",
+              "default_backend", "mode_for", "jax_devices", "check_argument", "BACKENDS"):
+    setattr(backends, _name, getattr(_backends_module, _name))
+del _name
 
 __all__ = ["BackendError", "backends", "cells", "function", "init", "installed_backends",
            "losses", "optim", "recurrent", "scan", "to_numpy", "unroll", "__version__"]

@@ -127,6 +127,16 @@ def backends() -> dict:
     }
 
 
+# Harmless warnings PyTensor and JAX print while tracing a float32 graph:
+# float32 sums accumulate in float64, which JAX computes in float32 without x64;
+# runtime shape asserts are dropped by JAX tracing (the shapes are pinned anyway).
+_EXPECTED_TRACE_WARNINGS = (
+    ".*Explicitly requested dtype float64.*",
+    ".*as JAX tracing would remove it.*",
+    ".*np.dot\\(\\) is faster on contiguous arrays.*",
+)
+
+
 def _is_jax_array(value) -> bool:
     return type(value).__module__.startswith(("jax", "jaxlib"))
 
@@ -210,8 +220,9 @@ class Function:
         self.updates = dict(updates or {})
         self.givens = givens
         self.return_numpy = return_numpy
-        self._fn_kwargs = dict(on_unused_input=on_unused_input,
-                               no_default_updates=no_default_updates, profile=profile)
+        self._fn_kwargs = dict(on_unused_input=on_unused_input, profile=profile)
+        if no_default_updates:
+            self._fn_kwargs["no_default_updates"] = True
         for i, var in enumerate(self.inputs):
             if not isinstance(var, pt.TensorVariable) or var.owner is not None:
                 raise ValueError(f"input {i} must be a symbolic tensor input (pt.tensor, "
@@ -220,8 +231,10 @@ class Function:
         self.mode = mode_for(self.backend)
         self.compiled = {}
         self._pin = self.backend == "jax"
+        self._x64 = _uses_float64(self.inputs, self.outputs, self.shared)
+        self._fresh = set()
         if self._pin:
-            _set_jax_x64(_uses_float64(self.inputs, self.outputs, self.shared))
+            _set_jax_x64(self._x64)
         else:
             self._compile(None)
 
@@ -259,6 +272,7 @@ class Function:
                          and isinstance(i.variable.type, TensorType)]
             self._shared_containers = [c for c, _ in fn_shared]
         self.compiled[signature] = fn
+        self._fresh.add(signature)
         return fn
 
     def function_for(self, *args):
@@ -279,17 +293,25 @@ class Function:
         fn = self.compiled.get(key)
         if fn is None:
             fn = self._compile(key)
-        if not self._pin:
+        if self._pin:
+            _set_jax_x64(self._x64)  # another function may have switched it
+        else:
             for container in self._shared_containers:
                 value = container.storage[0]
-                if not isinstance(value, np.ndarray):
-                    container.storage[0] = np.asarray(value)
+                if not isinstance(value, np.ndarray):  # a JAX array: read-only view
+                    container.storage[0] = np.array(value)
             args = [np.asarray(a) for a in args]
-        results = fn(*args)
+        if key in self._fresh:  # the first call traces (JAX) or compiles (Numba)
+            self._fresh.discard(key)
+            with warnings.catch_warnings():
+                for message in _EXPECTED_TRACE_WARNINGS:
+                    warnings.filterwarnings("ignore", message=message)
+                results = fn(*args)
+        else:
+            results = fn(*args)
         if self.return_numpy:
-            results = ([np.asarray(r) for r in results] if isinstance(results, list)
-                       else np.asarray(results))
-        return results
+            results = [np.asarray(r) for r in results]
+        return results[0] if self.single_output else results
 
     def __repr__(self):
         return (f"<scanrnn.Function {self.name or ''} backend={self.backend} "

@@ -1,0 +1,129 @@
+"""Every installed backend gives the same numbers; inputs are checked; memory across steps."""
+
+import numpy as np
+import pytensor
+import pytensor.tensor as pt
+import pytest
+
+import scanrnn
+from scanrnn import cells, losses, optim
+from scanrnn.backends import BackendError, installed_backends
+from scanrnn.recurrent import unroll
+
+BACKENDS = installed_backends()
+
+
+def _training_graph(dtype, V=6, H=5, T=7, B=3, static=True):
+    """GRU then LSTM with clipped Adam: loss, grad norm, updates."""
+    with pytensor.config.change_flags(floatX=dtype):
+        gru = cells.make_cell("gru", V, H, name="gru")
+        lstm = cells.make_cell("lstm", H, H, name="lstm")
+        p1, p2 = gru.init_params(0), lstm.init_params(1)
+        W_y = scanrnn.init.glorot_uniform((H, V), name="W_y", rng=2)
+        shape = (T, B) if static else (None, None)
+        x = pt.tensor("x", shape=shape, dtype="int32")
+        y = pt.tensor("y", shape=shape, dtype="int32")
+        h1, _ = unroll(gru, x, p1)
+        h2, _ = unroll(lstm, h1, p2)
+        loss = losses.cross_entropy(pt.dot(h2, W_y), y)
+        params = [*p1.values(), *p2.values(), W_y]
+        grads, norm = optim.clip_by_global_norm(pt.grad(loss, params), 0.5)
+        updates = optim.adam(grads, params, 0.01)
+    return x, y, loss, norm, params, updates
+
+
+def _run(backend, dtype, steps=3, static=True):
+    x, y, loss, norm, params, updates = _training_graph(dtype, static=static)
+    f = scanrnn.function([x, y], [loss, norm], updates=updates, backend=backend)
+    rng = np.random.default_rng(0)
+    history = []
+    for _ in range(steps):
+        X = rng.integers(0, 6, size=(7, 3))
+        history.append(f(X, np.roll(X, 1, axis=0)))
+    return np.array(history), [np.asarray(p.get_value()) for p in params]
+
+
+@pytest.mark.parametrize("dtype,tol", [("float64", 1e-8), ("float32", 1e-5)])
+def test_every_backend_gives_the_same_losses_and_parameters(dtype, tol):
+    reference_losses, reference_params = _run("python", dtype)
+    assert reference_losses.dtype == np.dtype(dtype)
+    for backend in BACKENDS:
+        if backend == "python":
+            continue
+        got_losses, got_params = _run(backend, dtype)
+        np.testing.assert_allclose(got_losses, reference_losses, rtol=tol, atol=tol,
+                                   err_msg=f"{backend} losses ({dtype})")
+        for got, want in zip(got_params, reference_params):
+            assert got.dtype == np.dtype(dtype)
+            np.testing.assert_allclose(got, want, rtol=tol, atol=tol,
+                                       err_msg=f"{backend} parameters ({dtype})")
+
+
+@pytest.mark.skipif("jax" not in BACKENDS, reason="JAX not installed")
+def test_jax_compiles_one_function_per_shape_signature():
+    x, y, loss, norm, params, updates = _training_graph("float32", static=False)
+    f = scanrnn.function([x, y], loss, backend="jax")
+    a = f(np.zeros((7, 3), int), np.zeros((7, 3), int))
+    f(np.zeros((4, 2), int), np.zeros((4, 2), int))
+    b = f(np.zeros((7, 3), int), np.zeros((7, 3), int))
+    assert len(f.compiled) == 2
+    assert a == b
+
+
+@pytest.mark.skipif(not {"jax", "python"} <= set(BACKENDS), reason="needs JAX")
+def test_parameters_move_between_jax_and_other_backends():
+    x, y, loss, norm, params, updates = _training_graph("float32")
+    step_jax = scanrnn.function([x, y], loss, updates=updates, backend="jax")
+    step_py = scanrnn.function([x, y], loss, updates=updates, backend="python")
+    X = np.arange(21).reshape(7, 3) % 6
+    step_jax(X, X)
+    assert not isinstance(params[0].get_value(borrow=True), np.ndarray)  # a JAX array now
+    step_py(X, X)  # must convert, not crash
+    step_jax(X, X)
+    assert np.isfinite(np.asarray(params[0].get_value())).all()
+
+
+def test_memory_task_needs_the_recurrent_state():
+    """Predict the symbol seen 2 steps earlier: without memory the best loss is ln(4)."""
+    K, T, B, H = 4, 12, 32, 32
+    cell = cells.make_cell("tanh", K, H, name="memory_rnn")
+    params = cell.init_params(0)
+    W_y = scanrnn.init.glorot_uniform((H, K), name="W_y")
+    b_y = scanrnn.init.zeros((K,), name="b_y")
+    x = pt.tensor("x", shape=(T, B), dtype="int32")
+    y = pt.tensor("y", shape=(T, B), dtype="int32")
+    hs, _ = unroll(cell, x, params)
+    loss = losses.cross_entropy(pt.dot(hs[2:], W_y) + b_y, y[2:])
+    all_params = [*params.values(), W_y, b_y]
+    step = scanrnn.function([x, y], loss, updates=optim.adam(loss, all_params, 0.01))
+    rng = np.random.default_rng(0)
+    for _ in range(300):
+        X = rng.integers(0, K, size=(T, B))
+        last = float(step(X, np.roll(X, 2, axis=0)))
+    assert last < 0.3 < np.log(K)
+
+
+def test_bad_inputs_name_the_problem():
+    x = pt.tensor("tokens", shape=(5, 2), dtype="int32")
+    h = pt.tensor("h0", shape=(None, 3), dtype="float32")
+    f = scanrnn.function([x, h], x.sum() + h.sum(), backend="jax")
+    with pytest.raises(ValueError, match=r"\('tokens'\) expects int32 values, got float64"):
+        f(np.zeros((5, 2)), np.zeros((2, 3)))
+    with pytest.raises(ValueError, match=r"\('tokens'\) expects shape \(5, 2\), got \(4, 2\)"):
+        f(np.zeros((4, 2), int), np.zeros((2, 3)))
+    with pytest.raises(ValueError, match=r"\('h0'\) expects a 2-D array.*got a 1-D array"):
+        f(np.zeros((5, 2), int), np.zeros(3))
+    with pytest.raises(TypeError, match=r"takes 2 argument\(s\) \(tokens, h0\), got 1"):
+        f(np.zeros((5, 2), int))
+    with pytest.raises(BackendError, match="unknown backend 'tensorflow'; choose one of: auto"):
+        scanrnn.function([x], x.sum(), backend="tensorflow")
+    assert float(f(np.ones((5, 2), np.int64), np.ones((2, 3)))) == 16.0
+
+
+def test_backends_report():
+    info = scanrnn.backends()
+    assert info["installed"] == BACKENDS and info["default"] in BACKENDS
+    assert info["floatX"] == "float32"
+    assert "pytensor" in info["versions"]
+    if "jax" in BACKENDS:
+        assert info["default"] == "jax" and info["jax_devices"]
