@@ -1,0 +1,277 @@
+"""``SimpleRNN``, ``GRU``, ``LSTM``: thin wrappers over :mod:`scanrnn.cells` and
+:func:`scanrnn.recurrent.unroll`.
+
+Keras is batch-major outside, ``(B, T, I)``; the core loop is time-major
+inside, so a layer transposes, unrolls the core cell, and transposes back.
+The weights are the cell's canonical ``W_x (I, G*H)``, ``W_h (H, G*H)``,
+``b (G*H)`` (``+ b_h`` for the GRU), so the parameter counts are Keras's:
+
+============  ===========================  ==========================
+layer         Keras formula                core layout
+============  ===========================  ==========================
+SimpleRNN     ``H*(I+H) + H``              ``W_x, W_h, b``
+GRU           ``3*(H*(I+H) + 2H)``         ``W_x, W_h, b, b_h`` (reset after)
+LSTM          ``4*(H*(I+H) + H)``          ``W_x, W_h, b`` (gates i, f, g, o)
+============  ===========================  ==========================
+
+``stateful=True`` keeps the final states in shared variables of shape
+``(B, H)`` (so the batch size is fixed) that the compiled functions update
+after every batch; :meth:`Recurrent.reset_states` zeroes (or resizes) them.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import cells
+from .. import init as initializers
+from .. import recurrent as core_recurrent
+from . import activations
+from .core_layers import _check_initializer, _pick, _positive_int
+from .engine import KerasTensor, Layer, as_list, shape_str, weight_rng
+
+STATE_NAMES = ("h", "c")
+
+
+class Recurrent(Layer):
+    """Base of the recurrent layers; see :class:`SimpleRNN`, :class:`GRU`, :class:`LSTM`.
+
+    Parameters
+    ----------
+    units : int
+        Hidden size ``H`` (Keras 1: ``output_dim``).
+    activation : str
+        ``tanh`` (default) or ``relu``, ``sigmoid``, ``hard_sigmoid``, ``linear``.
+    recurrent_activation : str
+        Gate activation of GRU/LSTM (Keras 1: ``inner_activation``); default ``sigmoid``.
+    kernel_initializer, recurrent_initializer, bias_initializer : str
+        Keras 1: ``init``, ``inner_init``.  ``'identity'`` gives the IRNN of the lesson.
+    return_sequences : bool
+        Output ``(B, T, H)`` (every step) instead of ``(B, H)`` (the last step).
+    return_state : bool
+        Also return the final states (``[output, h]``, LSTM ``[output, h, c]``).
+    go_backwards : bool
+        Read the sequence from its end; outputs come in processing order.
+    stateful : bool
+        Carry the final states into the next batch (needs a fixed batch size).
+    truncate_gradient : int
+        Backpropagate through at most this many steps (-1: all), as in Theano.
+    """
+
+    supports_masking = True
+    cell_kind = "rnn"
+
+    def __init__(self, units=None, activation="tanh", recurrent_activation=None,
+                 use_bias=True, kernel_initializer=None, recurrent_initializer=None,
+                 bias_initializer="zeros",
+                 unit_forget_bias=True, return_sequences=False, return_state=False,
+                 go_backwards=False, stateful=False, truncate_gradient=-1, dropout=0.0,
+                 recurrent_dropout=0.0, reset_after=True, *, output_dim=None, init=None,
+                 inner_init=None, inner_activation=None, forget_bias_init=None,
+                 dropout_W=0.0, dropout_U=0.0, input_dim=None, input_length=None, **kwargs):
+        if dropout or recurrent_dropout or dropout_W or dropout_U:
+            raise ValueError(f"{type(self).__name__}: dropout inside the recurrence is not "
+                             f"supported; put a Dropout layer before or after it")
+        if not use_bias:
+            raise ValueError(f"{type(self).__name__}(use_bias=False) is not supported: the core "
+                             f"cells always have a bias")
+        if not reset_after:
+            raise ValueError("GRU(reset_after=False) is not supported: the core GRU applies the "
+                             "reset gate after the recurrent product (Keras 3 and cuDNN)")
+        if input_dim is not None:
+            kwargs.setdefault("input_shape", (input_length, input_dim))
+        elif input_length is not None:
+            raise ValueError(f"{type(self).__name__}: input_length needs input_dim")
+        super().__init__(**kwargs)
+        self.units = _positive_int(_pick(units, output_dim, None, "output_dim"), "units",
+                                   type(self).__name__)
+        self.activation = activations.canonical(activation)
+        if self.activation not in cells.ACTIVATIONS:
+            raise ValueError(f"{type(self).__name__} activation must be one of "
+                             f"{', '.join(sorted(cells.ACTIVATIONS))}, got {activation!r}")
+        self.recurrent_activation = activations.canonical(
+            _pick(recurrent_activation, inner_activation, "sigmoid", "inner_activation"))
+        if self.recurrent_activation not in cells.ACTIVATIONS:
+            raise ValueError(f"recurrent_activation must be one of "
+                             f"{', '.join(sorted(cells.ACTIVATIONS))}, got {recurrent_activation!r}")
+        self.kernel_initializer = _check_initializer(
+            _pick(kernel_initializer, init, "glorot_uniform", "init"))
+        self.recurrent_initializer = _check_initializer(
+            _pick(recurrent_initializer, inner_init, "orthogonal", "inner_init"))
+        self.bias_initializer = _check_initializer(bias_initializer)
+        if forget_bias_init is not None:
+            unit_forget_bias = forget_bias_init in ("one", "ones")
+        self.unit_forget_bias = bool(unit_forget_bias)
+        self.return_sequences = bool(return_sequences)
+        self.return_state = bool(return_state)
+        self.go_backwards = bool(go_backwards)
+        self.stateful = bool(stateful)
+        self.truncate_gradient = int(truncate_gradient)
+        self.cell = None
+        self.params = None
+        self.states = []
+
+    # -- the core cell ----------------------------------------------------------------------
+    def make_cell(self, input_size: int) -> cells.Cell:
+        kwargs = dict(name=self.name, kernel_init=self.kernel_initializer,
+                      recurrent_init=self.recurrent_initializer,
+                      bias_init=self.bias_initializer, activation=self.activation)
+        if self.cell_kind in ("gru", "lstm"):
+            kwargs["recurrent_activation"] = self.recurrent_activation
+        if self.cell_kind == "lstm":
+            kwargs["forget_bias"] = 1.0 if self.unit_forget_bias else 0.0
+        return cells.make_cell(self.cell_kind, input_size, self.units, **kwargs)
+
+    def build(self, input_shape):
+        shape = input_shape[0] if isinstance(input_shape, list) else input_shape
+        if len(shape) != 3:
+            raise ValueError(
+                f"{type(self).__name__} {self.name!r} expects inputs of shape (batch, timesteps, "
+                f"features), got {shape_str(shape)}" +
+                (" (add an Embedding layer, or reshape to (batch, timesteps, 1))"
+                 if len(shape) == 2 else ""))
+        if shape[-1] is None:
+            raise ValueError(f"{type(self).__name__} {self.name!r} needs a known feature size, "
+                             f"got {shape_str(shape)}")
+        self.cell = self.make_cell(int(shape[-1]))
+        self.params = self.cell.init_params(weight_rng())
+        for short, var in self.params.items():
+            self.track_weight(short, var)
+        if self.stateful:
+            if shape[0] is None:
+                raise ValueError(
+                    f"a stateful {type(self).__name__} needs a fixed batch size: give the first "
+                    f"layer batch_input_shape=(batch, timesteps, ...) (or use "
+                    f"Input(batch_shape=(batch, ...)))")
+            self.states = [initializers.shared(np.zeros((shape[0], self.units)),
+                                               name=f"{self.name}.state_{STATE_NAMES[k]}")
+                           for k in range(self.cell.n_states)]
+
+    def check_input_shape(self, input_shape):
+        shape = input_shape[0] if isinstance(input_shape, list) else input_shape
+        if len(shape) != 3:
+            raise ValueError(f"{type(self).__name__} {self.name!r} expects inputs of shape "
+                             f"(batch, timesteps, features), got {shape_str(shape)}")
+        if shape[-1] is not None and shape[-1] != self.cell.input_size:
+            raise ValueError(f"layer {self.name!r} was built for {self.cell.input_size} input "
+                             f"features and cannot take {shape_str(shape)}")
+
+    @property
+    def n_states(self) -> int:
+        return {"lstm": 2}.get(self.cell_kind, 1)
+
+    def compute_output_shape(self, input_shape):
+        shape = input_shape[0] if isinstance(input_shape, list) else input_shape
+        batch, steps = shape[0], shape[1]
+        out = (batch, steps, self.units) if self.return_sequences else (batch, self.units)
+        if self.return_state:
+            return [out] + [(batch, self.units)] * self.n_states
+        return out
+
+    # -- calling ------------------------------------------------------------------------------
+    def _call_kwargs(self, kwargs):
+        initial_state = kwargs.pop("initial_state", None)
+        for key in ("training", "mask"):
+            kwargs.pop(key, None)
+        if kwargs:
+            raise TypeError(f"{type(self).__name__} call got unknown argument(s): "
+                            f"{', '.join(sorted(kwargs))}")
+        initial = as_list(initial_state)
+        if not initial:
+            return [], {}
+        if self.stateful:
+            raise ValueError(f"stateful layer {self.name!r} carries its own state; do not pass "
+                             f"initial_state")
+        if len(initial) != self.n_states:
+            raise ValueError(f"{type(self).__name__} takes {self.n_states} initial state(s), got "
+                             f"{len(initial)}")
+        for t in initial:
+            if isinstance(t, KerasTensor) and (len(t.shape) != 2 or
+                                               t.shape[-1] not in (None, self.units)):
+                raise ValueError(f"initial states of {self.name!r} must have shape "
+                                 f"(batch, {self.units}), got {shape_str(t.shape)}")
+        return initial, {"initial_state": len(initial)}
+
+    def call(self, inputs, ctx):
+        items = as_list(inputs)
+        x, initial = items[0], items[1:]
+        if x.ndim != 3:
+            raise ValueError(f"{type(self).__name__} {self.name!r} expects a 3-D input "
+                             f"(batch, timesteps, features), got ndim={x.ndim}")
+        if self.stateful:
+            initial = self.states
+        mask = ctx.masks.get(x)
+        outputs, finals = core_recurrent.unroll(
+            self.cell, x.dimshuffle(1, 0, 2), self.params, initial_state=initial or None,
+            mask=None if mask is None else mask.T, go_backwards=self.go_backwards,
+            truncate_gradient=self.truncate_gradient, return_sequences=self.return_sequences,
+            name=self.name)
+        if self.stateful:
+            for state, final in zip(self.states, finals):
+                ctx.add_update(state, final, self)
+        if self.return_sequences:
+            outputs = outputs.dimshuffle(1, 0, 2)
+        return [outputs, *finals] if self.return_state else outputs
+
+    def compute_mask(self, inputs, ctx):
+        mask = ctx.masks.get(as_list(inputs)[0])
+        out = mask if (self.return_sequences and mask is not None) else None
+        if out is not None and self.go_backwards:
+            out = out[:, ::-1]
+        return [out] + [None] * self.n_states if self.return_state else out
+
+    # -- state ----------------------------------------------------------------------------
+    def reset_states(self, batch_size: int | None = None) -> None:
+        """Zero the carried states; ``batch_size`` also resizes them (e.g. to 1 for sampling)."""
+        if not self.stateful:
+            raise ValueError(f"layer {self.name!r} is not stateful")
+        if not self.built:
+            return
+        rows = self.states[0].get_value(borrow=True).shape[0] if batch_size is None \
+            else _positive_int(batch_size, "batch_size", self.name)
+        for state in self.states:
+            state.set_value(np.zeros((rows, self.units), dtype=state.dtype))
+
+    @property
+    def state_batch_size(self) -> int | None:
+        if not (self.stateful and self.states):
+            return None
+        return int(np.shape(self.states[0].get_value(borrow=True))[0])
+
+    def get_config(self):
+        config = {**super().get_config(), "units": self.units, "activation": self.activation,
+                  "kernel_initializer": self.kernel_initializer,
+                  "recurrent_initializer": self.recurrent_initializer,
+                  "bias_initializer": self.bias_initializer,
+                  "return_sequences": self.return_sequences, "return_state": self.return_state,
+                  "go_backwards": self.go_backwards, "stateful": self.stateful,
+                  "truncate_gradient": self.truncate_gradient}
+        if self.cell_kind in ("gru", "lstm"):
+            config["recurrent_activation"] = self.recurrent_activation
+        if self.cell_kind == "lstm":
+            config["unit_forget_bias"] = self.unit_forget_bias
+        return config
+
+
+class SimpleRNN(Recurrent):
+    """Elman RNN: ``h_t = activation(x_t W_x + b + h_{t-1} W_h)``; ``H*(I+H)+H`` parameters."""
+
+    cell_kind = "rnn"
+
+    def __init__(self, units=None, activation="tanh", **kwargs):
+        for key in ("recurrent_activation", "inner_activation", "unit_forget_bias"):
+            if key in kwargs:
+                raise TypeError(f"SimpleRNN has no {key} (it has no gates)")
+        super().__init__(units, activation=activation, **kwargs)
+
+
+class GRU(Recurrent):
+    """GRU, reset gate after the recurrent product (Keras 3); ``3*(H*(I+H)+2H)`` parameters."""
+
+    cell_kind = "gru"
+
+
+class LSTM(Recurrent):
+    """LSTM, gates ``i, f, g, o``, forget bias 1; states ``(h, c)``; ``4*(H*(I+H)+H)``."""
+
+    cell_kind = "lstm"
