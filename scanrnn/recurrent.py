@@ -41,7 +41,8 @@ def scan(fn, sequences=None, outputs_info=None, non_sequences=None, n_steps=None
 
 def unroll(cell, x, params: dict, initial_state=None, *, mask=None,
            go_backwards: bool = False, truncate_gradient: int = -1,
-           return_sequences: bool = True, name: str | None = None):
+           return_sequences: bool = True, name: str | None = None,
+           fused: bool | None = None):
     """Run ``cell`` over the sequence ``x``.
 
     Parameters
@@ -62,6 +63,11 @@ def unroll(cell, x, params: dict, initial_state=None, *, mask=None,
         Backpropagate through at most this many steps (-1: all).
     return_sequences : bool
         Return every step's output ``(T, B, H)`` or only the last ``(B, H)``.
+    fused : bool, optional
+        Use the recurrence with the hand-written backward pass
+        (:mod:`scanrnn.fused`: weight gradients as one product after the loop).
+        ``None`` (default) uses it whenever it applies: a built-in cell with
+        built-in activations, no mask, no gradient truncation.
 
     Returns
     -------
@@ -80,6 +86,19 @@ def unroll(cell, x, params: dict, initial_state=None, *, mask=None,
     projected = cell.project(x, params)
     recurrent = cell.recurrent_params(params)
     n_states = cell.n_states
+
+    from . import fused as fused_module
+
+    can_fuse = mask is None and truncate_gradient == -1 and fused_module.supports(cell)
+    if fused and not can_fuse:
+        raise ValueError("fused=True needs a built-in cell and activations, no mask and "
+                         "no truncate_gradient")
+    if can_fuse and fused is not False:
+        ordered = projected[::-1] if go_backwards else projected
+        states = fused_module.recurrence(cell, ordered, initial_state, recurrent,
+                                         name or cell.name)
+        outputs = cell.output(states)
+        return (outputs if return_sequences else outputs[-1]), [s[-1] for s in states]
 
     if mask is None:
         step = cell.step

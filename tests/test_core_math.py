@@ -318,3 +318,24 @@ def test_merge_rejects_double_updates():
         optim.sgd(loss, [w], float("nan"))
     with pytest.raises(ValueError, match="unknown optimizer"):
         optim.get("lbfgs")
+
+
+@pytest.mark.parametrize("kind", CELL_KINDS)
+@pytest.mark.parametrize("go_backwards", [False, True])
+def test_fused_backward_pass_equals_pytensor_autodiff(kind, go_backwards):
+    """The hand-written backward pass (scanrnn.fused) against PyTensor's scan gradient."""
+    cell = cells.make_cell(kind, 3, 4)
+    params = cell.init_params(0)
+    x = pt.tensor("x", shape=(6, 2, 3), dtype="float32")
+    results = []
+    for fused in (False, True):
+        hs, final = unroll(cell, x, params, fused=fused, go_backwards=go_backwards)
+        loss = (hs ** 2).sum() + 0.3 * sum((s * s).sum() for s in final)
+        results += [loss, hs, *final, *pt.grad(loss, [*params.values(), x])]
+    f = scanrnn.function([x], results, backend="jax")
+    out = f(np.random.default_rng(0).normal(size=(6, 2, 3)))
+    half = len(out) // 2
+    for autodiff, fused in zip(out[:half], out[half:]):
+        np.testing.assert_allclose(fused, autodiff, rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="fused=True needs"):
+        unroll(cell, x, params, fused=True, truncate_gradient=2)

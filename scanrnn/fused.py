@@ -1,0 +1,201 @@
+"""Fused recurrences: the loop with a hand-written backward pass (as cuDNN does).
+
+PyTensor differentiates a ``scan`` by building a second scan that also
+accumulates the gradient of every recurrent weight at every step: one small
+``(H, B) @ (B, G*H)`` product and an ``(H, G*H)`` read-modify-write per step.
+Here the recurrence is an ``OpFromGraph`` whose gradient is written by hand:
+
+* the backward scan carries only ``dh`` (and ``dc``) and emits the gradient of
+  each step's pre-activation ``dA_t``;
+* the recurrent weight gradient is then ONE product after the loop,
+  ``dW_h = sum_t h_{t-1}^T dA_t`` over all ``T * B`` rows;
+* the gradient of the projected inputs is ``dA`` itself, so the input weights'
+  gradient is one product as well (the projection was hoisted before the loop);
+* the forward pass saves the gate activations, so nothing is recomputed.
+
+The op is inlined when the function is compiled, so every backend runs it.
+:func:`scanrnn.recurrent.unroll` uses it when the cell's activations have known
+derivatives and no mask or gradient truncation is asked for; its gradients are
+checked against finite differences and against PyTensor's own in the tests.
+
+Shapes: ``xp`` (T, B, G*H) projected inputs, states (B, H), ``W_h`` (H, G*H).
+"""
+
+from __future__ import annotations
+
+import inspect
+
+import pytensor.tensor as pt
+from pytensor.compile.builders import OpFromGraph
+from pytensor.gradient import DisconnectedType
+
+from .cells import GRUCell, LSTMCell, RNNCell, activation
+from .recurrent import scan
+
+# PyTensor 3.0.7 renamed ``lop_overrides`` to ``pullback`` (the old name warns)
+_PULLBACK_ARGUMENT = ("pullback" if "pullback" in inspect.signature(OpFromGraph.__init__).parameters
+                      else "lop_overrides")
+
+# d act(z) / dz written in terms of the output y = act(z)
+_DERIVATIVE_FROM_OUTPUT = {
+    "tanh": lambda y: 1 - pt.sqr(y),
+    "sigmoid": lambda y: y * (1 - y),
+    "relu": lambda y: pt.cast(pt.gt(y, 0), y.dtype),
+    "linear": lambda y: pt.ones_like(y),
+    "hard_sigmoid": lambda y: 0.2 * pt.cast(pt.gt(y, 0) & pt.lt(y, 1), y.dtype),
+}
+
+
+def supports(cell) -> bool:
+    """True when :func:`recurrence` has a hand-written backward pass for ``cell``."""
+    names = [getattr(cell, "activation", None), getattr(cell, "recurrent_activation", "sigmoid")]
+    return isinstance(cell, (RNNCell, GRUCell, LSTMCell)) and all(
+        isinstance(n, str) and n in _DERIVATIVE_FROM_OUTPUT for n in names)
+
+
+def _d(name, y):
+    return _DERIVATIVE_FROM_OUTPUT[name](y)
+
+
+def _grad_or_zeros(grad, like):
+    return pt.zeros_like(like) if isinstance(grad.type, DisconnectedType) else grad
+
+
+def _previous(initial, sequence):
+    """``[s_0, s_1, ..., s_{T-1}]`` from the initial state and the states after each step."""
+    return pt.concatenate([initial[None], sequence[:-1]], axis=0)
+
+
+def _sum_outer(prev, d_pre):
+    """``sum_t prev_t^T d_pre_t`` as one product over all T*B rows: (H, G*H)."""
+    return pt.tensordot(prev, d_pre, axes=[[0, 1], [0, 1]])
+
+
+# -- per-cell forward (saving what the backward needs) and backward steps ---------------
+
+def _rnn_graphs(cell: RNNCell, name):
+    act = activation(cell.activation)
+
+    def forward(xp, h0, W_h):
+        return [scan(lambda x_t, h, W: act(x_t + pt.dot(h, W)), sequences=[xp],
+                     outputs_info=[h0], non_sequences=[W_h], name=name)]
+
+    def backward(inputs, outputs, grads):
+        xp, h0, W_h = inputs
+        (hs,) = outputs
+        dhs = _grad_or_zeros(grads[0], hs)
+
+        def step(dh_t, h_t, carry, W_T):
+            d_pre = (dh_t + carry) * _d(cell.activation, h_t)
+            return pt.dot(d_pre, W_T), d_pre
+
+        carries, d_pre = scan(step, sequences=[dhs, hs], outputs_info=[pt.zeros_like(h0), None],
+                              non_sequences=[W_h.T], go_backwards=True, name=f"{name}_grad")
+        d_pre = d_pre[::-1]
+        return [d_pre, carries[-1], _sum_outer(_previous(h0, hs), d_pre)]
+
+    return forward, backward, 3
+
+
+def _lstm_graphs(cell: LSTMCell, name):
+    act, gate_act = activation(cell.activation), activation(cell.recurrent_activation)
+
+    def step(x_t, h, c, W):
+        z = x_t + pt.dot(h, W)
+        i, f = gate_act(cell.gate(z, 0)), gate_act(cell.gate(z, 1))
+        g, o = act(cell.gate(z, 2)), gate_act(cell.gate(z, 3))
+        c_new = f * c + i * g
+        return o * act(c_new), c_new, pt.concatenate([i, f, g, o], axis=-1)
+
+    def forward(xp, h0, c0, W_h):
+        return scan(step, sequences=[xp], outputs_info=[h0, c0, None], non_sequences=[W_h],
+                    name=name)
+
+    def backward(inputs, outputs, grads):
+        xp, h0, c0, W_h = inputs
+        hs, cs, gates = outputs
+        dhs, dcs = _grad_or_zeros(grads[0], hs), _grad_or_zeros(grads[1], cs)
+
+        def bstep(dh_t, dc_t, gates_t, c_t, c_prev, dh_carry, dc_carry, W_T):
+            i, f, g, o = (cell.gate(gates_t, k) for k in range(4))
+            dh = dh_t + dh_carry
+            tanh_c = act(c_t)
+            dc = dc_t + dc_carry + dh * o * _d(cell.activation, tanh_c)
+            d_pre = pt.concatenate([
+                dc * g * _d(cell.recurrent_activation, i),
+                dc * c_prev * _d(cell.recurrent_activation, f),
+                dc * i * _d(cell.activation, g),
+                dh * tanh_c * _d(cell.recurrent_activation, o)], axis=-1)
+            return pt.dot(d_pre, W_T), dc * f, d_pre
+
+        dh_c, dc_c, d_pre = scan(
+            bstep, sequences=[dhs, dcs, gates, cs, _previous(c0, cs)],
+            outputs_info=[pt.zeros_like(h0), pt.zeros_like(c0), None],
+            non_sequences=[W_h.T], go_backwards=True, name=f"{name}_grad")
+        d_pre = d_pre[::-1]
+        return [d_pre, dh_c[-1], dc_c[-1], _sum_outer(_previous(h0, hs), d_pre)]
+
+    return forward, backward, 4
+
+
+def _gru_graphs(cell: GRUCell, name):
+    act, gate_act = activation(cell.activation), activation(cell.recurrent_activation)
+
+    def step(x_t, h, W, b_h):
+        hh = pt.dot(h, W) + b_h
+        z = gate_act(cell.gate(x_t, 0) + cell.gate(hh, 0))
+        r = gate_act(cell.gate(x_t, 1) + cell.gate(hh, 1))
+        n = act(cell.gate(x_t, 2) + r * cell.gate(hh, 2))
+        return z * h + (1 - z) * n, pt.concatenate([z, r, n, cell.gate(hh, 2)], axis=-1)
+
+    def forward(xp, h0, W_h, b_h):
+        return scan(step, sequences=[xp], outputs_info=[h0, None], non_sequences=[W_h, b_h],
+                    name=name)
+
+    def backward(inputs, outputs, grads):
+        xp, h0, W_h, b_h = inputs
+        hs, saved = outputs
+        dhs = _grad_or_zeros(grads[0], hs)
+
+        def bstep(dh_t, saved_t, h_prev, carry, W_T):
+            z, r, n, hh_n = (cell.gate(saved_t, k) for k in range(4))
+            dh = dh_t + carry
+            d_n = dh * (1 - z) * _d(cell.activation, n)
+            d_r = d_n * hh_n * _d(cell.recurrent_activation, r)
+            d_z = dh * (h_prev - n) * _d(cell.recurrent_activation, z)
+            d_hh = pt.concatenate([d_z, d_r, d_n * r], axis=-1)
+            return dh * z + pt.dot(d_hh, W_T), pt.concatenate([d_z, d_r, d_n], axis=-1), d_hh
+
+        carries, d_xp, d_hh = scan(
+            bstep, sequences=[dhs, saved, _previous(h0, hs)],
+            outputs_info=[pt.zeros_like(h0), None, None], non_sequences=[W_h.T],
+            go_backwards=True, name=f"{name}_grad")
+        d_xp, d_hh = d_xp[::-1], d_hh[::-1]
+        return [d_xp, carries[-1], _sum_outer(_previous(h0, hs), d_hh), d_hh.sum(axis=(0, 1))]
+
+    return forward, backward, 4
+
+
+_GRAPHS = {RNNCell: _rnn_graphs, LSTMCell: _lstm_graphs, GRUCell: _gru_graphs}
+
+
+def recurrence(cell, projected, initial_state, recurrent_params, name):
+    """Run ``cell`` over ``projected`` inputs with the fused forward/backward pair.
+
+    Returns the list of per-step states (each ``(T, B, H)``), like the scan in
+    :func:`scanrnn.recurrent.unroll`.
+    """
+    forward, backward, n_inputs = _GRAPHS[type(cell)](cell, name)
+    dtype = projected.dtype
+    inner = [pt.tensor("xp", shape=(None, None, None), dtype=dtype)]
+    inner += [pt.tensor(f"s{k}", shape=(None, None), dtype=dtype)
+              for k in range(cell.n_states)]
+    inner += [p.type() for p in recurrent_params]
+    assert len(inner) == n_inputs
+    outputs = forward(*inner)
+    outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
+    op = OpFromGraph(inner, list(outputs), inline=True, name=f"{name}_fused",
+                     **{_PULLBACK_ARGUMENT: backward})
+    results = op(projected, *initial_state, *recurrent_params)
+    results = results if isinstance(results, (list, tuple)) else [results]
+    return list(results[:cell.n_states])
