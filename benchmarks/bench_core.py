@@ -1,0 +1,315 @@
+"""Tokens/s of one training step (forward + backward + clipped SGD update), side by side.
+
+    python benchmarks/bench_core.py                     # all configs, every peer installed
+    python benchmarks/bench_core.py --configs rnn --backends jax,numba --repeats 7
+
+Runs in ONE process, for each config: scanrnn on each requested backend, a
+hand-written ``jax.lax.scan`` + ``jax.jit`` step, Keras 3 on JAX, and PyTorch on
+the CPU (from-scratch loop and ``nn.RNN``/``nn.LSTM``).  Peers that are not
+installed are skipped.  Every timer stops after the result is on the host
+(JAX dispatches asynchronously).  Reports the median of ``--repeats`` timings of
+``--steps`` steps each, and ratios against the peers; ``--write`` appends the
+table to benchmarks/RESULTS.md with the command.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import os
+import platform
+import statistics
+import sys
+import time
+from dataclasses import dataclass
+
+os.environ.setdefault("KERAS_BACKEND", "jax")
+
+import numpy as np  # noqa: E402
+
+
+@dataclass
+class Config:
+    name: str
+    cell: str
+    vocab: int
+    hidden: int
+    batch: int
+    steps: int
+    layers: int = 1
+    lr: float = 1.0
+    clip: float = 1.0
+
+
+CONFIGS = {
+    "rnn": Config("tanh RNN, H 512, B 32, T 35", "rnn", 28, 512, 32, 35),
+    "lstm": Config("LSTM, H 256, B 32, T 64", "lstm", 28, 256, 32, 64),
+    "lstm2": Config("2-layer LSTM, H 512, B 64, T 64", "lstm", 28, 512, 64, 64, layers=2),
+}
+
+
+def batch(cfg, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.integers(0, cfg.vocab, size=(cfg.steps, cfg.batch)).astype(np.int32)
+    return x, np.roll(x, -1, axis=0)
+
+
+# -- scanrnn ---------------------------------------------------------------------
+
+def scanrnn_step(cfg, backend, fused=None):
+    import pytensor.tensor as pt
+
+    import scanrnn
+    from scanrnn import cells, losses, optim
+    from scanrnn.recurrent import unroll
+
+    x = pt.tensor("x", shape=(cfg.steps, cfg.batch), dtype="int32")
+    y = pt.tensor("y", shape=(cfg.steps, cfg.batch), dtype="int32")
+    h, params, size = x, [], cfg.vocab
+    for layer in range(cfg.layers):
+        cell = cells.make_cell(cfg.cell, size, cfg.hidden, name=f"{cfg.cell}_{layer}")
+        p = cell.init_params(layer)
+        h, _ = unroll(cell, h, p, fused=fused)
+        params += list(p.values())
+        size = cfg.hidden
+    W_y = scanrnn.init.glorot_uniform((cfg.hidden, cfg.vocab), name="W_y")
+    b_y = scanrnn.init.zeros(cfg.vocab, name="b_y")
+    params += [W_y, b_y]
+    loss = losses.cross_entropy(pt.dot(h, W_y) + b_y, y)
+    grads, _ = optim.clip_by_global_norm(pt.grad(loss, params), cfg.clip)
+    fn = scanrnn.function([x, y], loss, updates=optim.sgd(grads, params, cfg.lr),
+                          backend=backend, return_numpy=False)
+    X, Y = batch(cfg)
+    fn.function_for(X, Y)  # compile (Numba compiles at the first call)
+
+    def step():
+        np.asarray(fn(X, Y))
+    return step
+
+
+# -- hand-written JAX --------------------------------------------------------------
+
+def jax_step(cfg):
+    import jax
+    import jax.numpy as jnp
+
+    rng = np.random.default_rng(0)
+    G = 4 if cfg.cell == "lstm" else 1
+    params, size = [], cfg.vocab
+    for _ in range(cfg.layers):
+        params.append({
+            "W_x": jnp.asarray(rng.normal(0, 0.05, (size, G * cfg.hidden)), jnp.float32),
+            "W_h": jnp.asarray(rng.normal(0, 0.05, (cfg.hidden, G * cfg.hidden)), jnp.float32),
+            "b": jnp.zeros(G * cfg.hidden, jnp.float32)})
+        size = cfg.hidden
+    params = {"layers": params,
+              "W_y": jnp.asarray(rng.normal(0, 0.05, (cfg.hidden, cfg.vocab)), jnp.float32),
+              "b_y": jnp.zeros(cfg.vocab, jnp.float32)}
+    H = cfg.hidden
+
+    def layer(p, xs):
+        xp = (p["W_x"][xs] if xs.ndim == 2 else xs @ p["W_x"]) + p["b"]
+        B = xp.shape[1]
+        if cfg.cell == "lstm":
+            def body(carry, xp_t):
+                h, c = carry
+                z = xp_t + h @ p["W_h"]
+                i, f, g, o = (jax.nn.sigmoid(z[:, :H]), jax.nn.sigmoid(z[:, H:2 * H]),
+                              jnp.tanh(z[:, 2 * H:3 * H]), jax.nn.sigmoid(z[:, 3 * H:]))
+                c = f * c + i * g
+                h = o * jnp.tanh(c)
+                return (h, c), h
+            init = (jnp.zeros((B, H)), jnp.zeros((B, H)))
+        else:
+            def body(h, xp_t):
+                h = jnp.tanh(xp_t + h @ p["W_h"])
+                return h, h
+            init = jnp.zeros((B, H))
+        _, hs = jax.lax.scan(body, init, xp)
+        return hs
+
+    def loss_fn(params, xs, ys):
+        h = xs
+        for p in params["layers"]:
+            h = layer(p, h)
+        logits = h @ params["W_y"] + params["b_y"]
+        logp = jax.nn.log_softmax(logits, axis=-1)
+        return -jnp.take_along_axis(logp, ys[..., None], axis=-1).mean()
+
+    @jax.jit
+    def train(params, xs, ys):
+        loss, grads = jax.value_and_grad(loss_fn)(params, xs, ys)
+        leaves = jax.tree_util.tree_leaves(grads)
+        norm = jnp.sqrt(sum(jnp.sum(g * g) for g in leaves))
+        scale = jnp.minimum(1.0, cfg.clip / (norm + 1e-7))
+        return loss, jax.tree_util.tree_map(lambda p, g: p - cfg.lr * scale * g, params, grads)
+
+    X, Y = (jnp.asarray(a) for a in batch(cfg))
+    state = {"params": params}
+    train(params, X, Y)[0].block_until_ready()
+
+    def step():
+        loss, state["params"] = train(state["params"], X, Y)
+        loss.block_until_ready()
+    return step
+
+
+# -- Keras 3 on JAX --------------------------------------------------------------------
+
+def keras_step(cfg):
+    import keras
+
+    layers = [keras.layers.Input(shape=(cfg.steps,), batch_size=cfg.batch, dtype="int32"),
+              keras.layers.Embedding(cfg.vocab, cfg.vocab)]  # a learned "one-hot" input
+    for _ in range(cfg.layers):
+        rnn = keras.layers.LSTM if cfg.cell == "lstm" else keras.layers.SimpleRNN
+        layers.append(rnn(cfg.hidden, return_sequences=True))
+    layers.append(keras.layers.Dense(cfg.vocab))
+    model = keras.Sequential(layers)
+    model.compile(optimizer=keras.optimizers.SGD(cfg.lr, global_clipnorm=cfg.clip),
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    X, Y = batch(cfg)
+    Xb, Yb = X.T.copy(), Y.T.copy()
+    model.train_on_batch(Xb, Yb)
+
+    def step():
+        model.train_on_batch(Xb, Yb)
+    return step
+
+
+# -- PyTorch CPU ------------------------------------------------------------------------
+
+def torch_step(cfg, fused: bool):
+    import torch
+
+    torch.manual_seed(0)
+    torch.set_num_threads(os.cpu_count() or 1)
+    V, H = cfg.vocab, cfg.hidden
+    if fused:
+        rnn_cls = torch.nn.LSTM if cfg.cell == "lstm" else torch.nn.RNN
+        rnn = rnn_cls(V, H, num_layers=cfg.layers)
+        head = torch.nn.Linear(H, V)
+        params = list(rnn.parameters()) + list(head.parameters())
+
+        def forward(x):
+            out, _ = rnn(torch.nn.functional.one_hot(x, V).float())
+            return head(out)
+    else:  # d2l's from-scratch RNN
+        W_xh = (torch.randn(V, H) * 0.01).requires_grad_()
+        W_hh = (torch.randn(H, H) * 0.01).requires_grad_()
+        b_h = torch.zeros(H, requires_grad=True)
+        W_hq = (torch.randn(H, V) * 0.01).requires_grad_()
+        b_q = torch.zeros(V, requires_grad=True)
+        params = [W_xh, W_hh, b_h, W_hq, b_q]
+
+        def forward(x):
+            h = torch.zeros(x.shape[1], H)
+            outs = []
+            for x_t in torch.nn.functional.one_hot(x, V).float():
+                h = torch.tanh(x_t @ W_xh + h @ W_hh + b_h)
+                outs.append(h @ W_hq + b_q)
+            return torch.stack(outs)
+    opt = torch.optim.SGD(params, lr=cfg.lr)
+    X, Y = (torch.from_numpy(a.astype(np.int64)) for a in batch(cfg))
+
+    def step():
+        opt.zero_grad()
+        loss = torch.nn.functional.cross_entropy(forward(X).reshape(-1, V), Y.reshape(-1))
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, cfg.clip)
+        opt.step()
+        loss.item()
+    step()
+    return step
+
+
+# -- harness ----------------------------------------------------------------------------
+
+def time_steps(step, n_steps, repeats):
+    step()
+    timings = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        for _ in range(n_steps):
+            step()
+        timings.append((time.perf_counter() - start) / n_steps)
+    return statistics.median(timings)
+
+
+def installed(module):
+    return importlib.util.find_spec(module) is not None
+
+
+def candidates(cfg, backends, autodiff=False):
+    out = []
+    for backend in backends:
+        out.append((f"scanrnn {backend}", lambda b=backend: scanrnn_step(cfg, b)))
+    if autodiff:  # what the fused backward pass buys: PyTensor's own scan gradient
+        out.append(("scanrnn jax, scan autodiff", lambda: scanrnn_step(cfg, "jax", False)))
+    if installed("jax"):
+        out.append(("hand-written JAX", lambda: jax_step(cfg)))
+    if installed("keras") and installed("jax"):
+        out.append(("Keras 3 on JAX", lambda: keras_step(cfg)))
+    if installed("torch"):
+        if cfg.cell == "rnn" and cfg.layers == 1:
+            out.append(("PyTorch scratch", lambda: torch_step(cfg, fused=False)))
+        out.append((f"PyTorch nn.{cfg.cell.upper()}", lambda: torch_step(cfg, fused=True)))
+    return out
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--configs", default="rnn,lstm,lstm2", help="of: " + ", ".join(CONFIGS))
+    parser.add_argument("--backends", default="jax", help="scanrnn backends (jax,numba,c)")
+    parser.add_argument("--steps", type=int, default=10, help="steps per timing")
+    parser.add_argument("--repeats", type=int, default=5, help="timings; the median is kept")
+    parser.add_argument("--only", default="", help="comma-separated subset of implementations")
+    parser.add_argument("--autodiff", action="store_true",
+                        help="also time scanrnn with PyTensor's own scan gradient (fused=False)")
+    parser.add_argument("--write", action="store_true", help="append to benchmarks/RESULTS.md")
+    args = parser.parse_args(argv)
+    import scanrnn  # noqa: F401  (float32 default before JAX is configured)
+
+    lines = []
+    for key in args.configs.split(","):
+        cfg = CONFIGS[key]
+        tokens = cfg.batch * cfg.steps
+        print(f"\n## {cfg.name}  ({tokens} tokens per step)")
+        rows = []
+        for label, make in candidates(cfg, args.backends.split(","), args.autodiff):
+            if args.only and not any(o in label for o in args.only.split(",")):
+                continue
+            start = time.perf_counter()
+            try:
+                step = make()
+            except Exception as exc:  # a peer failing must not hide the others
+                print(f"{label:<22} failed: {type(exc).__name__}: {exc}")
+                continue
+            compile_s = time.perf_counter() - start
+            seconds = time_steps(step, args.steps, args.repeats)
+            rows.append((label, tokens / seconds, compile_s))
+            print(f"{label:<22} {tokens / seconds:>10,.0f} tokens/s  "
+                  f"(step {seconds * 1e3:7.2f} ms, setup+first call {compile_s:5.1f} s)")
+        ours = {label: tps for label, tps, _ in rows if label.startswith("scanrnn")
+                and "autodiff" not in label}
+        peers = {label: tps for label, tps, _ in rows if not label.startswith("scanrnn")}
+        table = [f"### {cfg.name}", "", "| implementation | tokens/s | setup + first call (s) |",
+                 "| --- | ---: | ---: |"]
+        table += [f"| {label} | {tps:,.0f} | {c:.1f} |" for label, tps, c in rows]
+        for mine, tps in ours.items():
+            ratios = ", ".join(f"{tps / p:.2f}× {peer}" for peer, p in peers.items())
+            print(f"{mine}: {ratios}")
+            table += ["", f"{mine}: {ratios}"]
+        lines += table + [""]
+    if args.write:
+        header = [f"## {time.strftime('%Y-%m-%d %H:%M')} — `python benchmarks/bench_core.py "
+                  f"{' '.join(argv if argv is not None else sys.argv[1:])}`", "",
+                  f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores; "
+                  f"median of {args.repeats} × {args.steps} steps.", ""]
+        path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "RESULTS.md")
+        with open(path, "a", encoding="utf-8") as out:
+            out.write("\n".join(header + lines) + "\n")
+
+
+if __name__ == "__main__":
+    main()
