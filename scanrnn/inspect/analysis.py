@@ -564,7 +564,7 @@ def compare_scans(before: GraphStats, after: GraphStats) -> None:
         gone = b_ops - a_ops
         new = a_ops - b_ops
         if gone:
-            changes.append("left the loop body: "
+            changes.append("gone from the loop body (moved out, fused or replaced): "
                            + ", ".join(f"{k} x{v}" for k, v in gone.most_common()))
         if new:
             changes.append("new in the loop body: "

@@ -52,6 +52,7 @@ class BackendRun:
     rejected: dict = field(default_factory=dict)
     internal_replacements: int = 0
     warnings: list = field(default_factory=list)
+    rewrite_failures: list = field(default_factory=list)
     shapes_note: str | None = None
     jax_text: dict | None = None
     # not serialised: the compiled objects and the raw log
@@ -124,6 +125,7 @@ def compile_and_time(spec, backend: str, *, run: bool = True, min_time_s: float 
         out.rejected = dict(log.rejected)
         out.internal_replacements = log.internal
         out.warnings = log.warnings
+        out.rewrite_failures = log.failures
         out.log_text = log.text
         if args is not None and run:
             out.step_ms, out.calls = _steady(lambda: fn(*args), min_time_s)

@@ -155,6 +155,9 @@ def render_text(report, width: int = 100) -> str:
         if r.rejected:
             out += textwrap.wrap("  tried but rejected by validation: " + ", ".join(
                 f"{k} x{v}" for k, v in r.rejected.items()), width, subsequent_indent="    ")
+        for failure in r.rewrite_failures:
+            out += textwrap.wrap(f"  rewrite failed (PyTensor skipped it): {failure}", width,
+                                 subsequent_indent="    ")
         if r.internal_replacements:
             out.append(f"  (+ {r.internal_replacements} unnamed internal replacements: "
                        "inner graphs rebuilt by Scan rewrites)")

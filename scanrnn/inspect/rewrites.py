@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import logging
 import re
 import time
 import warnings
@@ -83,6 +84,9 @@ class RewriteCapture:
         ``pytensor.function`` compiled inside the block; nested ones excluded).
     warnings : list of str
         Distinct Python warnings raised inside the block.
+    failures : list of str
+        Rewrites that raised an error (PyTensor logs them and skips the rewrite), as
+        ``"name: error"``.
     other_output : list of str
         Any other line printed to stdout inside the block.
     """
@@ -93,6 +97,7 @@ class RewriteCapture:
     internal: int = 0
     rewrite_s: float = 0.0
     warnings: list = field(default_factory=list)
+    failures: list = field(default_factory=list)
     other_output: list = field(default_factory=list)
 
     def summary(self, phase: str | None = None) -> list[tuple[str, int]]:
@@ -125,6 +130,12 @@ def capture_rewrites(verbose: bool = True):
             buffer.write(f"{_MARK}end {depth[0]}\n")
             depth[0] -= 1
 
+    records: list[logging.LogRecord] = []
+    handler = _ListHandler(records)
+    logger = logging.getLogger("pytensor")
+    propagate = logger.propagate
+    logger.addHandler(handler)
+    logger.propagate = False
     FunctionMaker.prepare_fgraph = staticmethod(timed_prepare)
     try:
         with contextlib.ExitStack() as stack:
@@ -143,7 +154,41 @@ def capture_rewrites(verbose: bool = True):
                 result.warnings = seen
     finally:
         FunctionMaker.prepare_fgraph = original
+        logger.removeHandler(handler)
+        logger.propagate = propagate
         _fill(result, buffer.getvalue())
+        result.failures = _failures(records)
+        result.other_output += [r.getMessage().splitlines()[0] for r in records
+                                if not r.getMessage().startswith(_FAILURE_LINES)][:20]
+
+
+class _ListHandler(logging.Handler):
+    def __init__(self, records):
+        super().__init__(logging.DEBUG)
+        self.records = records
+
+    def emit(self, record):
+        self.records.append(record)
+
+
+_FAILURE_LINES = ("Rewrite failure due to:", "node:", "TRACEBACK:", "Traceback")
+
+
+def _failures(records) -> list[str]:
+    """``"rewrite: error"`` for each "Rewrite failure due to" block PyTensor logged."""
+    out, name = [], None
+    for record in records:
+        message = record.getMessage()
+        if message.startswith("Rewrite failure due to:"):
+            name = clean_name(message.split(":", 1)[1])
+        elif message.startswith("Traceback") and name is not None:
+            lines = [line for line in message.strip().splitlines() if line.strip()]
+            error = lines[-1].strip() if lines else "?"
+            text = f"{name}: {error[:300]}"
+            if text not in out:
+                out.append(text)
+            name = None
+    return out
 
 
 def _fill(result: RewriteCapture, raw: str) -> None:

@@ -38,7 +38,7 @@ from ..recurrent import scan
 from .target import GraphSpec
 
 __all__ = ["PRESETS", "parse_spec", "build_spec", "lm_training_spec", "theano_seed_spec",
-           "seed_step", "spec_from_path_or_model", "run_dir_spec", "NotARunDirError",
+           "seed_step", "spec_from_path_or_model", "run_dir_spec", "trainer_spec", "NotARunDirError",
            "SPEC_HELP"]
 
 LM_DEFAULTS = dict(vocab=28, hidden=128, seq=35, batch=32, layers=1, embed=0, dropout=0.0,
@@ -202,21 +202,38 @@ def theano_seed_spec(vocab: int = 86, hidden: int = 256, seq: int = 8, lr: float
 
 
 # -- run directories ---------------------------------------------------------------------
-def _run_training_options(train_config, run_config: dict) -> dict:
-    """Batch, sequence length, optimizer, lr and clipping of a run's training config."""
-    def pick(*names, default=None):
-        for source in (train_config, run_config.get("train", {})):
-            for n in names:
-                value = source.get(n) if isinstance(source, dict) else getattr(source, n, None)
-                if value is not None:
-                    return value
-        return default
-    return dict(batch=int(pick("batch_size", "batch", default=32)),
-                seq=int(pick("seq_len", "num_steps", "bptt", "seq", default=35)),
-                optimizer=str(pick("optimizer", default="adam")),
-                learning_rate=float(pick("lr", "learning_rate", default=0.002)),
-                clip=float(pick("clip", "clip_norm", "grad_clip", "clipping_theta",
-                                default=0.0) or 0.0))
+def trainer_spec(model, train_config, name: str = "training step") -> GraphSpec:
+    """The exact training step :class:`scanrnn.training.Trainer` compiles for ``model``.
+
+    A Trainer is built on dummy token ids (the graph does not depend on the data) with
+    the JAX backend when installed, which compiles nothing until called; its
+    ``train_fn`` (inputs ``x``, ``y``; outputs loss and gradient norm; updates: the
+    optimizer's, guarded against non-finite steps, plus carried states and the dropout
+    counter) is what gets studied.
+    """
+    import dataclasses
+
+    from ..backends import installed_backends
+    from ..data import tokens_needed
+    from ..training import Trainer
+
+    c = dataclasses.replace(train_config, backend="jax" if "jax" in installed_backends()
+                            else "python", sample_every=0, verbose=False, progress=False)
+    flavor = "d2l" if c.sampling == "rows" else c.batch_flavor
+    need = tokens_needed(c.batch_size, c.seq_len, c.sampling, flavor)
+    trainer = Trainer(model, c, train_ids=np.zeros(need, dtype=np.int32))
+    spec = GraphSpec(name=name, inputs=trainer.train_fn.inputs, outputs=trainer.train_fn.outputs,
+                     updates=trainer.train_fn.updates)
+    rng = np.random.default_rng(0)
+    spec.example_args = [rng.integers(0, model.vocab_size, (c.seq_len, c.batch_size))
+                         .astype("int32") for _ in range(2)]
+    m = model.config
+    spec.description = (f"CharLM {m.cell} x{m.layers}, hidden {m.hidden}, "
+                         f"{'embed ' + str(m.embed) if m.embed else 'one-hot input'}, vocab "
+                         f"{model.vocab_size}; Trainer step on (T={c.seq_len}, B={c.batch_size}) "
+                         f"with {c.optimizer} lr {c.lr}{f', clip {c.clip}' if c.clip else ''}, "
+                         f"{c.sampling} batches")
+    return spec
 
 
 def run_dir_spec(path) -> GraphSpec:
@@ -228,10 +245,9 @@ def run_dir_spec(path) -> GraphSpec:
         model, train_config, run_config = run.model, run.train_config, run.run_config
     except rundir.RunDirError:        # no checkpoint yet: the graph needs no weights
         model, _, _, train_config, run_config = rundir.build_model(run_dir)
-    options = _run_training_options(train_config, run_config)
-    spec = lm_training_spec(model, name=f"run {Path(path).name}", **options)
-    backend = run_config.get("backend") or (run_config.get("train") or {}).get("backend")
-    if backend:
+    spec = trainer_spec(model, train_config, name=f"run {Path(path).name}")
+    backend = getattr(train_config, "backend", None) or run_config.get("backend")
+    if backend and backend != "auto":
         spec.backend = str(backend)
     spec.description = f"run directory {path}: " + spec.description
     return spec

@@ -9,7 +9,9 @@ optional example argument values for timing.  Accepted targets:
 * a symbolic graph: ``(outputs, inputs)``, ``(outputs, inputs, updates)``, a dict with
   keys ``outputs``, ``inputs``, ``updates``, or a single output variable;
 * a model: anything with a ``graph_spec()`` / ``training_graph()`` method (returning one of
-  the above), a compiled ``train_function`` attribute, or a :class:`scanrnn.models.CharLM`;
+  the above), a ``train_function`` (a compiled function, or a method returning one, as
+  :mod:`scanrnn.keras` models have once ``compile()``-d), or a
+  :class:`scanrnn.models.CharLM` (studied with :func:`~scanrnn.inspect.specs.lm_training_spec`);
 * a run directory written by ``scanrnn train`` (a path), or a model spec string such as
   ``"d2l"`` or ``"lstm:hidden=64"`` (see :mod:`scanrnn.inspect.specs`).
 """
@@ -193,9 +195,11 @@ def _from_model(target) -> GraphSpec | None:
     from scanrnn.backends import Function as ScanrnnFunction
     from pytensor.compile.executor import Function as PytensorFunction
     fn = getattr(target, "train_function", None)
+    if callable(fn) and not isinstance(fn, (ScanrnnFunction, PytensorFunction)):
+        fn = fn()            # Keras-like models: model.train_function() compiles the step
     if isinstance(fn, (ScanrnnFunction, PytensorFunction)):
         spec = as_graph_spec(fn)
-        spec.name = f"{type(target).__name__} train_function"
+        spec.name = f"{getattr(target, 'name', None) or type(target).__name__} training step"
         return spec
     from scanrnn.models import CharLM
     if isinstance(target, CharLM):
