@@ -1,0 +1,514 @@
+"""Run directories: everything one training run writes, and :func:`load_run` to read it back.
+
+========================  ===============================================================
+file                      what
+========================  ===============================================================
+``config.json``           the model, training and corpus configuration (rebuilds the model)
+``vocab.json``            the vocabulary (:meth:`scanrnn.data.Vocab.to_json`)
+``latest.npz``            the latest checkpoint: parameters, optimizer state, random state,
+                          data position, epoch, learning rate, history
+``best.npz``              the same at the best validation loss so far
+``metrics.csv``           one row per ``N`` steps (``kind=step``) and per epoch (``kind=epoch``)
+``samples.txt``           text generated at the end of each epoch
+``loss.png``              train / validation curves (only when matplotlib is installed)
+========================  ===============================================================
+
+Checkpoints are written atomically (:mod:`scanrnn.checkpoint`); config.json and
+vocab.json too.  A checkpoint carries the hash of the model configuration and
+the vocabulary, so one from another run is refused with a clear error.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime
+import io
+import json
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import checkpoint as ckpt
+
+RUN_FORMAT = "scanrnn-run"
+RUN_VERSION = 1
+CONFIG_FILE = "config.json"
+VOCAB_FILE = "vocab.json"
+LATEST = "latest.npz"
+BEST = "best.npz"
+METRICS_FILE = "metrics.csv"
+SAMPLES_FILE = "samples.txt"
+PLOT_FILE = "loss.png"
+
+METRIC_COLUMNS = ("kind", "epoch", "step", "tokens", "seconds", "lr", "train_loss", "train_ppl",
+                  "train_bpc", "val_loss", "val_ppl", "val_bpc", "tokens_per_s")
+
+
+class RunDirError(ValueError):
+    """A path that is not a usable run directory."""
+
+
+def model_hash(model_config: dict, vocab_dict: dict) -> str:
+    """The configuration hash stored in every checkpoint of a run (model + vocabulary tokens)."""
+    vocab_key = {k: vocab_dict.get(k) for k in ("mode", "unk", "pad", "idx_to_token")}
+    return ckpt.config_hash({"model": model_config, "vocab": vocab_key})
+
+
+class RunDir:
+    """One run directory on disk.  Create with :meth:`create`, open with :meth:`open`."""
+
+    def __init__(self, path):
+        self.path = Path(path)
+
+    # -- paths ----------------------------------------------------------------
+    config_path = property(lambda self: self.path / CONFIG_FILE)
+    vocab_path = property(lambda self: self.path / VOCAB_FILE)
+    latest_path = property(lambda self: self.path / LATEST)
+    best_path = property(lambda self: self.path / BEST)
+    metrics_path = property(lambda self: self.path / METRICS_FILE)
+    samples_path = property(lambda self: self.path / SAMPLES_FILE)
+    plot_path = property(lambda self: self.path / PLOT_FILE)
+
+    def __repr__(self):
+        return f"RunDir({str(self.path)!r})"
+
+    # -- creating and opening -------------------------------------------------
+    @staticmethod
+    def is_run_dir(path) -> bool:
+        """True if ``path`` holds a scanrnn config.json."""
+        try:
+            config = json.loads((Path(path) / CONFIG_FILE).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return False
+        return isinstance(config, dict) and config.get("format") == RUN_FORMAT
+
+    @classmethod
+    def create(cls, path, config: dict, vocab) -> RunDir:
+        """Make a new run directory holding ``config`` (a dict) and the vocabulary.
+
+        ``config`` must have a ``"model"`` entry (the model configuration dict);
+        the format marker, the scanrnn version, the creation time and the
+        configuration hash are added.  ``vocab`` is a :class:`scanrnn.data.Vocab`.  An existing run or a non-empty folder is
+        refused (continue a run with :meth:`open` instead).
+        """
+        run = cls(path)
+        if run.path.exists() and not run.path.is_dir():
+            raise RunDirError(f"--out {run.path} exists and is a file, not a directory")
+        if cls.is_run_dir(run.path):
+            raise RunDirError(f"{run.path} already holds a run; pass --resume to continue it, "
+                              "or choose another --out")
+        if run.path.is_dir() and any(run.path.iterdir()):
+            raise RunDirError(f"{run.path} is not empty and is not a run directory; "
+                              "choose another --out")
+        run.path.mkdir(parents=True, exist_ok=True)
+        from . import __version__
+        full = {"format": RUN_FORMAT, "version": RUN_VERSION, "scanrnn": __version__,
+                "created": datetime.datetime.now().isoformat(timespec="seconds"), **config,
+                "config_hash": model_hash(config["model"], vocab.to_json())}
+        ckpt.atomic_write_text(run.vocab_path,
+                               json.dumps(vocab.to_json(), ensure_ascii=False) + "\n")
+        ckpt.atomic_write_text(run.config_path, json.dumps(full, indent=2, sort_keys=False) + "\n")
+        return run
+
+    @classmethod
+    def open(cls, path) -> RunDir:
+        """Open an existing run directory, with a clear error if ``path`` is not one."""
+        run = cls(path)
+        if not run.path.exists():
+            raise RunDirError(f"run directory {run.path} does not exist")
+        if not run.path.is_dir():
+            raise RunDirError(f"{run.path} is a file, not a run directory")
+        if not run.config_path.is_file():
+            raise RunDirError(f"{run.path} is not a scanrnn run directory (no {CONFIG_FILE}); "
+                              "make one with `scanrnn train --out DIR`")
+        try:
+            config = json.loads(run.config_path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise RunDirError(f"{run.config_path} is not valid JSON ({exc})") from None
+        if not isinstance(config, dict) or config.get("format") != RUN_FORMAT:
+            raise RunDirError(f"{run.path} is not a scanrnn run directory "
+                              f"({CONFIG_FILE} has no scanrnn format marker)")
+        if not isinstance(config.get("version"), int) or config["version"] > RUN_VERSION:
+            raise RunDirError(f"{run.path} was written by a newer scanrnn "
+                              f"(run format {config.get('version')!r}); upgrade scanrnn")
+        if not run.vocab_path.is_file():
+            raise RunDirError(f"{run.path} has no {VOCAB_FILE}; the run directory is incomplete")
+        for stale in run.path.glob(".*.tmp"):  # left by a save that was killed
+            stale.unlink(missing_ok=True)
+        return run
+
+    # -- configuration ----------------------------------------------------------
+    def read_config(self) -> dict:
+        """config.json as a dict."""
+        return json.loads(self.config_path.read_text(encoding="utf-8"))
+
+    def read_vocab_dict(self) -> dict:
+        """vocab.json as a dict."""
+        try:
+            return json.loads(self.vocab_path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise RunDirError(f"{self.vocab_path} is not valid JSON ({exc})") from None
+
+    def read_vocab(self):
+        """The run's :class:`scanrnn.data.Vocab`."""
+        from .data import Vocab
+        try:
+            return Vocab.from_json(self.read_vocab_dict())
+        except (ValueError, KeyError, TypeError) as exc:
+            raise RunDirError(f"{self.vocab_path} is not a valid vocabulary ({exc})") from None
+
+    @property
+    def config_hash(self) -> str:
+        """The hash every checkpoint of this run carries (model config + vocabulary)."""
+        return model_hash(self.read_config()["model"], self.read_vocab_dict())
+
+    # -- checkpoints ------------------------------------------------------------
+    def checkpoint_path(self, which: str = "latest") -> Path:
+        """``"latest"``, ``"best"`` or a file name / path of a checkpoint."""
+        if which in ("latest", "best"):
+            return self.latest_path if which == "latest" else self.best_path
+        path = Path(which)
+        return path if path.is_absolute() or path.exists() else self.path / path
+
+    def has_checkpoint(self, which: str = "latest") -> bool:
+        return self.checkpoint_path(which).is_file()
+
+    def save_checkpoint(self, which: str, arrays: dict, meta: dict) -> Path:
+        """Write ``arrays`` and ``meta`` atomically as checkpoint ``which``."""
+        return ckpt.save(self.checkpoint_path(which), arrays, meta, self.config_hash)
+
+    def load_checkpoint(self, which: str = "latest") -> ckpt.Checkpoint:
+        """Load checkpoint ``which``, checking it belongs to this run's configuration."""
+        path = self.checkpoint_path(which)
+        if not path.is_file():
+            raise RunDirError(f"{self.path} has no {which} checkpoint ({path.name}); "
+                              "it was never saved (did training stop before the first save?)")
+        return ckpt.load(path, self.config_hash)
+
+    # -- metrics, samples, plot -------------------------------------------------
+    def append_metrics(self, row: dict) -> None:
+        """Append one row to metrics.csv (header written on first use)."""
+        new = not self.metrics_path.is_file() or self.metrics_path.stat().st_size == 0
+        with open(self.metrics_path, "a", newline="", encoding="utf-8") as handle:
+            writer = csv.DictWriter(handle, fieldnames=METRIC_COLUMNS, extrasaction="ignore")
+            if new:
+                writer.writeheader()
+            writer.writerow({k: _fmt(row.get(k)) for k in METRIC_COLUMNS})
+            handle.flush()
+
+    def read_metrics(self) -> list[dict]:
+        """metrics.csv as a list of dicts (numbers converted; empty cells are None)."""
+        if not self.metrics_path.is_file():
+            return []
+        with open(self.metrics_path, newline="", encoding="utf-8") as handle:
+            return [{k: _parse(v) for k, v in row.items()} for row in csv.DictReader(handle)]
+
+    def truncate_metrics(self, step: int) -> None:
+        """Drop rows logged after ``step`` (used on resume, so no row is counted twice)."""
+        if not self.metrics_path.is_file():
+            return
+        rows = [r for r in self.read_metrics() if r.get("step") is None or r["step"] <= step]
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=METRIC_COLUMNS, extrasaction="ignore")
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({k: _fmt(row.get(k)) for k in METRIC_COLUMNS})
+        ckpt.atomic_write_text(self.metrics_path, buffer.getvalue())
+
+    def append_samples(self, header: str, texts) -> None:
+        """Append generated ``texts`` under a ``header`` line to samples.txt."""
+        with open(self.samples_path, "a", encoding="utf-8") as handle:
+            handle.write(f"=== {header}\n")
+            for text in texts:
+                handle.write(text.rstrip("\n") + "\n---\n")
+            handle.write("\n")
+
+    def plot(self) -> Path | None:
+        """Draw loss.png (train and validation loss per step / epoch) if matplotlib is installed."""
+        try:
+            import matplotlib
+            matplotlib.use("Agg", force=False)
+            import matplotlib.pyplot as plt
+        except ImportError:
+            return None
+        rows = self.read_metrics()
+        steps = [(r["step"], r["train_loss"]) for r in rows
+                 if r["kind"] == "step" and r.get("train_loss") is not None]
+        epochs = [r for r in rows if r["kind"] == "epoch"]
+        if not steps and not epochs:
+            return None
+        fig, ax = plt.subplots(figsize=(7, 4))
+        if steps:
+            ax.plot(*zip(*steps), lw=1, alpha=0.6, label="train (running)")
+        train = [(r["step"], r["train_loss"]) for r in epochs if r.get("train_loss") is not None]
+        val = [(r["step"], r["val_loss"]) for r in epochs if r.get("val_loss") is not None]
+        if train:
+            ax.plot(*zip(*train), "o-", label="train (epoch)")
+        if val:
+            ax.plot(*zip(*val), "s-", label="validation")
+        ax.set_xlabel("step")
+        ax.set_ylabel("cross-entropy (nats / char)")
+        ax.set_title(self.path.name)
+        ax.grid(alpha=0.3)
+        ax.legend()
+        fig.tight_layout()
+        tmp = self.plot_path.with_name(f".{PLOT_FILE}.{os.getpid()}.png")
+        fig.savefig(tmp, dpi=100)
+        plt.close(fig)
+        os.replace(tmp, self.plot_path)
+        return self.plot_path
+
+
+def _fmt(value):
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    try:  # numpy scalars
+        import numpy as np
+        if isinstance(value, np.generic):
+            return _fmt(value.item())
+    except ImportError:  # pragma: no cover
+        pass
+    return value
+
+
+def _parse(text):
+    if text is None or text == "":
+        return None
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+@dataclass
+class Run:
+    """A trained run loaded by :func:`load_run`.
+
+    Attributes
+    ----------
+    path : Path
+        The run directory.
+    model : scanrnn.models.CharLM
+        The model with the checkpoint's weights.
+    vocab : scanrnn.data.Vocab
+    config : scanrnn.models.LMConfig
+        The model configuration.
+    train_config : scanrnn.training.TrainConfig
+        The training configuration the run was started with.
+    meta : dict
+        The checkpoint's metadata (epoch, step, best validation loss, ...).
+    checkpoint : str
+        Which checkpoint was loaded (``"best"`` or ``"latest"``).
+    run_config : dict
+        config.json as a dict (includes the corpus and backend used).
+    """
+
+    path: Path
+    model: object
+    vocab: object
+    config: object
+    train_config: object
+    meta: dict = field(default_factory=dict)
+    checkpoint: str = "best"
+    run_config: dict = field(default_factory=dict)
+
+
+def build_model(run: RunDir):
+    """A fresh model for the run's configuration (no weights loaded).
+
+    Returns ``(model, vocab, lm_config, train_config, config_dict)``.
+    """
+    from .models import CharLM, LMConfig
+    from .training import TrainConfig
+    config = run.read_config()
+    vocab = run.read_vocab()
+    try:
+        lm_config = LMConfig.from_dict(config["model"])
+        train_config = TrainConfig.from_dict(config.get("train", {}))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise RunDirError(f"{run.config_path} has an invalid configuration ({exc})") from None
+    if len(vocab) != lm_config.vocab_size:
+        raise RunDirError(f"{run.vocab_path} has {len(vocab)} tokens but the model in "
+                          f"{CONFIG_FILE} was built for {lm_config.vocab_size}")
+    return CharLM(lm_config), vocab, lm_config, train_config, config
+
+
+def load_run(path, checkpoint: str = "best") -> Run:
+    """Load a run directory: the model with trained weights, its vocabulary and configs.
+
+    Parameters
+    ----------
+    path : str or Path
+        A directory written by ``scanrnn train``.
+    checkpoint : {"best", "latest"} or str
+        Which weights: ``"best"`` (lowest validation loss; falls back to the
+        latest when no best checkpoint exists), ``"latest"``, or a file name.
+
+    Raises
+    ------
+    RunDirError
+        ``path`` is not a run directory or holds no checkpoint.
+    scanrnn.checkpoint.CheckpointError
+        The checkpoint is corrupt or belongs to another configuration.
+    """
+    run = RunDir.open(path)
+    which = checkpoint
+    if which == "best" and not run.has_checkpoint("best"):
+        which = "latest"
+    if not run.has_checkpoint(which):
+        raise RunDirError(f"{run.path} holds no checkpoint yet ({LATEST} / {BEST} missing); "
+                          "train it first")
+    model, vocab, lm_config, train_config, config = build_model(run)
+    saved = run.load_checkpoint(which)
+    model.set_weights(params_from_checkpoint(saved.arrays))
+    return Run(path=run.path, model=model, vocab=vocab, config=lm_config,
+               train_config=train_config, meta=saved.meta, checkpoint=which, run_config=config)
+
+
+PARAMS_PREFIX = "param/"
+
+
+def params_from_checkpoint(arrays: dict) -> dict:
+    """The model weights (name -> array) stored under ``param/`` in a checkpoint
+    (the names of :meth:`scanrnn.training.Trainer.state_dict`)."""
+    return {k[len(PARAMS_PREFIX):]: v for k, v in arrays.items() if k.startswith(PARAMS_PREFIX)}
+
+
+class RunRecorder:
+    """A training callback that records a run in a :class:`RunDir`.
+
+    * ``metrics.csv``: a ``step`` row every ``log_every`` steps (mean training loss of
+      those steps, tokens/s), a ``val`` row per validation, an ``epoch`` row per epoch;
+    * ``latest.npz``: the full trainer state after each validation, each epoch, every
+      ``save_every`` steps (0 = only then), at the end of training and on request
+      (:meth:`save_latest`, e.g. on Ctrl-C);
+    * ``best.npz``: the trainer state at each new best validation loss;
+    * ``samples.txt`` and ``loss.png`` at each epoch end.
+
+    Checkpoints are only written where the trainer's state is consistent (between
+    steps, never with a validation or an epoch end pending), so resuming from any of
+    them reproduces the uninterrupted run step for step.
+    """
+
+    def __init__(self, run: RunDir, log_every: int = 50, save_every: int = 0,
+                 plot: bool = True):
+        self.run = run
+        self.log_every = int(log_every)
+        self.save_every = int(save_every)
+        self.plot_enabled = plot
+        self.saved_step = None       # global step of the latest checkpoint written
+        self.last_step = 0           # last step whose bookkeeping the trainer finished
+        self._log_sum = 0.0
+        self._log_count = 0
+        self._train_time_at_row = 0.0
+        self._evals_written = 0
+
+    def attach(self, trainer, meta: dict | None = None) -> None:
+        """Start recording ``trainer``.
+
+        After a resume pass the checkpoint's ``meta`` (``{}`` when resuming a run that
+        has no checkpoint yet): metrics rows logged after the checkpoint are dropped.
+        """
+        state = (meta or {}).get("recorder", {})
+        self._log_sum = float(state.get("log_sum", 0.0))
+        self._log_count = int(state.get("log_count", 0))
+        self._train_time_at_row = float(state.get("train_time_at_row", trainer.train_time))
+        self._evals_written = len(trainer.evals)
+        self.last_step = trainer.global_step
+        self.saved_step = trainer.global_step if meta else None
+        if meta is not None:
+            self.run.truncate_metrics(trainer.global_step)
+
+    # -- checkpoints ------------------------------------------------------------------
+    def _state(self, trainer):
+        arrays, meta = trainer.state_dict()
+        meta["recorder"] = {"log_sum": self._log_sum, "log_count": self._log_count,
+                            "train_time_at_row": self._train_time_at_row}
+        return arrays, meta
+
+    def save_latest(self, trainer) -> Path:
+        """Write the trainer's state to latest.npz (atomically)."""
+        self._write_evals(trainer)
+        arrays, meta = self._state(trainer)
+        path = self.run.save_checkpoint("latest", arrays, meta)
+        self.saved_step = trainer.global_step
+        return path
+
+    @staticmethod
+    def pending(trainer) -> bool:
+        """True when the trainer still owes this step a validation or an epoch end."""
+        n = trainer.steps_per_epoch()
+        every = trainer.config.eval_every
+        if trainer.step_in_epoch >= n:
+            return True
+        return bool(every) and trainer.global_step % every == 0 and trainer.step_in_epoch > 0 \
+            and (not trainer.evals or trainer.evals[-1]["step"] != trainer.global_step)
+
+    # -- metrics ------------------------------------------------------------------------
+    def _write_evals(self, trainer):
+        for m in trainer.evals[self._evals_written:]:
+            self.run.append_metrics({
+                "kind": "val", "epoch": m.get("epoch"), "step": m.get("step"),
+                "tokens": None, "seconds": m.get("time"), "lr": m.get("lr"),
+                "val_loss": m.get("val_loss"), "val_ppl": m.get("val_perplexity"),
+                "val_bpc": m.get("val_bits_per_char")})
+        self._evals_written = len(trainer.evals)
+
+    # -- callback hooks -----------------------------------------------------------------
+    def on_step(self, trainer, step, loss):
+        self.last_step = step
+        self._log_sum += float(loss)
+        self._log_count += 1
+        self._write_evals(trainer)
+        if step % self.log_every == 0:
+            c = trainer.config
+            dt = trainer.train_time - self._train_time_at_row
+            tokens = self._log_count * c.batch_size * c.seq_len
+            mean = self._log_sum / self._log_count
+            self.run.append_metrics({
+                "kind": "step", "epoch": trainer.epoch + trainer.step_in_epoch
+                / max(1, trainer.steps_per_epoch()), "step": step,
+                "tokens": trainer.tokens_seen, "seconds": trainer.elapsed_now(),
+                "lr": trainer.lr, "train_loss": mean, "train_ppl": math.exp(min(mean, 700)),
+                "train_bpc": mean / math.log(2), "tokens_per_s": tokens / dt if dt > 0 else None})
+            self._log_sum, self._log_count = 0.0, 0
+            self._train_time_at_row = trainer.train_time
+        if self.pending(trainer):
+            return
+        since = step - (self.saved_step or 0)
+        validated = bool(trainer.evals) and (self.saved_step is None
+                                             or trainer.evals[-1]["step"] > self.saved_step)
+        if validated or (self.save_every and since >= self.save_every):
+            self.save_latest(trainer)
+
+    def on_best(self, trainer, metrics):
+        arrays, meta = self._state(trainer)
+        self.run.save_checkpoint("best", arrays, meta)
+
+    def on_epoch_end(self, trainer, metrics):
+        self._write_evals(trainer)
+        self.run.append_metrics({
+            "kind": "epoch", "epoch": metrics.get("epoch"), "step": metrics.get("step"),
+            "tokens": metrics.get("tokens"), "seconds": metrics.get("time"),
+            "lr": metrics.get("lr"), "train_loss": metrics.get("train_loss"),
+            "train_ppl": metrics.get("train_perplexity"),
+            "train_bpc": metrics.get("train_bits_per_char"),
+            "val_loss": metrics.get("val_loss"), "val_ppl": metrics.get("val_perplexity"),
+            "val_bpc": metrics.get("val_bits_per_char"),
+            "tokens_per_s": metrics.get("tokens_per_s")})
+        if metrics.get("samples"):
+            self.run.append_samples(f"epoch {metrics.get('epoch')} step {metrics.get('step')}",
+                                    metrics["samples"])
+        self.save_latest(trainer)
+        if self.plot_enabled:
+            self.run.plot()
+
+    def on_train_end(self, trainer):
+        self.save_latest(trainer)
+        if self.plot_enabled:
+            self.run.plot()
