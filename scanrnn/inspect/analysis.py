@@ -460,8 +460,11 @@ def fill_shapes(fgraph, stats: GraphStats, args) -> str | None:
         if len(inputs) != len(args):
             return f"expected {len(inputs)} input values, got {len(args)}"
         nodes = scan_nodes(clone)
+        top = set(clone.apply_nodes)     # Scans inside OpFromGraphs are sized once inlined
         wanted, keys = [], []
         for node in nodes:
+            if node not in top:
+                continue
             candidates = [("n_steps", node.inputs[0])]
             for v in list(node.inputs) + list(node.outputs):
                 if getattr(v.type, "ndim", 0) > 0 and v in shape_of:
@@ -486,7 +489,7 @@ def fill_shapes(fgraph, stats: GraphStats, args) -> str | None:
             summary.n_steps = int(got["n_steps"])
         shapes = {v: [int(s) for s in value] for v, value in got.items() if v != "n_steps"}
         _apply_shapes(node, summary, shapes)
-    if any(s.per_step_bytes is None for s in stats.scans):
+    if any(s.per_step_bytes is None for node, s in zip(nodes, stats.scans) if node in top):
         return "some shapes are only known by running the loops"
     return None
 

@@ -113,6 +113,7 @@ def compile_and_time(spec, backend: str, *, run: bool = True, min_time_s: float 
                 compiled = fn._compile(None)
             total = time.perf_counter() - start
             if args is not None and run:
+                log.mark("first_call")
                 start = time.perf_counter()
                 fn(*args)
                 out.first_call_s = time.perf_counter() - start
@@ -121,7 +122,8 @@ def compile_and_time(spec, backend: str, *, run: bool = True, min_time_s: float 
         out.compiled, out.fgraph = compiled, compiled.maker.fgraph
         out.rewrites = [list(r) for r in log.summary()]
         out.rewrites_by_phase = {p: [list(r) for r in log.summary(p)]
-                                 for p in ("graph", "inner", "codegen") if log.summary(p)}
+                                 for p in ("graph", "inner", "codegen", "first_call")
+                                 if log.summary(p)}
         out.rejected = dict(log.rejected)
         out.internal_replacements = log.internal
         out.warnings = log.warnings

@@ -147,7 +147,8 @@ def render_text(report, width: int = 100) -> str:
         for phase, rows in r.rewrites_by_phase.items():
             title = {"graph": "graph rewriting (pytensor.function)",
                      "inner": "nested compilations (inner functions)",
-                     "codegen": "at code generation (scan inner graphs)"}[phase]
+                     "codegen": "at code generation (scan inner graphs)",
+                     "first_call": "at the first call (lazily compiled ops)"}[phase]
             out.append(f"  {title}, in the order they first fired:")
             items = [f"{name} x{count}" for name, count in rows]
             out += textwrap.wrap(", ".join(items), width - 4, initial_indent="    ",

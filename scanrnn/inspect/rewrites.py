@@ -19,7 +19,10 @@ stage of ``pytensor.function``) starts and ends, so each line is attributed to a
     inner function, or an ``OpFromGraph`` at its first call);
 ``codegen``
     rewrites run outside any ``pytensor.function`` rewriting stage: Numba and JAX rewrite
-    each Scan's inner graph again when they generate code.
+    each Scan's inner graph again when they generate code;
+``first_call``
+    anything after :meth:`RewriteCapture.mark` ``("first_call")``: the C and Python
+    backends compile ``OpFromGraph`` ops such as ``LogSoftmax`` lazily, at the first call.
 
 :func:`parse_log` turns the captured text into :class:`RewriteEvent` s, and
 :func:`summarize` into ``(name, count)`` rows in the order each rewrite first fired.
@@ -99,6 +102,12 @@ class RewriteCapture:
     warnings: list = field(default_factory=list)
     failures: list = field(default_factory=list)
     other_output: list = field(default_factory=list)
+    _buffer: object = field(default=None, repr=False)
+
+    def mark(self, phase: str) -> None:
+        """Attribute what follows (outside nested compilations' own stages) to ``phase``."""
+        if self._buffer is not None:
+            self._buffer.write(f"{_MARK}phase {phase}\n")
 
     def summary(self, phase: str | None = None) -> list[tuple[str, int]]:
         """``[(name, count), ...]`` in first-fired order (optionally one phase only)."""
@@ -114,6 +123,7 @@ def capture_rewrites(verbose: bool = True):
     """
     result = RewriteCapture()
     buffer = io.StringIO()
+    result._buffer = buffer
     original = FunctionMaker.__dict__["prepare_fgraph"]
     prepare = original.__func__
     depth = [0]
@@ -154,6 +164,7 @@ def capture_rewrites(verbose: bool = True):
                 result.warnings = seen
     finally:
         FunctionMaker.prepare_fgraph = original
+        result._buffer = None
         logger.removeHandler(handler)
         logger.propagate = propagate
         _fill(result, buffer.getvalue())
@@ -214,14 +225,21 @@ def parse_log(text: str) -> dict:
     internal = 0
     other: list[str] = []
     depth = 0
+    base = None
     last_node_event: RewriteEvent | None = None
     expect_reason = False
     for line in text.splitlines():
         if line.startswith(_MARK):
             what, level = line[len(_MARK):].split()
-            depth = int(level) if what == "start" else int(level) - 1
+            if what == "phase":
+                base = level
+            else:
+                depth = int(level) if what == "start" else int(level) - 1
             continue
-        phase = "codegen" if depth == 0 else ("graph" if depth == 1 else "inner")
+        if base is not None:
+            phase = base
+        else:
+            phase = "codegen" if depth == 0 else ("graph" if depth == 1 else "inner")
         if expect_reason:
             expect_reason = False
             m = _REASON.match(line)
