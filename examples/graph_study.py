@@ -173,7 +173,8 @@ show_slots(hand_fwd, kinds=("sequence", "sit-sot", "non-sequence"))
 print(f"  forward body: {hand_fwd.inner_nodes} nodes, {hand_fwd.inner_ops.get('Dot', 0)} "
       f"product per step (seed's step: {dots_after}).")
 print(f"  {primary.backend}: {run.n_nodes} nodes, step {run.step_ms:.3f} ms "
-      f"(seed's graph: {primary.n_nodes} nodes, {primary.step_ms:.3f} ms).")
+      f"(seed's graph: {primary.n_nodes} nodes, {primary.step_ms:.3f} ms; whole training "
+      "steps, with CharLM's mean loss and gradient clipping).")
 for failure in run.rewrite_failures:
     print(f"  (PyTensor skipped a rewrite that failed here: {failure[:150]})")
 print(f"\n(total {time.perf_counter() - start:.1f} s; scanrnn {scanrnn.__version__}, "

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from .analysis import GraphStats, ScanSummary, Slot, compare_scans, fill_shapes, graph_stats
 from .analysis import symbolic_fgraph, variable_label
-from .measure import BackendRun, compile_and_time
+from .measure import BackendRun, compile_and_time, time_compiled
 from .render import DotNotFound
 from .report import FORMATS, GraphReport
 from .rewrites import RewriteCapture, capture_rewrites, parse_log
@@ -108,6 +108,8 @@ def explain(target, *, backends=("auto",), inputs=None, stage: str = "both",
         params=[[v.name, list(np.shape(v.get_value(borrow=True))), str(v.dtype)]
                 for v in spec.params()],
         stage=stage, versions=info["versions"], step_source=spec.step_source)
+    if spec.compiled is not None:
+        return _explain_compiled(spec, report, names, run, min_time_s, jax_text)
     if stage in ("before", "both"):
         fgraph = symbolic_fgraph(spec.outputs, spec.updates, spec.inputs)
         report.before_fgraph = fgraph
@@ -124,7 +126,6 @@ def explain(target, *, backends=("auto",), inputs=None, stage: str = "both",
         result = compile_and_time(spec, backend, run=do_run, min_time_s=min_time_s,
                                   jax_text=jax_text)
         if result.ok:
-            primary = not any(r.ok for r in report.runs)
             stats = graph_stats(result.fgraph, backend, with_text=True)
             result.n_nodes, result.op_counts, result.scans = (stats.n_nodes, stats.op_counts,
                                                               stats.scans)
@@ -135,9 +136,6 @@ def explain(target, *, backends=("auto",), inputs=None, stage: str = "both",
                 result.shapes_note = "no example input values"
             if report.before is not None:
                 compare_scans(report.before, stats)
-            if not primary:
-                for scan in result.scans:
-                    scan.inner_text = scan.inner_text  # kept for JSON; text shows primary only
         report.runs.append(result)
     if report.before is not None and args is not None:
         note = fill_shapes(report.before_fgraph, report.before, [np.asarray(a) for a in args])
@@ -145,4 +143,29 @@ def explain(target, *, backends=("auto",), inputs=None, stage: str = "both",
             report.notes.append(f"before rewriting, not every scan shape is known: {note}")
     if not any(r.ok for r in report.runs):
         report.notes.append("no backend compiled the graph; see the errors in section 4")
+    return report
+
+
+def _explain_compiled(spec, report, names, run, min_time_s, jax_text) -> GraphReport:
+    """A report on an already compiled pytensor function (its own backend only)."""
+    import numpy as np
+    report.stage = "after"
+    report.notes.append(
+        "the target was already compiled: PyTensor rewrote its graph in place, so the graph "
+        "before rewriting, the rewrites and the compile times are not available; pass the "
+        "symbolic graph (outputs, inputs, updates) or a scanrnn.function to see them")
+    others = [b for b in names if b != spec.backend]
+    if others:
+        report.notes.append(f"only the function's own backend ({spec.backend}) can be studied; "
+                            f"not compiled for: {', '.join(others)}")
+    do_run = run if isinstance(run, bool) else spec.backend in set(resolve_backends(run))
+    result = time_compiled(spec, run=do_run, min_time_s=min_time_s, jax_text=jax_text)
+    if result.ok:
+        stats = graph_stats(result.fgraph, result.backend)
+        result.n_nodes, result.op_counts, result.scans = (stats.n_nodes, stats.op_counts,
+                                                          stats.scans)
+        if spec.example_args is not None:
+            result.shapes_note = fill_shapes(result.fgraph, stats,
+                                             [np.asarray(a) for a in spec.example_args])
+    report.runs.append(result)
     return report

@@ -297,7 +297,11 @@ def _state_label(kind, k, outer, role, out_names) -> str:
     base = root_name(outer)
     if base:
         return base
-    return f"{'acc' if role == 'gradient' else 'state'}{k}"
+    if role != "gradient":
+        return f"{kind.replace('-', '')}{k}" if kind in ("mit-mot", "mit-sot") else f"state{k}"
+    # in a gradient scan: mit-mot = gradient flowing back through a forward state;
+    # sit-sot / untraced = a weight's gradient accumulated over the steps
+    return f"dstate{k}" if kind in ("mit-mot", "mit-sot") else f"acc{k}"
 
 
 def _slots(node):

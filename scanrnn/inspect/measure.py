@@ -29,7 +29,7 @@ import numpy as np
 
 from .rewrites import capture_rewrites
 
-__all__ = ["BackendRun", "compile_and_time", "SharedSnapshot"]
+__all__ = ["BackendRun", "compile_and_time", "time_compiled", "SharedSnapshot"]
 
 
 @dataclass
@@ -109,7 +109,9 @@ def compile_and_time(spec, backend: str, *, run: bool = True, min_time_s: float 
                 compiled = fn.function_for(*args)
             elif fn.compiled:
                 compiled = next(iter(fn.compiled.values()))
-            else:   # JAX without example values: compile the unpinned graph to study it
+            else:
+                # JAX compiles lazily, per input shapes; without example values compile the
+                # graph with unpinned shapes: rewriting and linking happen, no call is made
                 compiled = fn._compile(None)
             total = time.perf_counter() - start
             if args is not None and run:
@@ -135,6 +137,40 @@ def compile_and_time(spec, backend: str, *, run: bool = True, min_time_s: float 
         if jax_text and backend == "jax" and args is not None:
             values = [check_argument(v, a, i) for i, (v, a) in enumerate(zip(spec.inputs, args))]
             out.jax_text = jax_program_text(compiled, values)
+        out.ok = True
+    except Exception as exc:
+        out.error = f"{type(exc).__name__}: {exc}".splitlines()[0][:500]
+        out.log_text = traceback.format_exc()
+    finally:
+        snapshot.restore()
+    return out
+
+
+def time_compiled(spec, *, run: bool = True, min_time_s: float = 0.3,
+                  jax_text: bool = False) -> BackendRun:
+    """Study ``spec.compiled``, a pytensor function compiled before: its graph and speed.
+
+    Rewriting and build times are unknown (it was compiled earlier); the first call is
+    timed only if it has not been called yet.
+    """
+    from scanrnn.backends import check_argument
+
+    fn = spec.compiled
+    out = BackendRun(spec.backend or "unknown", compiled=fn, fgraph=fn.maker.fgraph)
+    args = spec.example_args
+    snapshot = SharedSnapshot(spec.shared())
+    try:
+        if args is not None and run:
+            values = [check_argument(v, a, i) for i, (v, a) in enumerate(zip(spec.inputs, args))]
+            with capture_rewrites() as log:
+                start = time.perf_counter()
+                fn(*values)
+                out.first_call_s = time.perf_counter() - start
+            out.warnings = log.warnings
+            out.step_ms, out.calls = _steady(lambda: fn(*values), min_time_s)
+            out.calls += 1
+            if jax_text and out.backend == "jax":
+                out.jax_text = jax_program_text(fn, values)
         out.ok = True
     except Exception as exc:
         out.error = f"{type(exc).__name__}: {exc}".splitlines()[0][:500]

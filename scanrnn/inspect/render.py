@@ -22,6 +22,9 @@ from .analysis import KIND_NOTES, _slots, describe, op_label
 __all__ = ["render_text", "render_dot", "render_image", "format_bytes", "DotNotFound"]
 
 
+INNER_LINES = 60
+
+
 class DotNotFound(RuntimeError):
     """Graphviz's ``dot`` program is not installed."""
 
@@ -85,7 +88,11 @@ def _scan_lines(scan, width: int, inner: bool = True) -> list[str]:
     ops = ", ".join(f"{k} x{v}" for k, v in list(scan.inner_ops.items())[:8])
     lines.append(f"    inner graph: {scan.inner_nodes} nodes ({ops})")
     if inner and scan.inner_text:
-        lines += ["      " + line for line in scan.inner_text.rstrip().splitlines()]
+        body = scan.inner_text.rstrip().splitlines()
+        lines += ["      " + line for line in body[:INNER_LINES]]
+        if len(body) > INNER_LINES:
+            lines.append(f"      ... {len(body) - INNER_LINES} more lines (the JSON report has "
+                         "the whole inner graph)")
     return lines
 
 
@@ -141,6 +148,8 @@ def render_text(report, width: int = 100) -> str:
 
     # 3. rewrites
     for r in ok_runs:
+        if r.rewrite_s is None:      # compiled before explain(): nothing was captured
+            continue
         n = sum(c for _, c in r.rewrites)
         out.append(_section(f"3. Rewrites that fired on {r.backend}: {len(r.rewrites)} "
                             f"rewrites, {n} replacements", width))

@@ -5,7 +5,9 @@ optional example argument values for timing.  Accepted targets:
 
 * a :class:`GraphSpec`;
 * a :class:`scanrnn.backends.Function` (``scanrnn.function(...)``);
-* a ``pytensor`` compiled function (its symbolic graph is recovered from ``f.maker``);
+* a ``pytensor`` compiled function: only its rewritten graph (``f.maker.fgraph``) and its
+  speed can be studied, since PyTensor rewrites the graph it compiles in place; pass the
+  symbolic graph or a :func:`scanrnn.function` result to see the rewriting too;
 * a symbolic graph: ``(outputs, inputs)``, ``(outputs, inputs, updates)``, a dict with
   keys ``outputs``, ``inputs``, ``updates``, or a single output variable;
 * a model: anything with a ``graph_spec()`` / ``training_graph()`` method (returning one of
@@ -49,6 +51,10 @@ class GraphSpec:
         Extra keyword arguments for :func:`scanrnn.function` (``givens``, ...).
     description : str
         One or two lines on what the graph is.
+    compiled : pytensor Function, optional
+        Set when the target was an already compiled ``pytensor.function``: its symbolic
+        graph is gone (PyTensor rewrites its own copy in place), so only its rewritten
+        graph can be studied and timed, on its own backend.
     step_source : str, optional
         Source code of the scan step, when known (shown by the guided walk).
     """
@@ -62,6 +68,7 @@ class GraphSpec:
     fn_kwargs: dict = field(default_factory=dict)
     description: str = ""
     step_source: str | None = None
+    compiled: object = None
 
     def __post_init__(self):
         self.inputs = list(self.inputs)
@@ -140,8 +147,7 @@ def _from_pytensor_function(f) -> GraphSpec:
     outputs = [o.variable for o in maker.outputs]
     return GraphSpec(name=maker.name or getattr(f, "name", None) or "function", inputs=inputs,
                      outputs=outputs, updates=updates, backend=_linker_backend(maker),
-                     fn_kwargs={"on_unused_input": maker.on_unused_input or "raise"},
-                     description="pytensor.function")
+                     description="an already compiled pytensor.function", compiled=f)
 
 
 def _from_symbolic(target) -> GraphSpec:
