@@ -263,6 +263,8 @@ class Function:
                 updates = dict(zip(keys, replaced[len(outputs):]))
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*RandomType SharedVariables.*")
+            for message in _EXPECTED_TRACE_WARNINGS:
+                warnings.filterwarnings("ignore", message=message)
             fn = pytensor.function(self.inputs, outputs, updates=updates, givens=self.givens,
                                    mode=self.mode, name=self.name, **self._fn_kwargs)
         fn.trust_input = True
