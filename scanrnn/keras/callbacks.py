@@ -7,6 +7,7 @@ epochs and batches (Keras 1 ``on_batch_*`` and Keras 3 ``on_train_batch_*`` name
 
 from __future__ import annotations
 
+import inspect
 import math
 import warnings
 
@@ -130,10 +131,18 @@ class LearningRateScheduler(Callback):
         self.schedule = schedule
         self.verbose = verbose
 
-    def on_epoch_begin(self, epoch, logs=None):
+    def _takes_lr(self) -> bool:
         try:
+            params = inspect.signature(self.schedule).parameters.values()
+        except (TypeError, ValueError):
+            return False
+        positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+        return len(positional) >= 2 or any(p.kind == p.VAR_POSITIONAL for p in params)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if self._takes_lr():
             lr = self.schedule(epoch, self.model.optimizer.lr)
-        except TypeError:
+        else:
             lr = self.schedule(epoch)
         self.model.optimizer.lr = lr
         if self.verbose:

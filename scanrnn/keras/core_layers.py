@@ -247,8 +247,8 @@ class Dropout(Layer):
     def call(self, x, ctx):
         if not ctx.training or self.rate == 0.0:
             return x
-        next_rng, keep = pt.random.bernoulli(1.0 - self.rate, size=x.shape,
-                                             rng=self.rng).owner.outputs
+        next_rng, keep = pt.random.bernoulli(1.0 - self.rate, size=x.shape, rng=self.rng,
+                                             return_next_rng=True)
         ctx.add_update(self.rng, next_rng, self)
         return x * pt.cast(keep, floatx()) / np.asarray(1.0 - self.rate, dtype=floatx())
 

@@ -338,9 +338,17 @@ class Layer:
             ctx = kwargs.pop("ctx", None) or Context(training=kwargs.pop("training", False))
             extra, _ = self._call_kwargs(kwargs)
             shapes = [tuple(t.type.shape) for t in items + extra]
-            self.ensure_built(shapes if list_input or extra else shapes[0])
+            in_shape = shapes if list_input or extra else shapes[0]
+            self.ensure_built(in_shape)
             arg = items + extra if (list_input or extra) else items[0]
-            return self.call(arg, ctx)
+            out = self.call(arg, ctx)
+            out_shape = self.compute_output_shape(in_shape)
+            if isinstance(out, Variable) and isinstance(out_shape, tuple) \
+                    and len(out_shape) == out.ndim and out.type.shape != out_shape:
+                # keep the static sizes Keras knows (scan and indexing lose them)
+                known = tuple(k if k is not None else s for k, s in zip(out_shape, out.type.shape))
+                out = pt.specify_shape(out, known)
+            return out
         raise TypeError(
             f"layer {self.name!r} must be called on tensors made by Input(...) (or on PyTensor "
             f"variables); got {type(inputs).__name__}. To run a layer on numpy data, put it in "

@@ -84,12 +84,21 @@ def get(identifier) -> Loss:
 
 
 # -- metrics ----------------------------------------------------------------------------------
+def _argmax(x, num_classes):
+    """Index of the first maximum along the last axis, as int32 (JAX runs without int64)."""
+    if num_classes is None:
+        return pt.argmax(x, axis=-1)
+    classes = pt.arange(int(num_classes), dtype="int32")
+    first = pt.switch(pt.eq(x, x.max(axis=-1, keepdims=True)), classes, int(num_classes))
+    return first.min(axis=-1)
+
+
 def _sparse_accuracy(y_true, y_pred, logits, num_classes):
-    return pt.cast(pt.eq(pt.argmax(y_pred, axis=-1), y_true), floatx())
+    return pt.cast(pt.eq(_argmax(y_pred, num_classes), y_true), floatx())
 
 
 def _categorical_accuracy(y_true, y_pred, logits, num_classes):
-    return pt.cast(pt.eq(pt.argmax(y_pred, axis=-1), pt.argmax(y_true, axis=-1)), floatx())
+    return pt.cast(pt.eq(_argmax(y_pred, num_classes), _argmax(y_true, num_classes)), floatx())
 
 
 def _binary_accuracy(y_true, y_pred, logits, num_classes):

@@ -35,10 +35,6 @@ from .progbar import Progbar, format_logs
 FLUSH_EVERY = 128
 
 
-# JAX warns (once per compile) that pytensor's int64 argmax runs as int32: harmless here.
-warnings.filterwarnings("ignore", message="Explicitly requested dtype int64 requested in astype")
-
-
 def _named(values, names):
     return {name: float(value) for name, value in zip(names, values)}
 
