@@ -20,8 +20,16 @@ or several backends, into a :class:`GraphReport`:
 
 from __future__ import annotations
 
-from .analysis import GraphStats, ScanSummary, Slot, compare_scans, fill_shapes, graph_stats
-from .analysis import symbolic_fgraph, variable_label
+from .analysis import (
+    GraphStats,
+    ScanSummary,
+    Slot,
+    compare_scans,
+    fill_shapes,
+    graph_stats,
+    symbolic_fgraph,
+    variable_label,
+)
 from .measure import BackendRun, compile_and_time, time_compiled
 from .render import DotNotFound
 from .report import FORMATS, GraphReport
@@ -29,10 +37,27 @@ from .rewrites import RewriteCapture, capture_rewrites, parse_log
 from .specs import PRESETS, SPEC_HELP, build_spec, lm_training_spec, theano_seed_spec
 from .target import GraphSpec, as_graph_spec
 
-__all__ = ["explain", "GraphReport", "GraphSpec", "BackendRun", "GraphStats", "ScanSummary",
-           "Slot", "as_graph_spec", "build_spec", "lm_training_spec", "theano_seed_spec",
-           "capture_rewrites", "RewriteCapture", "parse_log", "resolve_backends", "PRESETS",
-           "SPEC_HELP", "FORMATS", "DotNotFound"]
+__all__ = [
+    "FORMATS",
+    "PRESETS",
+    "SPEC_HELP",
+    "BackendRun",
+    "DotNotFound",
+    "GraphReport",
+    "GraphSpec",
+    "GraphStats",
+    "RewriteCapture",
+    "ScanSummary",
+    "Slot",
+    "as_graph_spec",
+    "build_spec",
+    "capture_rewrites",
+    "explain",
+    "lm_training_spec",
+    "parse_log",
+    "resolve_backends",
+    "theano_seed_spec",
+]
 
 
 def resolve_backends(backends, default: str | None = None) -> list[str]:
@@ -95,6 +120,7 @@ def explain(target, *, backends=("auto",), inputs=None, stage: str = "both",
         ``.text()``, ``.to_json()``, ``.to_dot()``, ``.save(path, format)``.
     """
     import numpy as np
+
     import scanrnn
 
     if stage not in ("before", "after", "both"):

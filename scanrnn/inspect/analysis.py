@@ -37,8 +37,19 @@ from pytensor.scan.op import Scan
 from pytensor.tensor.elemwise import Elemwise
 from pytensor.tensor.rewriting.shape import ShapeFeature
 
-__all__ = ["Slot", "ScanSummary", "GraphStats", "op_key", "op_counts", "describe",
-           "symbolic_fgraph", "scan_nodes", "graph_stats", "compare_scans", "KIND_NOTES"]
+__all__ = [
+    "KIND_NOTES",
+    "GraphStats",
+    "ScanSummary",
+    "Slot",
+    "compare_scans",
+    "describe",
+    "graph_stats",
+    "op_counts",
+    "op_key",
+    "scan_nodes",
+    "symbolic_fgraph",
+]
 
 KIND_NOTES = {
     "n_steps": "number of steps",
@@ -185,7 +196,7 @@ def root_name(var, limit: int = 6) -> str | None:
             v = _resolve(v)
             if v.name and not isinstance(v, Constant):
                 name = v.name
-                return name[:-4] if name.endswith("[0:]") else name
+                return name.removesuffix("[0:]")
             if v.owner is None:
                 continue
             if isinstance(v.owner.op, Scan):

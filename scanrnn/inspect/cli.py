@@ -13,7 +13,7 @@ import argparse
 import sys
 from pathlib import Path
 
-__all__ = ["register", "run_graph", "build_parser", "main"]
+__all__ = ["build_parser", "main", "register", "run_graph"]
 
 DESCRIPTION = """\
 Compile a model's training step and report what the graph compiler did: node counts by

@@ -29,7 +29,7 @@ import numpy as np
 
 from .rewrites import capture_rewrites
 
-__all__ = ["BackendRun", "compile_and_time", "time_compiled", "SharedSnapshot"]
+__all__ = ["BackendRun", "SharedSnapshot", "compile_and_time", "time_compiled"]
 
 
 @dataclass

@@ -13,13 +13,13 @@ import shutil
 import subprocess
 import textwrap
 
-from pytensor.graph.basic import Constant
 from pytensor.compile.sharedvalue import SharedVariable
+from pytensor.graph.basic import Constant
 from pytensor.scan.op import Scan
 
 from .analysis import KIND_NOTES, _slots, describe, op_label
 
-__all__ = ["render_text", "render_dot", "render_image", "format_bytes", "DotNotFound"]
+__all__ = ["DotNotFound", "format_bytes", "render_dot", "render_image", "render_text"]
 
 
 INNER_LINES = 60
@@ -291,7 +291,7 @@ class _DotWriter:
         return ids
 
     def scan_cluster(self, node, cluster: str, scan_id: str, indent: str):
-        in_slots, _, labels = _slots(node)
+        _, _, labels = _slots(node)
         kinds = {}
         op = node.op
         info = op.info
@@ -356,7 +356,7 @@ def render_image(dot_source: str, format: str, timeout: float = 120.0) -> bytes:
             f"cannot make {format}: Graphviz's 'dot' program is not installed (Debian/Ubuntu: "
             "apt-get install graphviz; macOS: brew install graphviz); save format='dot' and "
             "render it elsewhere")
-    proc = subprocess.run([exe, f"-T{format}"], input=dot_source.encode("utf-8"),
+    proc = subprocess.run([exe, f"-T{format}"], check=False, input=dot_source.encode("utf-8"),
                           capture_output=True, timeout=timeout)
     if proc.returncode != 0:
         raise RuntimeError(f"dot -T{format} failed: {proc.stderr.decode(errors='replace')[:500]}")

@@ -7,7 +7,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["GraphReport", "FORMATS"]
+__all__ = ["FORMATS", "GraphReport"]
 
 FORMATS = ("text", "json", "dot", "svg", "png")
 

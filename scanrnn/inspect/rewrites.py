@@ -42,8 +42,14 @@ from dataclasses import dataclass, field
 import pytensor
 from pytensor.compile.maker import FunctionMaker
 
-__all__ = ["RewriteEvent", "RewriteCapture", "capture_rewrites", "parse_log", "summarize",
-           "clean_name"]
+__all__ = [
+    "RewriteCapture",
+    "RewriteEvent",
+    "capture_rewrites",
+    "clean_name",
+    "parse_log",
+    "summarize",
+]
 
 _MARK = "\x00scanrnn-phase "
 _LINE = re.compile(r"^rewriting: rewrite (?P<name>.+?) replaces (?P<node>node )?")

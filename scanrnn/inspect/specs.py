@@ -37,9 +37,19 @@ from .. import init, losses, optim
 from ..recurrent import scan
 from .target import GraphSpec
 
-__all__ = ["PRESETS", "parse_spec", "build_spec", "lm_training_spec", "theano_seed_spec",
-           "seed_step", "spec_from_path_or_model", "run_dir_spec", "trainer_spec", "NotARunDirError",
-           "SPEC_HELP"]
+__all__ = [
+    "PRESETS",
+    "SPEC_HELP",
+    "NotARunDirError",
+    "build_spec",
+    "lm_training_spec",
+    "parse_spec",
+    "run_dir_spec",
+    "seed_step",
+    "spec_from_path_or_model",
+    "theano_seed_spec",
+    "trainer_spec",
+]
 
 LM_DEFAULTS = dict(vocab=28, hidden=128, seq=35, batch=32, layers=1, embed=0, dropout=0.0,
                    optimizer="adam", lr=0.002, clip=1.0, init="default", seed=0)
@@ -182,7 +192,7 @@ def theano_seed_spec(vocab: int = 86, hidden: int = 256, seq: int = 8, lr: float
     t_outp = pt.matrix("outp", dtype="float32")
     t_h0 = pt.vector("h0", dtype="float32")
     lr_in = pt.scalar("lr", dtype="float32")
-    v_h, v_y = scan(seed_step, sequences=t_inp, outputs_info=[t_h0, None],
+    _v_h, v_y = scan(seed_step, sequences=t_inp, outputs_info=[t_h0, None],
                     non_sequences=w_all, name="rnn")
     error = losses.categorical_crossentropy(v_y, t_outp).sum()
     error.name = "error"

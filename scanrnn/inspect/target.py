@@ -198,8 +198,9 @@ def _from_model(target) -> GraphSpec | None:
             if spec.name in ("graph", "function"):
                 spec.name = f"{type(target).__name__} training step"
             return spec
-    from scanrnn.backends import Function as ScanrnnFunction
     from pytensor.compile.executor import Function as PytensorFunction
+
+    from scanrnn.backends import Function as ScanrnnFunction
     fn = getattr(target, "train_function", None)
     if callable(fn) and not isinstance(fn, (ScanrnnFunction, PytensorFunction)):
         fn = fn()            # Keras-like models: model.train_function() compiles the step
@@ -219,8 +220,9 @@ def as_graph_spec(target, inputs=None) -> GraphSpec:
 
     ``inputs`` (a list of example argument values) replaces the target's own examples.
     """
-    from scanrnn.backends import Function as ScanrnnFunction
     from pytensor.compile.executor import Function as PytensorFunction
+
+    from scanrnn.backends import Function as ScanrnnFunction
 
     if isinstance(target, GraphSpec):
         spec = target
