@@ -18,6 +18,8 @@ new prefix length rarely triggers a new compilation.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytensor.tensor as pt
 
@@ -60,9 +62,13 @@ class Sampler:
         Maps text to ids and back; without it use :meth:`sample_ids`.
     backend : str
         ``"auto"``, ``"jax"``, ``"numba"``, ``"c"`` or ``"python"``.
+    allow_special : bool
+        Let the sampler produce the vocabulary's ``<unk>`` / padding tokens (by default
+        their logits are set to -inf: they are not text).
     """
 
-    def __init__(self, model: CharLM, vocab=None, backend: str = "auto"):
+    def __init__(self, model: CharLM, vocab=None, backend: str = "auto",
+                 allow_special: bool = False):
         if not isinstance(model, CharLM):
             raise TypeError(f"Sampler needs a CharLM, got {type(model).__name__}")
         if vocab is not None and len(vocab) != model.vocab_size:
@@ -71,6 +77,9 @@ class Sampler:
         self.model = model
         self.vocab = vocab
         self.backend = resolve_backend(backend)
+        self.excluded = [] if vocab is None or allow_special else sorted(
+            {i for i in (getattr(vocab, "unk", None), getattr(vocab, "pad", None))
+             if i is not None})
         self._functions: dict[tuple[int, int], object] = {}
 
     # -- graph --------------------------------------------------------------------------
@@ -97,12 +106,15 @@ class Sampler:
         weights = model.step_weights()
         keys = list(weights)
         n_states = model.n_states
+        banned = np.zeros(V, np.float32)
+        banned[self.excluded] = -1e30
+        banned = pt.constant(banned, name="excluded_tokens")
 
         def sample_step(i, logits_prev, *rest):
             states_prev = rest[:n_states]
             inner = dict(zip(keys, rest[n_states:n_states + len(keys)]))
             seed_, temp_, k_, noise_ = rest[n_states + len(keys):]
-            z = logits_prev / temp_
+            z = logits_prev / temp_ + banned
             kth = pt.sort(z, axis=-1)[:, V - k_]
             z = pt.switch(z >= kth[:, None], z, np.float32(-1e30))
             u = uniform_hash(stream_key(pt.stack([seed_, i]), 7), (num, V))
@@ -159,9 +171,14 @@ class Sampler:
         padded[P - ids.size:] = ids[:, None]
         mask = np.zeros((P, num), dtype=np.float32)
         mask[P - ids.size:] = 1.0
+        if top_k > V - len(self.excluded):
+            top_k = V
         fn = self.compiled(int(length), int(num))
-        tokens = fn(padded, mask, np.uint32(seed), np.float32(1.0 if greedy else temperature),
-                    np.int32(top_k), np.float32(0.0 if greedy else 1.0))
+        with warnings.catch_warnings():   # JAX: argmax's int64 computed as int32 (harmless)
+            warnings.filterwarnings("ignore", message=".*requested dtype int64.*")
+            tokens = fn(padded, mask, np.uint32(seed),
+                        np.float32(1.0 if greedy else temperature), np.int32(top_k),
+                        np.float32(0.0 if greedy else 1.0))
         return np.asarray(tokens, dtype=np.int32).T
 
     def sample(self, prefix, length: int = 100, temperature: float = 1.0,
