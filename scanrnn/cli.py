@@ -522,9 +522,9 @@ def cmd_train(args) -> int:
         except KeyboardInterrupt:
             return _interrupted(args, run, trainer, recorder)
         except NonFiniteLossError as exc:
-            kept = (f"the last good checkpoint {run.latest_path} (step {recorder.saved_step}) "
+            kept = (f"The last good checkpoint {run.latest_path} (step {recorder.saved_step}) "
                     "is kept" if run.has_checkpoint("latest")
-                    else "no checkpoint had been saved yet")
+                    else "No checkpoint had been saved yet")
             print(f"scanrnn train: error: training stopped: {_one_line(exc)} {kept}.",
                   file=sys.stderr, flush=True)
             return EXIT_FAILED
@@ -698,6 +698,7 @@ def cmd_info(args) -> int:
     print(f"  corpus downloads: {default_cache_dir()}")
     print(f"  pytensor C cache: {pytensor.config.compiledir}")
     print(f"  numba cache:      {Path(pytensor.config.base_compiledir) / 'numba'}")
+    print(f"  jax cache:        {jax_cache_dir() or 'off (SCANRNN_JAX_CACHE=0)'}")
     print("  (PYTENSOR_FLAGS=base_compiledir=/path moves both pytensor caches)")
     return EXIT_OK
 
@@ -720,6 +721,39 @@ _QUIET_WARNINGS = (
 )
 
 
+def jax_cache_dir() -> Path | None:
+    """Where the command keeps JAX's persistent compilation cache (None: off).
+
+    ``SCANRNN_JAX_CACHE=/path`` chooses the folder, ``SCANRNN_JAX_CACHE=0`` turns it off;
+    by default ``$JAX_COMPILATION_CACHE_DIR`` if set, else ``<user cache>/scanrnn/jax``.
+    """
+    value = os.environ.get("SCANRNN_JAX_CACHE", "").strip()
+    if value.lower() in ("0", "off", "no", "false"):
+        return None
+    if value:
+        return Path(value).expanduser()
+    if os.environ.get("JAX_COMPILATION_CACHE_DIR"):
+        return Path(os.environ["JAX_COMPILATION_CACHE_DIR"]).expanduser()
+    from .data import default_cache_dir
+    return default_cache_dir() / "jax"
+
+
+def _enable_jax_cache() -> None:
+    """Turn on JAX's persistent compilation cache, so a second `scanrnn sample` (or a
+    resumed `train`) skips XLA compilation.  Silently skipped if JAX is not installed."""
+    import importlib.util
+    folder = jax_cache_dir()
+    if folder is None or importlib.util.find_spec("jax") is None:
+        return
+    import jax
+    try:
+        if not jax.config.jax_compilation_cache_dir:
+            jax.config.update("jax_compilation_cache_dir", str(folder))
+            jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
+    except (AttributeError, ValueError):  # an older JAX without these options
+        pass
+
+
 def main(argv=None) -> int:
     """Run the ``scanrnn`` command line; returns the exit status."""
     import warnings
@@ -731,6 +765,8 @@ def main(argv=None) -> int:
         parser.print_help()
         return EXIT_USAGE
     prog = f"scanrnn {args.command}"
+    if args.command in ("train", "sample", "eval"):
+        _enable_jax_cache()
     if os.environ.get("SCANRNN_DEBUG", "").strip() not in ("", "0"):
         return args.func(args)
     try:

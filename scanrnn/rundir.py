@@ -432,9 +432,14 @@ class RunRecorder:
         return arrays, meta
 
     def save_latest(self, trainer) -> Path:
-        """Write the trainer's state to latest.npz (atomically)."""
+        """Write the trainer's state to latest.npz (atomically).
+
+        Raises :class:`scanrnn.training.NonFiniteLossError` (and writes nothing) when a
+        weight is NaN or infinite: the previous checkpoint stays the last good one.
+        """
         self._write_evals(trainer)
         arrays, meta = self._state(trainer)
+        _check_finite(arrays, trainer)
         path = self.run.save_checkpoint("latest", arrays, meta)
         self.saved_step = trainer.global_step
         return path
@@ -488,6 +493,7 @@ class RunRecorder:
 
     def on_best(self, trainer, metrics):
         arrays, meta = self._state(trainer)
+        _check_finite(arrays, trainer)
         self.run.save_checkpoint("best", arrays, meta)
 
     def on_epoch_end(self, trainer, metrics):
@@ -512,3 +518,17 @@ class RunRecorder:
         self.save_latest(trainer)
         if self.plot_enabled:
             self.run.plot()
+
+
+def _check_finite(arrays: dict, trainer) -> None:
+    import numpy as np
+
+    from .training import NonFiniteLossError
+    bad = [k[len(PARAMS_PREFIX):] for k, v in arrays.items()
+           if k.startswith(PARAMS_PREFIX) and not np.all(np.isfinite(v))]
+    if bad:
+        raise NonFiniteLossError(
+            f"weights {', '.join(bad[:4])} became NaN or infinite by step "
+            f"{trainer.global_step} (epoch {trainer.epoch + 1}); they were not saved. Lower "
+            f"the learning rate (now {trainer.lr:g}) or clip gradients "
+            f"(clip={trainer.config.clip}).")

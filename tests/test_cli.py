@@ -1,0 +1,381 @@
+"""The ``scanrnn`` command end to end: train -> sample -> eval -> resume, and every error case.
+
+Training runs in subprocesses (``python -m scanrnn``) on the first 20,000 characters of the
+Time Machine with a tiny LSTM on the JAX backend; error cases that fail before any compilation
+call :func:`scanrnn.cli.main` in-process.
+"""
+
+import csv
+import hashlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from scanrnn import checkpoint as ck
+from scanrnn import cli
+from scanrnn.rundir import RunDir, load_run
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = ["--max-chars", "20000", "--hidden", "32", "--embed", "16", "--layers", "1",
+        "--batch-size", "8", "--seq-len", "16", "--backend", "jax", "--no-progress",
+        "--patience", "0", "--lr", "0.01"]
+# validating every step makes every Ctrl-C land on a step that owes a validation
+EXACT = [*TINY, "--eval-every", "1", "--log-every", "1", "--epochs", "2"]
+
+
+_JAX_CACHE = {}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _jax_cache(tmp_path_factory):
+    """Subprocesses share one JAX compilation cache (in a temporary folder)."""
+    _JAX_CACHE["dir"] = str(tmp_path_factory.mktemp("jax-cache"))
+    yield
+
+
+@pytest.fixture(autouse=True)
+def _no_cache_in_process(monkeypatch):
+    monkeypatch.setenv("SCANRNN_JAX_CACHE", "0")   # in-process calls leave JAX's config alone
+
+
+def _env():
+    return {**os.environ, "SCANRNN_JAX_CACHE": _JAX_CACHE["dir"],
+            "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+
+
+def scanrnn(*args, timeout=240, **kw):
+    return subprocess.run([sys.executable, "-m", "scanrnn", *map(str, args)], cwd=ROOT,
+                          env=_env(), capture_output=True, text=True, timeout=timeout, **kw)
+
+
+def popen(*args):
+    return subprocess.Popen([sys.executable, "-m", "scanrnn", *map(str, args)], cwd=ROOT,
+                            env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+
+
+def rows(run_dir):
+    with open(Path(run_dir) / "metrics.csv", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def trajectory(run_dir):
+    """What must be identical between runs: kind, step, losses and learning rate per row."""
+    return [(r["kind"], r["step"], r["train_loss"], r["val_loss"], r["lr"])
+            for r in rows(run_dir)]
+
+
+def assert_one_line_error(result, *fragments, status=2):
+    assert result.returncode == status, (result.returncode, result.stdout, result.stderr)
+    err = result.stderr.strip()
+    assert "Traceback" not in result.stderr
+    assert len(err.splitlines()) == 1, err
+    for fragment in fragments:
+        assert fragment in err, (fragment, err)
+    return err
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    """A trained tiny run (2 epochs, every step logged and validated)."""
+    out = tmp_path_factory.mktemp("cli") / "run"
+    result = scanrnn("train", *EXACT, "--sample-every", "1", "--sample-length", "40",
+                     "--out", out)
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    assert "best validation loss" in result.stdout
+    return out
+
+
+def call(capsys, *argv):
+    """Run the CLI in-process; returns (status, stdout, stderr)."""
+    try:
+        status = cli.main([str(a) for a in argv])
+    except SystemExit as exc:
+        status = exc.code
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+def in_process_error(capsys, *argv, fragments=(), status=2):
+    code, out, err = call(capsys, *argv)
+    assert code == status, (code, out, err)
+    assert "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1, err
+    for fragment in fragments:
+        assert fragment in err, (fragment, err)
+    return err
+
+
+# ------------------------------------------------------------------------------------------
+# the happy path
+# ------------------------------------------------------------------------------------------
+def test_train_writes_a_complete_run_directory(run_dir):
+    for name in ("config.json", "vocab.json", "latest.npz", "best.npz", "metrics.csv",
+                 "samples.txt"):
+        assert (run_dir / name).is_file(), name
+    config = json.loads((run_dir / "config.json").read_text())
+    assert config["format"] == "scanrnn-run"
+    assert config["model"]["hidden"] == 32 and config["model"]["cell"] == "lstm"
+    assert config["train"]["batch_size"] == 8 and config["data"]["max_chars"] == 20000
+    kinds = [r["kind"] for r in rows(run_dir)]
+    assert kinds.count("epoch") == 2 and kinds.count("step") == 2 * 131
+    assert kinds.count("val") >= 262
+    epochs = [r for r in rows(run_dir) if r["kind"] == "epoch"]
+    assert float(epochs[-1]["val_loss"]) < float(epochs[0]["train_loss"])
+    samples = (run_dir / "samples.txt").read_text()
+    assert samples.count("=== epoch") == 2 and "time traveller" in samples
+    latest = ck.load(run_dir / "latest.npz", RunDir(run_dir).config_hash)
+    assert latest.meta["global_step"] == 262 and latest.meta["epoch"] == 2
+    assert any(k.startswith("opt/") for k in latest.arrays)      # optimizer state saved
+    assert "rng/dropout" in latest.arrays
+    assert not list(run_dir.glob(".*.tmp"))
+
+
+def test_load_run_gives_the_model_vocab_and_configs(run_dir):
+    run = load_run(run_dir)
+    assert run.checkpoint == "best" and run.path == run_dir
+    assert run.config.hidden == 32 and len(run.vocab) == run.config.vocab_size == 28
+    assert run.train_config.seq_len == 16
+    best = ck.load(run_dir / "best.npz")
+    assert run.meta["global_step"] == best.meta["global_step"]
+
+
+def test_sample_is_deterministic_per_seed(run_dir):
+    first = scanrnn("sample", run_dir, "--prefix", "the time", "--length", "50", "--seed", "7",
+                    "--num", "2")
+    again = scanrnn("sample", run_dir, "--prefix", "the time", "--length", "50", "--seed", "7",
+                    "--num", "2")
+    for result in (first, again):
+        assert result.returncode == 0, result.stderr
+        assert result.stderr.strip() == ""
+    texts = first.stdout.rstrip("\n").split("\n----\n")
+    assert len(texts) == 2 and texts[0] != texts[1]
+    assert all(t.startswith("the time") and len(t) == len("the time") + 50 for t in texts)
+    assert first.stdout == again.stdout
+
+
+def test_eval_matches_the_best_validation_loss(run_dir):
+    result = scanrnn("eval", run_dir)
+    assert result.returncode == 0, result.stderr
+    best = json.loads(json.dumps(ck.load(run_dir / "best.npz").meta))["best_val_loss"]
+    assert f"loss {best:.4f} nats/char" in result.stdout
+    assert "perplexity" in result.stdout and "bits/char" in result.stdout
+    other = scanrnn("eval", run_dir, "--corpus", "nietzsche", "--max-chars", "3000",
+                    "--checkpoint", "latest")
+    assert other.returncode == 0, other.stderr
+    assert "nietzsche.txt" in other.stdout and "nats/char" in other.stdout
+    assert "latest checkpoint, step 262" in other.stdout
+
+
+def test_info_and_help(capsys):
+    code, out, _ = call(capsys, "info")
+    assert code == 0
+    assert "pytensor 3." in out and "backends:" in out and "jax devices:" in out
+    assert "timemachine" in out and "SCANRNN_DATA" in out and "numba cache" in out
+    for command in ("train", "sample", "eval", "info"):
+        code, out, _ = call(capsys, command, "--help")
+        assert code == 0 and "usage: scanrnn " + command in out
+    code, out, _ = call(capsys, "train", "--help")
+    for flag in ("--corpus", "--cell", "--layers", "--hidden", "--embed", "--seq-len",
+                 "--batch-size", "--epochs", "--minutes", "--optimizer", "--lr", "--clip",
+                 "--val-fraction", "--backend", "--seed", "--out", "--resume"):
+        assert flag in out, flag
+    assert out.count("(default:") >= 25
+    code, out, _ = call(capsys, "sample", "--help")
+    assert "(default: 0.8)" in out and "--top-k" in out and "--greedy" in out
+
+
+# ------------------------------------------------------------------------------------------
+# reliability
+# ------------------------------------------------------------------------------------------
+def test_ctrl_c_saves_and_resume_matches_an_uninterrupted_run(run_dir, tmp_path):
+    out = tmp_path / "interrupted"
+    proc = popen("train", *EXACT, "--sample-every", "0", "--out", out)   # samples: no effect
+    try:
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:
+            metrics = out / "metrics.csv"
+            if metrics.is_file() and metrics.read_text().count("\nstep,") >= 40:
+                break
+            time.sleep(0.01)
+        proc.send_signal(signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, (stdout, stderr)
+    assert "Traceback" not in stderr
+    assert "interrupted at step" in stderr and "--resume" in stderr
+    step = ck.load(out / "latest.npz").meta["global_step"]
+    assert 40 <= step < 262
+    assert len([r for r in rows(out) if r["kind"] == "step"]) == step
+
+    resumed = scanrnn("train", "--out", out, "--resume", "--no-progress")
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"from step {step}" in resumed.stdout
+    assert trajectory(out) == trajectory(run_dir)   # step for step, validations included
+    assert ck.load(out / "latest.npz").meta["global_step"] == 262
+
+
+def test_resume_of_a_finished_run_has_nothing_to_do(run_dir, tmp_path):
+    copy = shutil.copytree(run_dir, tmp_path / "copy")
+    code = cli.main(["train", "--out", str(copy), "--resume", "--no-progress"])
+    assert code == 0
+    assert trajectory(copy) == trajectory(run_dir)
+
+
+def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(run_dir, tmp_path):
+    copy = shutil.copytree(run_dir, tmp_path / "copy")
+    before = hashlib.sha256((copy / "latest.npz").read_bytes()).hexdigest()
+    result = scanrnn("train", "--out", copy, "--resume", "--epochs", "4", "--lr", "3e38",
+                     "--no-progress")
+    err = assert_one_line_error(result, "training stopped", "last good", status=1).lower()
+    assert "not applied" in err or "not saved" in err
+    assert "nan" in err or "inf" in err
+    assert hashlib.sha256((copy / "latest.npz").read_bytes()).hexdigest() == before
+    assert load_run(copy, "latest").meta["global_step"] == 262
+
+
+def test_killed_training_leaves_a_loadable_checkpoint(tmp_path):
+    out = tmp_path / "killed"
+    proc = popen("train", *TINY, "--epochs", "20", "--save-every", "1", "--sample-every", "0",
+                 "--eval-every", "0", "--out", out)
+    try:
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:
+            if (out / "latest.npz").is_file() and (out / "metrics.csv").is_file() \
+                    and (out / "metrics.csv").read_text().count("\n") > 2:
+                break
+            time.sleep(0.01)
+        time.sleep(0.3)
+        proc.send_signal(signal.SIGKILL)
+        proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == -signal.SIGKILL
+    run = load_run(out, "latest")       # whole, even if the kill landed during a save
+    assert run.meta["global_step"] > 0
+
+
+# ------------------------------------------------------------------------------------------
+# bad input: one line on stderr, exit status 2, no traceback
+# ------------------------------------------------------------------------------------------
+def test_missing_corpus_says_where_it_looked(capsys, tmp_path, monkeypatch):
+    in_process_error(capsys, "train", "--corpus", tmp_path / "nope.txt", "--out",
+                     tmp_path / "r", fragments=("nope.txt", "not a known corpus name"))
+    monkeypatch.setenv("SCANRNN_DATA", str(tmp_path / "empty"))
+    monkeypatch.setenv("SCANRNN_OFFLINE", "1")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.chdir(tmp_path)
+    err = in_process_error(capsys, "train", "--corpus", "nietzsche", "--out", tmp_path / "r",
+                           fragments=("nietzsche.txt", "Looked in", str(tmp_path / "empty")))
+    assert "SCANRNN_OFFLINE" in err
+    assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize("content, fragment", [
+    (b"", "is empty"),
+    (b"caf\xe9 au lait " * 100, "not valid UTF-8"),
+    (b"abc\x00def" * 100, "binary"),
+])
+def test_bad_text_files(capsys, tmp_path, content, fragment):
+    path = tmp_path / "text.txt"
+    path.write_bytes(content)
+    in_process_error(capsys, "train", "--corpus", path, "--out", tmp_path / "r",
+                     fragments=(fragment,))
+    assert not (tmp_path / "r").exists()
+
+
+def test_corpus_shorter_than_one_batch(capsys, tmp_path):
+    path = tmp_path / "short.txt"
+    path.write_text("the time traveller " * 5)
+    in_process_error(capsys, "train", "--corpus", path, "--out", tmp_path / "r",
+                     "--backend", "jax", fragments=("fewer than", "batch"))
+    assert not (tmp_path / "r").exists()
+
+
+def test_unknown_backend_lists_the_installed_ones(capsys, tmp_path, run_dir):
+    err = in_process_error(capsys, "train", "--backend", "cuda", "--out", tmp_path / "r",
+                           fragments=("unknown backend 'cuda'", "jax"))
+    assert "numba" in err
+    in_process_error(capsys, "sample", run_dir, "--backend", "tpu", fragments=("'tpu'",))
+
+
+@pytest.mark.parametrize("argv, fragment", [
+    (["train", "--hidden", "0"], "--hidden: must be a positive integer, got 0"),
+    (["train", "--batch-size", "-3"], "--batch-size: must be a positive integer, got -3"),
+    (["train", "--seq-len", "abc"], "--seq-len: expected a positive integer"),
+    (["train", "--layers", "0"], "--layers"),
+    (["train", "--epochs", "0"], "--epochs"),
+    (["train", "--minutes", "-1"], "--minutes: must be > 0"),
+    (["train", "--lr", "0"], "--lr: must be > 0"),
+    (["train", "--lr", "nan"], "--lr: must be a finite number"),
+    (["train", "--val-fraction", "1.5"], "--val-fraction: must be in [0, 1)"),
+    (["train", "--dropout", "1"], "--dropout"),
+    (["train", "--cell", "transformer"], "invalid choice"),
+    (["train", "--epochs", "2", "--minutes", "1"], "not allowed with argument"),
+    (["sample", "RUN", "--temperature", "0"], "--temperature: must be > 0, got 0"),
+    (["sample", "RUN", "--temperature", "-1"], "--temperature: must be > 0"),
+    (["sample", "RUN", "--length", "0"], "--length"),
+    (["sample", "RUN", "--num", "-2"], "--num"),
+    (["sample", "RUN", "--top-k", "0"], "--top-k"),
+    (["eval", "RUN", "--batch-size", "0"], "--batch-size"),
+    (["frobnicate"], "invalid choice"),
+])
+def test_bad_flags(capsys, argv, fragment):
+    in_process_error(capsys, *argv, fragments=(fragment,))
+
+
+def test_prefix_outside_the_vocabulary_names_the_characters(capsys, run_dir):
+    err = in_process_error(capsys, "sample", run_dir, "--prefix", "The Time Machine!",
+                           fragments=("'T'", "'M'", "'!'", "outside"))
+    assert "lowercase" in err
+    in_process_error(capsys, "sample", run_dir, "--prefix", "", fragments=("empty",))
+    in_process_error(capsys, "sample", run_dir, "--top-k", "99", fragments=("vocabulary",))
+
+
+def test_not_a_run_directory(capsys, tmp_path):
+    for command in ("sample", "eval"):
+        in_process_error(capsys, command, tmp_path, fragments=("not a scanrnn run directory",))
+        in_process_error(capsys, command, tmp_path / "missing", fragments=("does not exist",))
+    (tmp_path / "config.json").write_text('{"something": "else"}')
+    in_process_error(capsys, "sample", tmp_path, fragments=("not a scanrnn run directory",))
+    (tmp_path / "file").write_text("x")
+    in_process_error(capsys, "eval", tmp_path / "file", fragments=("not a run directory",))
+    in_process_error(capsys, "train", "--resume", "--out", tmp_path / "missing",
+                     fragments=("does not exist",))
+
+
+def test_damaged_or_foreign_checkpoints(capsys, run_dir, tmp_path):
+    copy = shutil.copytree(run_dir, tmp_path / "copy")
+    data = (copy / "best.npz").read_bytes()
+    (copy / "best.npz").write_bytes(data[: len(data) // 3])
+    in_process_error(capsys, "sample", copy, fragments=("truncated or corrupt",))
+    (copy / "best.npz").write_bytes(b"not a checkpoint at all")
+    in_process_error(capsys, "eval", copy, fragments=("not a scanrnn checkpoint",))
+    # a checkpoint from another configuration (hidden 32 -> 24 in config.json)
+    shutil.copy(run_dir / "best.npz", copy / "best.npz")
+    config = json.loads((copy / "config.json").read_text())
+    config["model"]["hidden"] = 24
+    (copy / "config.json").write_text(json.dumps(config))
+    in_process_error(capsys, "sample", copy, fragments=("another configuration",))
+
+
+def test_resume_refuses_a_different_model(capsys, run_dir, tmp_path):
+    copy = shutil.copytree(run_dir, tmp_path / "copy")
+    in_process_error(capsys, "train", "--resume", "--out", copy, "--hidden", "64",
+                     fragments=("--hidden 64 differs", "32"))
+    in_process_error(capsys, "train", "--resume", "--out", copy, "--batch-size", "4",
+                     fragments=("--batch-size 4 differs",))
+
+
+def test_new_run_refuses_an_existing_run(capsys, run_dir):
+    in_process_error(capsys, "train", *TINY, "--epochs", "1", "--out", run_dir,
+                     fragments=("already holds a run", "--resume"))
