@@ -376,6 +376,7 @@ def _setup_resume(args, train_over):
     from .rundir import RunDir
     from .training import TrainConfig, prepare_data
     run = RunDir.open(Path(args.out) if args.out else _newest_run(Path(DEFAULT_RUNS)))
+    run.remove_stale_temp_files()
     saved = run.read_config()
     saved_model, saved_train = saved["model"], dict(saved["train"])
     data = saved.get("data", {})
@@ -614,7 +615,8 @@ def cmd_sample(args) -> int:
         hint = ""
         if run.train_config.preprocess == "d2l":
             hint = " (this run was trained on d2l-preprocessed text: lowercase letters and spaces)"
-        raise UsageError(f"--prefix has characters outside the run's vocabulary: "
+        unit = "words" if vocab.mode == "word" else "characters"
+        raise UsageError(f"--prefix has {unit} outside the run's vocabulary: "
                          f"{', '.join(repr(ch) for ch in missing)}{hint}")
     if args.top_k is not None and args.top_k > len(vocab):
         raise UsageError(f"--top-k {args.top_k} is larger than the vocabulary ({len(vocab)})")

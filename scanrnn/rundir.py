@@ -134,9 +134,15 @@ class RunDir:
                               f"(run format {config.get('version')!r}); upgrade scanrnn")
         if not run.vocab_path.is_file():
             raise RunDirError(f"{run.path} has no {VOCAB_FILE}; the run directory is incomplete")
-        for stale in run.path.glob(".*.tmp"):  # left by a save that was killed
-            stale.unlink(missing_ok=True)
         return run
+
+    def remove_stale_temp_files(self) -> list[Path]:
+        """Delete temporary files left by saves that were killed (call only when no other
+        process writes to this run, e.g. before resuming it)."""
+        stale = sorted(self.path.glob(".*.tmp"))
+        for path in stale:
+            path.unlink(missing_ok=True)
+        return stale
 
     # -- configuration ----------------------------------------------------------
     def read_config(self) -> dict:
@@ -236,17 +242,19 @@ class RunDir:
         steps = [(r["step"], r["train_loss"]) for r in rows
                  if r["kind"] == "step" and r.get("train_loss") is not None]
         epochs = [r for r in rows if r["kind"] == "epoch"]
-        if not steps and not epochs:
+        if not steps and not epochs and not any(r["kind"] == "val" for r in rows):
             return None
         fig, ax = plt.subplots(figsize=(7, 4))
         if steps:
             ax.plot(*zip(*steps), lw=1, alpha=0.6, label="train (running)")
         train = [(r["step"], r["train_loss"]) for r in epochs if r.get("train_loss") is not None]
-        val = [(r["step"], r["val_loss"]) for r in epochs if r.get("val_loss") is not None]
+        val = [(r["step"], r["val_loss"]) for r in rows
+               if r["kind"] == "val" and r.get("val_loss") is not None]
         if train:
             ax.plot(*zip(*train), "o-", label="train (epoch)")
         if val:
-            ax.plot(*zip(*val), "s-", label="validation")
+            ax.plot(*zip(*val), "-", marker="s" if len(val) < 40 else None,
+                    label="validation")
         ax.set_xlabel("step")
         ax.set_ylabel("cross-entropy (nats / char)")
         ax.set_title(self.path.name)

@@ -139,6 +139,16 @@ def test_train_writes_a_complete_run_directory(run_dir):
     assert not list(run_dir.glob(".*.tmp"))
 
 
+def test_loss_plot_is_drawn_when_matplotlib_is_installed(run_dir, tmp_path, monkeypatch):
+    copy = shutil.copytree(run_dir, tmp_path / "copy")
+    monkeypatch.setitem(sys.modules, "matplotlib", None)          # as if not installed
+    assert RunDir.open(copy).plot() is None
+    monkeypatch.undo()
+    pytest.importorskip("matplotlib")
+    path = RunDir.open(copy).plot()
+    assert path == copy / "loss.png" and path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
 def test_load_run_gives_the_model_vocab_and_configs(run_dir):
     run = load_run(run_dir)
     assert run.checkpoint == "best" and run.path == run_dir
