@@ -39,6 +39,18 @@ def _pick(logp, targets, num_classes):
     return (logp * pt.eq(targets[..., None], classes)).sum(axis=-1)
 
 
+def _negative_log_likelihood(logp, targets, num_classes):
+    """``-log p(target)`` per example from log-probabilities ``(..., V)``."""
+    targets = pt.as_tensor_variable(targets)
+    if targets.ndim == logp.ndim - 1 and targets.dtype.startswith(("int", "uint")):
+        return -_pick(logp, targets, num_classes)
+    if targets.ndim == logp.ndim:
+        return -(targets * logp).sum(axis=-1)
+    raise ValueError(
+        f"targets must be integer ids of ndim {logp.ndim - 1} or one-hot of ndim "
+        f"{logp.ndim}; got ndim={targets.ndim}, dtype={targets.dtype}")
+
+
 def reduce(values, reduction: str = "mean", mask=None):
     """Reduce elementwise losses: ``"mean"``, ``"sum"`` or ``"none"``.
 
@@ -65,18 +77,8 @@ def cross_entropy(logits, targets, *, reduction: str = "mean", mask=None,
     ``targets`` are integer class ids (``logits.ndim - 1`` dims) or
     probability vectors (same shape as ``logits``).
     """
-    logits = pt.as_tensor_variable(logits)
-    targets = pt.as_tensor_variable(targets)
-    logp = log_softmax(logits, axis=-1)
-    if targets.ndim == logits.ndim - 1 and targets.dtype.startswith(("int", "uint")):
-        nll = -_pick(logp, targets, num_classes)
-    elif targets.ndim == logits.ndim:
-        nll = -(targets * logp).sum(axis=-1)
-    else:
-        raise ValueError(
-            f"targets must be integer ids of ndim {logits.ndim - 1} or one-hot of ndim "
-            f"{logits.ndim}; got ndim={targets.ndim}, dtype={targets.dtype}")
-    return reduce(nll, reduction, mask)
+    logp = log_softmax(pt.as_tensor_variable(logits), axis=-1)
+    return reduce(_negative_log_likelihood(logp, targets, num_classes), reduction, mask)
 
 
 def categorical_crossentropy(probs, targets, *, reduction: str = "none", mask=None,
@@ -87,18 +89,8 @@ def categorical_crossentropy(probs, targets, *, reduction: str = "none", mask=No
     probability gives a large finite loss instead of ``inf``.  The default
     reduction is ``"none"``, as in Theano: per-example values of shape ``(...)``.
     """
-    probs = pt.as_tensor_variable(probs)
-    targets = pt.as_tensor_variable(targets)
-    logp = pt.log(pt.clip(probs, epsilon, 1.0))
-    if targets.ndim == probs.ndim - 1 and targets.dtype.startswith(("int", "uint")):
-        nll = -_pick(logp, targets, num_classes)
-    elif targets.ndim == probs.ndim:
-        nll = -(targets * logp).sum(axis=-1)
-    else:
-        raise ValueError(
-            f"targets must be integer ids of ndim {probs.ndim - 1} or one-hot of ndim "
-            f"{probs.ndim}; got ndim={targets.ndim}, dtype={targets.dtype}")
-    return reduce(nll, reduction, mask)
+    logp = pt.log(pt.clip(pt.as_tensor_variable(probs), epsilon, 1.0))
+    return reduce(_negative_log_likelihood(logp, targets, num_classes), reduction, mask)
 
 
 def sparse_categorical_crossentropy(probs, targets, **kwargs):
