@@ -136,7 +136,8 @@ def save(path, arrays: dict, meta: dict | None = None, config: str | dict | None
             raise ValueError(f"array name {HEADER_KEY!r} is reserved")
         array = np.asarray(value)
         if array.dtype == object:
-            raise ValueError(f"array {name!r} has dtype object; checkpoints hold numeric arrays only")
+            raise ValueError(f"array {name!r} has dtype object; checkpoints hold numeric "
+                             "arrays only")
         payload[name] = array
     return atomic_write_bytes(path, lambda handle: np.savez(handle, **payload))
 
@@ -187,8 +188,8 @@ def load(path, config: str | dict | None = None) -> Checkpoint:
     try:
         with np.load(path, allow_pickle=False) as archive:
             if HEADER_KEY not in archive.files:
-                raise CheckpointError(
-                    f"{path} is an .npz archive but not a scanrnn checkpoint (no {HEADER_KEY} entry)")
+                raise CheckpointError(f"{path} is an .npz archive but not a scanrnn "
+                                      f"checkpoint (no {HEADER_KEY} entry)")
             header = _parse_header(path, archive[HEADER_KEY])
             for name in archive.files:
                 if name != HEADER_KEY:
@@ -199,7 +200,8 @@ def load(path, config: str | dict | None = None) -> Checkpoint:
         if "allow_pickle" in str(exc):
             raise CheckpointError(f"{path} holds a pickled (object) array; scanrnn never "
                                   "unpickles, so it is not a scanrnn checkpoint") from None
-        raise CheckpointError(f"{path} is not a readable checkpoint (corrupt file: {exc})") from None
+        raise CheckpointError(
+            f"{path} is not a readable checkpoint (corrupt file: {exc})") from None
     except (zipfile.BadZipFile, EOFError, OSError, KeyError, zipfile.LargeZipFile) as exc:
         raise CheckpointError(f"{path} is not a readable checkpoint (truncated or corrupt file: "
                               f"{type(exc).__name__}: {exc})") from None

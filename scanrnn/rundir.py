@@ -89,8 +89,9 @@ class RunDir:
 
         ``config`` must have a ``"model"`` entry (the model configuration dict);
         the format marker, the scanrnn version, the creation time and the
-        configuration hash are added.  ``vocab`` is a :class:`scanrnn.data.Vocab`.  An existing run or a non-empty folder is
-        refused (continue a run with :meth:`open` instead).
+        configuration hash are added.  ``vocab`` is a :class:`scanrnn.data.Vocab`.
+        An existing run or a non-empty folder is refused (continue a run with
+        :meth:`open` instead).
         """
         run = cls(path)
         if run.path.exists() and not run.path.is_dir():

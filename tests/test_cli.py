@@ -241,6 +241,17 @@ def test_resume_of_a_finished_run_has_nothing_to_do(run_dir, tmp_path):
     assert trajectory(copy) == trajectory(run_dir)
 
 
+def test_resume_without_out_picks_the_newest_run(capsys, run_dir, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    in_process_error(capsys, "train", "--resume", fragments=("no run directory in runs",))
+    shutil.copytree(run_dir, tmp_path / "runs" / "older")
+    newest = shutil.copytree(run_dir, tmp_path / "runs" / "newer")
+    os.utime(tmp_path / "runs" / "older", (1, 1))
+    code, out, err = call(capsys, "train", "--resume", "--no-progress")
+    assert code == 0, err
+    assert f"resuming: {Path('runs') / newest.name}" in out and "nothing to do" in out
+
+
 def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(run_dir, tmp_path):
     copy = shutil.copytree(run_dir, tmp_path / "copy")
     before = hashlib.sha256((copy / "latest.npz").read_bytes()).hexdigest()
