@@ -172,6 +172,13 @@ def render_text(report, width: int = 100) -> str:
             out.append(f"  (+ {r.internal_replacements} unnamed internal replacements: "
                        "inner graphs rebuilt by Scan rewrites)")
 
+    if not report.runs:
+        out.append("\n(stage 'before': nothing was compiled; use stage 'after' or 'both' for "
+                   "the rewritten graphs, rewrites, timings and memory)")
+        for note in report.notes:
+            out += textwrap.wrap("note: " + note, width)
+        return "\n".join(out) + "\n"
+
     # 4. timings
     out.append(_section("4. Compile and run, per backend", width))
     rows = []
@@ -191,8 +198,8 @@ def render_text(report, width: int = 100) -> str:
     for r in report.runs:
         if not r.ok:
             out.append(f"  {r.backend} failed: {r.error}")
-    if not any(r.calls for r in ok_runs):
-        out.append("  (not run: no example input values; pass inputs=[...])")
+    if ok_runs and not any(r.calls for r in ok_runs):
+        out.append("  (not run: no example input values, or run=False; pass inputs=[...])")
 
     # 5. memory
     out.append(_section("5. Memory kept by each scan", width))
