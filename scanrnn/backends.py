@@ -29,6 +29,7 @@ What :class:`Function` takes care of (see PyTensor's notes on each point):
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import importlib.util
 import warnings
@@ -265,8 +266,10 @@ class Function:
             warnings.filterwarnings("ignore", message=".*RandomType SharedVariables.*")
             for message in _EXPECTED_TRACE_WARNINGS:
                 warnings.filterwarnings("ignore", message=message)
-            fn = pytensor.function(self.inputs, outputs, updates=updates, givens=self.givens,
-                                   mode=self.mode, name=self.name, **self._fn_kwargs)
+            with self._build_context():
+                fn = pytensor.function(self.inputs, outputs, updates=updates,
+                                       givens=self.givens, mode=self.mode, name=self.name,
+                                       **self._fn_kwargs)
         fn.trust_input = True
         if self.backend != "jax":
             fn_shared = [(c, i.variable) for c, i in zip(fn.input_storage, fn.maker.inputs)
@@ -276,6 +279,12 @@ class Function:
         self.compiled[signature] = fn
         self._fresh.add(signature)
         return fn
+
+    def _build_context(self):
+        """The python backend builds every inner graph (scan bodies) without C code too."""
+        if self.backend == "python":
+            return pytensor.config.change_flags(cxx="")
+        return contextlib.nullcontext()
 
     def function_for(self, *args):
         """The ``pytensor`` Function that a call with ``args`` runs (compiled if needed)."""
@@ -305,7 +314,7 @@ class Function:
             args = [np.asarray(a) for a in args]
         if key in self._fresh:  # the first call traces (JAX) or compiles (Numba)
             self._fresh.discard(key)
-            with warnings.catch_warnings():
+            with warnings.catch_warnings(), self._build_context():
                 for message in _EXPECTED_TRACE_WARNINGS:
                     warnings.filterwarnings("ignore", message=message)
                 results = fn(*args)

@@ -186,11 +186,10 @@ def recurrence(cell, projected, initial_state, recurrent_params, name):
     :func:`scanrnn.recurrent.unroll`.
     """
     forward, backward, n_inputs = _GRAPHS[type(cell)](cell, name)
-    dtype = projected.dtype
-    inner = [pt.tensor("xp", shape=(None, None, None), dtype=dtype)]
-    inner += [pt.tensor(f"s{k}", shape=(None, None), dtype=dtype)
-              for k in range(cell.n_states)]
-    inner += [p.type() for p in recurrent_params]
+    # inner inputs of the outer inputs' types: a batch of 1 known statically must be
+    # known inside too, or scan's broadcast checks fail when the op is inlined
+    initial_state = [pt.as_tensor_variable(s) for s in initial_state]
+    inner = [v.type() for v in (projected, *initial_state, *recurrent_params)]
     assert len(inner) == n_inputs
     outputs = forward(*inner)
     outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
