@@ -1,3 +1,4 @@
+# ruff: noqa: UP010, SIM115, C414, C402  (the lesson's cells, as written)
 """fast.ai (2016) lesson 6, "Building RNNs": every Keras cell, with only the imports changed.
 
 Seed: shared/seeds/004 (the lesson notebook, up to "Building an RNN in Theano").
@@ -28,8 +29,17 @@ from builtins import range as xrange  # the lesson is Python 2
 
 import numpy as np
 
-from scanrnn.keras.layers import (LSTM, BatchNormalization, Dense, Embedding, Flatten, Input,
-                                  SimpleRNN, TimeDistributed, merge)
+from scanrnn.keras.layers import (
+    LSTM,
+    BatchNormalization,
+    Dense,
+    Embedding,
+    Flatten,
+    Input,
+    SimpleRNN,
+    TimeDistributed,
+    merge,
+)
 from scanrnn.keras.models import Model, Sequential
 from scanrnn.keras.optimizers import Adam
 from scanrnn.keras.utils import get_file
@@ -44,7 +54,7 @@ START = time.time()  # [scanrnn]
 
 def beside(what, ours, lesson):  # [scanrnn]
     """Print one of our figures next to the lesson's."""
-    print(f"  >> {what:<34} ours: {ours!r:<40} lesson: {lesson!r}", flush=True)
+    print(f"  >> {what:<38} ours: {ours!r:<32} lesson: {lesson!r}", flush=True)
 
 
 # In [3]
@@ -157,7 +167,7 @@ n_fac = 42
 
 
 # In [35]
-def embedding_input(name, n_in, n_out):  # noqa: F811 (the lesson redefines it)
+def embedding_input(name, n_in, n_out):
     inp = Input(shape=(1,), dtype='int64', name=name+'_in')
     emb = Embedding(n_in, n_out, input_length=1, name=name+'_emb')(inp)
     return inp, Flatten()(emb)
@@ -189,7 +199,7 @@ beside("n-char model loss after 12 epochs", round(hist.history['loss'][-1], 4), 
 
 
 # In [44]
-def get_next(inp):  # noqa: F811
+def get_next(inp):
     idxs = [np.array(char_indices[c])[np.newaxis] for c in inp]
     p = model.predict(idxs)
     return chars[np.argmax(p)]

@@ -13,10 +13,29 @@ import pytest
 
 import scanrnn
 from scanrnn import cells
-from scanrnn.keras import (GRU, LSTM, SGD, Adam, BatchNormalization, Concatenate, Dense, Dropout,
-                           Embedding, Flatten, Input, LearningRateScheduler, Model, RMSprop,
-                           Sequential, SimpleRNN, TimeDistributed, load_model, merge,
-                           model_from_json, to_categorical)
+from scanrnn.keras import (
+    GRU,
+    LSTM,
+    SGD,
+    Adam,
+    BatchNormalization,
+    Concatenate,
+    Dense,
+    Dropout,
+    Embedding,
+    Flatten,
+    Input,
+    LearningRateScheduler,
+    Model,
+    RMSprop,
+    Sequential,
+    SimpleRNN,
+    TimeDistributed,
+    load_model,
+    merge,
+    model_from_json,
+    to_categorical,
+)
 from scanrnn.keras.engine import Context
 
 
@@ -354,3 +373,13 @@ def test_bad_input_raises_clear_errors(trained):
         Model([a, Input(shape=(2,))], Dense(1)(a)).predict(np.zeros((1, 2)))
     with pytest.raises(RuntimeError, match="compile the model"):
         Sequential([Dense(1, input_dim=2)]).fit(np.zeros((2, 2)), np.zeros((2, 1)))
+
+
+def test_get_file_resolves_through_the_corpus_registry(monkeypatch, tmp_path):
+    from scanrnn.keras.utils import get_file
+    monkeypatch.setenv("SCANRNN_OFFLINE", "1")
+    path = get_file("nietzsche.txt", origin="https://s3.amazonaws.com/text-datasets/nietzsche.txt")
+    assert path.endswith("nietzsche.txt") and open(path, "rb").read(4)
+    assert get_file(origin="https://s3.amazonaws.com/text-datasets/nietzsche.txt") == path
+    with pytest.raises(FileNotFoundError, match="no origin"):
+        get_file("not_a_corpus.txt", cache_dir=tmp_path)

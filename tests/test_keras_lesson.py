@@ -1,3 +1,4 @@
+# ruff: noqa: SIM115, C414, C402  (the lesson's cells, as written)
 """The fast.ai lesson 6 Keras cells, copied as written (imports changed), on a short corpus.
 
 The module fixture runs the cells in the notebook's order (later cells rely on
@@ -18,8 +19,17 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from scanrnn.keras.layers import (LSTM, BatchNormalization, Dense, Embedding, Flatten, Input,
-                                  SimpleRNN, TimeDistributed, merge)
+from scanrnn.keras.layers import (
+    LSTM,
+    BatchNormalization,
+    Dense,
+    Embedding,
+    Flatten,
+    Input,
+    SimpleRNN,
+    TimeDistributed,
+    merge,
+)
 from scanrnn.keras.models import Model, Sequential
 from scanrnn.keras.optimizers import Adam
 from scanrnn.keras.utils import get_file
@@ -109,7 +119,7 @@ def lesson():
         y = np.stack(c_out_dat[:-2])
         n_fac = 42
 
-        def embedding_input(name, n_in, n_out):  # noqa: F811
+        def embedding_input(name, n_in, n_out):
             inp = Input(shape=(1,), dtype='int64', name=name+'_in')
             emb = Embedding(n_in, n_out, input_length=1, name=name+'_emb')(inp)
             return inp, Flatten()(emb)
@@ -130,7 +140,7 @@ def lesson():
         r.histn = model.fit(xs, y, batch_size=64, nb_epoch=12)
 
         # In [44] - [47]
-        def get_next(inp):  # noqa: F811
+        def get_next(inp):
             idxs = [np.array(char_indices[c])[np.newaxis] for c in inp]
             p = model.predict(idxs)
             return chars[np.argmax(p)]
@@ -286,7 +296,7 @@ def test_return_sequences_time_distributed(lesson):
 
 def test_stateful_lstm_with_batch_normalization(lesson):
     model = lesson.model_lstm
-    first, second = lesson.hist_lstm
+    first, _ = lesson.hist_lstm
     assert np.isfinite(first.history["loss"]).all() and _decreased(first)
     assert model.optimizer.lr == pytest.approx(1e-4)
     # Embedding 86*42, BatchNormalization 4*42, LSTM 4*(256*(42+256)+256), Dense 256*86+86

@@ -49,6 +49,6 @@ def get(name):
 def serialize(fn) -> str:
     """The name to store in a JSON config; a custom function cannot be stored."""
     if callable(fn):
-        raise ValueError("a model with a custom activation function cannot be saved as JSON; "
+        raise TypeError("a model with a custom activation function cannot be saved as JSON; "
                          "use a named activation (" + ", ".join(names()) + ")")
     return fn

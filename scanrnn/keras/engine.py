@@ -188,8 +188,8 @@ class Layer:
                             f"{', '.join(sorted(kwargs))}")
         prefix = self.keras_prefix or type(self).__name__.lower()
         self.name = name or unique_name(prefix)
-        if not isinstance(self.name, str) or not self.name:
-            raise ValueError(f"layer name must be a non-empty string, got {name!r}")
+        if not isinstance(self.name, str) or not self.name or "/" in self.name:
+            raise ValueError(f"layer name must be a non-empty string without '/', got {name!r}")
         self.trainable = bool(trainable)
         self.built = False
         self.built_input_shape = None

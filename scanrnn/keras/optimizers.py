@@ -14,6 +14,8 @@ dict it returns is the core rule's (``sgd``, ``momentum``, ``rmsprop``,
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import numpy as np
 import pytensor.tensor as pt
 
@@ -27,7 +29,7 @@ class Optimizer:
     as Keras 1 did), ``clipvalue``, ``decay`` (``lr / (1 + decay * iterations)``)."""
 
     default_lr = 0.01
-    hyper_defaults: dict = {}
+    hyper_defaults: ClassVar[dict] = {}
 
     def __init__(self, learning_rate=None, *, lr=None, clipnorm=None, clipvalue=None,
                  global_clipnorm=None, decay=0.0, **hyper):
@@ -137,7 +139,7 @@ class SGD(Optimizer):
     """Stochastic gradient descent, with optional (Nesterov) momentum."""
 
     default_lr = 0.01
-    hyper_defaults = {"momentum": 0.0, "nesterov": False}
+    hyper_defaults: ClassVar[dict] = {"momentum": 0.0, "nesterov": False}
 
     def rule(self, grads, params, learning_rate):
         mu = float(self.hyper["momentum"])
@@ -152,7 +154,7 @@ class RMSprop(Optimizer):
     """RMSprop: ``a <- rho a + (1-rho) g^2``; ``p <- p - lr g / sqrt(a + epsilon)``."""
 
     default_lr = 0.001
-    hyper_defaults = {"rho": 0.9, "epsilon": 1e-6}
+    hyper_defaults: ClassVar[dict] = {"rho": 0.9, "epsilon": 1e-6}
 
     def rule(self, grads, params, learning_rate):
         return optim.rmsprop(grads, params, learning_rate, rho=self.hyper["rho"],
@@ -163,7 +165,7 @@ class Adagrad(Optimizer):
     """Adagrad: ``a <- a + g^2``; ``p <- p - lr g / sqrt(a + epsilon)``."""
 
     default_lr = 0.01
-    hyper_defaults = {"epsilon": 1e-6}
+    hyper_defaults: ClassVar[dict] = {"epsilon": 1e-6}
 
     def rule(self, grads, params, learning_rate):
         return optim.adagrad(grads, params, learning_rate, epsilon=self.hyper["epsilon"])
@@ -174,7 +176,7 @@ class Adam(Optimizer):
     epsilon=1e-8``."""
 
     default_lr = 0.001
-    hyper_defaults = {"beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-8}
+    hyper_defaults: ClassVar[dict] = {"beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-8}
 
     def rule(self, grads, params, learning_rate):
         return optim.adam(grads, params, learning_rate, beta1=self.hyper["beta_1"],

@@ -113,9 +113,9 @@ class Recurrent(Layer):
 
     # -- the core cell ----------------------------------------------------------------------
     def make_cell(self, input_size: int) -> cells.Cell:
-        kwargs = dict(name=self.name, kernel_init=self.kernel_initializer,
-                      recurrent_init=self.recurrent_initializer,
-                      bias_init=self.bias_initializer, activation=self.activation)
+        kwargs = {"name": self.name, "kernel_init": self.kernel_initializer,
+                  "recurrent_init": self.recurrent_initializer,
+                  "bias_init": self.bias_initializer, "activation": self.activation}
         if self.cell_kind in ("gru", "lstm"):
             kwargs["recurrent_activation"] = self.recurrent_activation
         if self.cell_kind == "lstm":

@@ -23,9 +23,9 @@ import pytensor.tensor as pt
 
 from .. import losses as core_losses
 from .. import optim
+from .._config import floatx
 from ..backends import function as compile_function
 from ..backends import resolve_backend
-from .._config import floatx
 from . import losses as klosses
 from . import optimizers
 from .callbacks import CallbackList, History
@@ -219,8 +219,8 @@ class Trainer:
     def _make_function(self, kind):
         ctx = Context(training=kind == "train")
         inputs, outputs = self.build_graph(ctx)
-        common = dict(backend=self.backend, name=f"{self.name}.{kind}", return_numpy=False,
-                      on_unused_input="ignore")
+        common = {"backend": self.backend, "name": f"{self.name}.{kind}",
+                  "return_numpy": False, "on_unused_input": "ignore"}
         if kind == "predict":
             return compile_function(inputs, outputs, ctx.updates, **common)
         targets = self._target_variables()
@@ -377,8 +377,8 @@ class Trainer:
         if fixed is None:
             return 32 if batch_size is None else int(batch_size)
         size = fixed if batch_size is None else int(batch_size)
-        advice = (f"call model.reset_states(batch_size=k) to resize the carried state (weights "
-                  f"are kept), e.g. reset_states(batch_size=1) to run one sequence at a time")
+        advice = ("call model.reset_states(batch_size=k) to resize the carried state (weights "
+                  "are kept), e.g. reset_states(batch_size=1) to run one sequence at a time")
         if size != fixed:
             raise ValueError(f"model {self.name!r} is stateful with batch size {fixed}; "
                              f"{what} got batch_size={size}. Use batch_size={fixed}, or "
@@ -423,6 +423,8 @@ class Trainer:
             val = ([a[split:] for a in xs], [a[split:] for a in ys])
             xs, ys, n = [a[:split] for a in xs], [a[:split] for a in ys], split
         batch_size = self._batch_size(batch_size, n, "fit")
+        if val is not None:
+            self._batch_size(batch_size, self._length(*val), "validation")
         if shuffle is True and self.stateful_layers():
             warnings.warn("fitting a stateful model with shuffle=True: consecutive batches are "
                           "not consecutive text, so the carried state links unrelated "
