@@ -429,33 +429,43 @@ def _setup_new(args, train_over, model_over):
 
 
 class _StopRequest:
-    """SIGTERM -> stop at the next step boundary, like Ctrl-C (a second one aborts)."""
+    """Ctrl-C (SIGINT) and SIGTERM stop training at the next step boundary.
+
+    The first signal sets a flag; :meth:`on_step` (a training callback, called after the
+    step's bookkeeping) raises ``KeyboardInterrupt`` there, so the state saved next is
+    consistent.  A second signal aborts at once (``aborted`` is then True and nothing
+    is saved).  An ignored SIGINT (a background job) stays ignored.
+    """
 
     def __init__(self):
         self.requested = False
-        self._old = None
+        self.aborted = False
+        self._old = {}
 
     def __enter__(self):
         import signal
         import threading
         if threading.current_thread() is threading.main_thread():
-            self._old = signal.signal(signal.SIGTERM, self._handler)
+            if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+                self._old[signal.SIGINT] = signal.signal(signal.SIGINT, self._handler)
+            self._old[signal.SIGTERM] = signal.signal(signal.SIGTERM, self._handler)
         return self
 
     def _handler(self, signum, frame):
         if self.requested:
+            self.aborted = True
             raise KeyboardInterrupt
         self.requested = True
+        os.write(2, b"\nstopping after this step and saving (press Ctrl-C again to abort)\n")
 
-    def on_step(self, trainer, step, loss):   # a training callback
+    def on_step(self, trainer, step, loss):
         if self.requested:
-            self.requested = False
             raise KeyboardInterrupt
 
     def __exit__(self, *exc):
         import signal
-        if self._old is not None:
-            signal.signal(signal.SIGTERM, self._old)
+        for signum, handler in self._old.items():
+            signal.signal(signum, handler)
         return False
 
 
@@ -521,7 +531,7 @@ def cmd_train(args) -> int:
         try:
             trainer.fit()
         except KeyboardInterrupt:
-            return _interrupted(args, run, trainer, recorder)
+            return _interrupted(run, trainer, recorder, aborted=stop.aborted)
         except NonFiniteLossError as exc:
             kept = (f"The last good checkpoint {run.latest_path} (step {recorder.saved_step}) "
                     "is kept" if run.has_checkpoint("latest")
@@ -538,8 +548,8 @@ def _tokens_of(text, config):
     return tokenize(d2l_lines(text) if config.preprocess == "d2l" else text, config.tokens)
 
 
-def _interrupted(args, run, trainer, recorder) -> int:
-    consistent = trainer.global_step == recorder.last_step
+def _interrupted(run, trainer, recorder, aborted: bool) -> int:
+    consistent = not aborted and trainer.global_step == recorder.last_step
     if consistent and recorder.pending(trainer) and trainer.step_in_epoch < \
             trainer.steps_per_epoch():
         try:
