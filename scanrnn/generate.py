@@ -12,7 +12,7 @@ backend would otherwise freeze a copy of a shared generator inside each compiled
 function), and the same seed gives the same text on the same backend.
 
 JAX needs a constant number of steps, so one function is compiled per ``length`` (and
-per batch size ``num``); prefixes are left-padded to a multiple of 16 and masked, so a
+per batch size ``num``), cached on the model; prefixes are left-padded to a multiple of 16 and masked, so a
 new prefix length rarely triggers a new compilation.
 """
 
@@ -80,7 +80,8 @@ class Sampler:
         self.excluded = [] if vocab is None or allow_special else sorted(
             {i for i in (getattr(vocab, "unk", None), getattr(vocab, "pad", None))
              if i is not None})
-        self._functions: dict[tuple[int, int], object] = {}
+        # compiled functions live on the model, shared by every Sampler of it
+        self._functions = model.__dict__.setdefault("_sample_functions", {})
 
     # -- graph --------------------------------------------------------------------------
     def _build(self, length: int, num: int):
@@ -134,9 +135,9 @@ class Sampler:
 
     def compiled(self, length: int, num: int = 1):
         """The compiled sampling function for ``length`` steps and ``num`` samples."""
-        key = (int(length), int(num))
+        key = (self.backend, tuple(self.excluded), int(length), int(num))
         if key not in self._functions:
-            self._functions[key] = self._build(*key)
+            self._functions[key] = self._build(int(length), int(num))
         return self._functions[key]
 
     # -- sampling -----------------------------------------------------------------------
@@ -204,9 +205,5 @@ def generate(model: CharLM, vocab, prefix, length: int = 100, temperature: float
     ``top_k`` most likely.  The same ``seed`` gives the same text on the same backend.
     The compiled function is cached on the model (one per backend, length and ``num``).
     """
-    cache = model.__dict__.setdefault("_samplers", {})
-    key = (resolve_backend(backend), id(vocab))
-    sampler = cache.get(key)
-    if sampler is None or sampler.vocab is not vocab:
-        sampler = cache[key] = Sampler(model, vocab, backend)
+    sampler = Sampler(model, vocab, backend)
     return sampler.sample(prefix, length, temperature, top_k, greedy, seed, num)

@@ -82,7 +82,9 @@ class TrainConfig:
     Validation: every ``eval_every`` steps (0 = at each epoch end; always at epoch ends),
     on ``eval_batch_size`` rows read in chunks of ``eval_seq_len`` with the state carried;
     early stopping after ``patience`` validations without an improvement larger than
-    ``min_delta`` (None = never); ``restore_best`` loads the best weights at the end.
+    ``min_delta`` (None = never); ``restore_best`` loads the best weights into the model at
+    the end (:meth:`Trainer.state_dict` and a later ``fit()`` still continue from the last
+    training weights).
 
     Samples: every ``sample_every`` epochs (0 = never) from each of ``sample_prefixes``,
     ``sample_length`` tokens at ``sample_temperature`` (or greedy).
@@ -104,9 +106,9 @@ class TrainConfig:
     minutes: float | None = 9.0
     max_tokens: int | None = None
     optimizer: str = "adam"
-    lr: float = 3e-3
+    lr: float = 5e-3
     clip: float = 1.0
-    schedule: str = "cosine"
+    schedule: str = "plateau"
     halve_every: int = 100
     plateau_patience: int = 2
     min_lr: float = 0.0
@@ -473,6 +475,7 @@ class Trainer:
         self.history: list[dict] = []
         self.evals: list[dict] = []
         self.stop_reason = None
+        self._final_weights = None     # the last training weights while the best are loaded
         self._reset_epoch_stats()
         self.lr = float(c.lr)
 
@@ -763,6 +766,9 @@ class Trainer:
         """
         c = self.config
         self.stop_reason = None
+        if self._final_weights is not None:   # a previous fit() restored the best weights
+            self.model.set_weights(self._final_weights)
+            self._final_weights = None
         self._fit_start = time.perf_counter()
         bar = None
         try:
@@ -833,12 +839,14 @@ class Trainer:
                         if self.val_ids is not None and (
                                 not self.evals or self.evals[-1]["step"] != self.global_step):
                             self.validate()
+                interrupt.check()   # a Ctrl-C during the last validation
         finally:
             if bar is not None:
                 bar.close()
             self.elapsed += time.perf_counter() - self._fit_start
             self._fit_start = None
         if c.restore_best and self.best_weights is not None:
+            self._final_weights = self.model.get_weights()
             self.model.set_weights(self.best_weights)
         best = f"{self.best_val_loss:.4f}" if math.isfinite(self.best_val_loss) else "n/a"
         self._log(f"stopped ({self.stop_reason}) after {self.global_step} steps, "
@@ -852,7 +860,8 @@ class Trainer:
     def state_dict(self) -> tuple[dict, dict]:
         """Everything a resume needs: ``(arrays, meta)``.
 
-        ``arrays``: ``param/<name>``, ``opt/<slot>`` (optimizer state), ``carry/<state>``
+        ``arrays``: ``param/<name>`` (the training weights, even when :meth:`fit` has
+        loaded the best ones into the model), ``opt/<slot>`` (optimizer state), ``carry/<state>``
         (sequential sampling), ``rng/dropout`` (``[seed, counter]`` of the dropout stream),
         ``best/<name>`` (best weights so far).  ``meta`` (JSON): both configs, the data
         position (epoch, step in epoch; batches are a function of ``(seed, epoch)``), the
@@ -863,7 +872,8 @@ class Trainer:
         """
         arrays = {}
         for p in self.model.params:
-            arrays[f"param/{p.name}"] = np.array(p.get_value(), dtype=np.float32)
+            value = p.get_value() if self._final_weights is None else self._final_weights[p.name]
+            arrays[f"param/{p.name}"] = np.array(value, dtype=np.float32)
         for s in self.slots:
             arrays[f"opt/{s.name}"] = np.array(s.get_value())
         for name, var in zip(self.model.state_names, self.carry):
@@ -943,6 +953,7 @@ class Trainer:
                 var.get_value(borrow=True), "dtype") else value.dtype
             var.set_value(np.array(value, dtype=dtype))
         self.best_weights = best or None
+        self._final_weights = None
         self.epoch = int(meta["epoch"])
         self.step_in_epoch = int(meta["step_in_epoch"])
         self.global_step = int(meta["global_step"])

@@ -36,6 +36,7 @@ def test_same_seed_same_text_new_seed_without_recompiling(setup):
     assert all(s.startswith("the ") and len(s) == 44 for s in a)
     assert len(sampler._functions) == 1                      # one compiled (length, num)
     assert generate(model, vocab, "the ", length=40, seed=1, num=3, backend="jax") == a
+    assert len(sampler._functions) == 1                      # shared through the model
 
 
 def _next_logits(forward, vocab, ids):
