@@ -593,8 +593,9 @@ def _train_summary(run, trainer) -> str:
     lines = [f"done ({trainer.stop_reason}): {trainer.global_step} steps, {trainer.epoch} "
              f"epochs, {trainer.elapsed:.0f} s"]
     if math.isfinite(best):
-        lines.append(f"best validation loss {best:.4f} nats/char: perplexity "
-                     f"{math.exp(best):.3f}, {best / math.log(2):.3f} bits/char (step "
+        unit = "word" if trainer.config.tokens == "word" else "char"
+        lines.append(f"best validation loss {best:.4f} nats/{unit}: perplexity "
+                     f"{math.exp(best):.3f}, {best / math.log(2):.3f} bits/{unit} (step "
                      f"{trainer.best_step}) -> {run.best_path}")
     lines.append(f"next: scanrnn sample {run.path}   |   scanrnn eval {run.path}")
     return "\n".join(lines)
@@ -663,8 +664,9 @@ def cmd_eval(args) -> int:
         what = path
     print(f"run: {run.path} ({run.checkpoint} checkpoint, step {run.meta.get('global_step')})")
     print(f"text: {what}, preprocess {tc.preprocess}: {result['tokens']:,} tokens scored")
-    print(f"loss {result['loss']:.4f} nats/char   perplexity {result['perplexity']:.3f}   "
-          f"bits/char {result['bits_per_char']:.3f}")
+    unit = "word" if tc.tokens == "word" else "char"
+    print(f"loss {result['loss']:.4f} nats/{unit}   perplexity {result['perplexity']:.3f}   "
+          f"bits/{unit} {result['bits_per_char']:.3f}")
     unknown = result.get("unknown_tokens") or []
     if unknown:
         shown = ", ".join(repr(t) for t in unknown[:20])
