@@ -269,7 +269,7 @@ def test_predict_with_another_batch_size_than_training(trained):
 
 
 def test_save_load_gives_the_same_predictions(trained, tmp_path):
-    model, x, y, _, _ = trained
+    model, x, _, _, _ = trained
     want = model.predict(x, batch_size=64)
     model.save(tmp_path / "model.npz")
     with np.load(tmp_path / "model.npz", allow_pickle=False) as data:
@@ -382,7 +382,8 @@ def test_get_file_resolves_through_the_corpus_registry(monkeypatch, tmp_path):
     from scanrnn.keras.utils import get_file
     monkeypatch.setenv("SCANRNN_OFFLINE", "1")
     path = get_file("nietzsche.txt", origin="https://s3.amazonaws.com/text-datasets/nietzsche.txt")
-    assert path.endswith("nietzsche.txt") and open(path, "rb").read(4)
+    with open(path, "rb") as f:
+        assert path.endswith("nietzsche.txt") and f.read(4)
     assert get_file(origin="https://s3.amazonaws.com/text-datasets/nietzsche.txt") == path
     with pytest.raises(FileNotFoundError, match="no origin"):
         get_file("not_a_corpus.txt", cache_dir=tmp_path)
