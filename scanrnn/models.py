@@ -284,7 +284,8 @@ class CharLM:
     # -- weights ------------------------------------------------------------------------
     def get_weights(self) -> dict[str, np.ndarray]:
         """``{name: float32 numpy array}`` (copies), in :attr:`params` order."""
-        return {p.name: np.array(p.get_value(), dtype=np.float32) for p in self.params}
+        return {p.name: np.array(p.get_value(borrow=True), dtype=np.float32)
+                for p in self.params}
 
     def set_weights(self, weights: dict) -> None:
         """Set every parameter from ``{name: array}``; names and shapes must match exactly."""

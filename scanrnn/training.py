@@ -872,13 +872,14 @@ class Trainer:
         """
         arrays = {}
         for p in self.model.params:
-            value = p.get_value() if self._final_weights is None else self._final_weights[p.name]
+            value = (p.get_value(borrow=True) if self._final_weights is None
+                     else self._final_weights[p.name])
             arrays[f"param/{p.name}"] = np.array(value, dtype=np.float32)
         for s in self.slots:
-            arrays[f"opt/{s.name}"] = np.array(s.get_value())
+            arrays[f"opt/{s.name}"] = np.array(s.get_value(borrow=True))
         for name, var in zip(self.model.state_names, self.carry):
-            arrays[f"carry/{name}"] = np.array(var.get_value())
-        arrays["rng/dropout"] = np.array(self.model.rng.get_value(), dtype=np.uint32)
+            arrays[f"carry/{name}"] = np.array(var.get_value(borrow=True))
+        arrays["rng/dropout"] = np.array(self.model.rng.get_value(borrow=True), dtype=np.uint32)
         if self.best_weights is not None:
             for name, value in self.best_weights.items():
                 arrays[f"best/{name}"] = np.array(value)
