@@ -2,9 +2,10 @@
 
 1. Training tokens/s of the default model (2-layer LSTM 256, embedding 64, dropout 0.3,
    batch 32 x 64, Adam, clipping): the bare compiled step (the pytensor function itself)
-   called in a loop on ready batches, and ``Trainer.fit()`` end to end (batch building, transposes, the NaN check, the lr
-   schedule, state bookkeeping, callbacks, the tqdm bar; no validation). Measured in
-   alternating rounds because the machine is shared; the target is fit >= 90% of bare.
+   called in a loop on ready batches, and ``Trainer.fit()`` end to end (batch building,
+   transposes, the NaN check, the lr schedule, state bookkeeping, callbacks, the tqdm bar;
+   no validation). Measured in alternating rounds because the machine is shared; the
+   target is fit >= 90% of bare.
 2. Generation: wall time of one compiled call producing 1,000 characters (prefix warm-up
    included, compilation excluded), median of repeated calls, for a few model sizes.
 
@@ -118,8 +119,8 @@ def main(argv=None):
         f"{load_after[0]:.1f} after); backend {args.backend}; "
         f"scanrnn {scanrnn.__version__}, {scanrnn.backends()['versions']}", "",
         "## Training: `Trainer.fit()` vs. the bare compiled step", "",
-        f"Model ({tr['params']:,} parameters; the default LMConfig), batch 32 x 64, Adam, clip 1, dropout "
-        f"0.3; {args.rounds} alternating rounds of {args.steps} steps each "
+        f"Model ({tr['params']:,} parameters; the default LMConfig), batch 32 x 64, Adam, "
+        f"clip 1, dropout 0.3; {args.rounds} alternating rounds of {args.steps} steps each "
         f"(compilation: {tr['compile_s']:.1f} s).", "",
         "| round | bare step tokens/s | fit() tokens/s | fit / bare |", "|---|---|---|---|"]
     for i, (b, f) in enumerate(zip(tr["bare"], tr["fit"]), 1):
