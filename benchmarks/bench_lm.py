@@ -31,6 +31,7 @@ from scanrnn.training import TrainConfig, Trainer
 
 warnings.filterwarnings("ignore", category=UserWarning)
 RESULTS = Path(__file__).with_name("RESULTS_lm.md")
+MARKER = "<!-- recorded runs: kept by bench_lm.py -->"
 
 
 def bench_training(ids, vocab, backend, steps, rounds, model_kw):
@@ -151,6 +152,10 @@ def main(argv=None):
     report = "\n".join(lines) + "\n"
     print(report)
     if not args.quick:
+        # keep the hand-recorded sections (held-out runs, seed runs) below the marker
+        old = RESULTS.read_text(encoding="utf-8") if RESULTS.exists() else ""
+        if MARKER in old:
+            report += "\n" + old[old.index(MARKER):]
         RESULTS.write_text(report, encoding="utf-8")
         print(f"written to {RESULTS}")
 

@@ -849,8 +849,9 @@ class Trainer:
             self._final_weights = self.model.get_weights()
             self.model.set_weights(self.best_weights)
         best = f"{self.best_val_loss:.4f}" if math.isfinite(self.best_val_loss) else "n/a"
+        kind = "validation" if self.val_ids is not None else "epoch training"
         self._log(f"stopped ({self.stop_reason}) after {self.global_step} steps, "
-                  f"{self.elapsed:.0f}s; best loss {best}"
+                  f"{self.elapsed:.0f}s; best {kind} loss {best}"
                   + (f" (ppl {math.exp(self.best_val_loss):.3f}) at step {self.best_step}"
                      if math.isfinite(self.best_val_loss) else ""))
         self._call("on_train_end")
