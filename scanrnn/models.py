@@ -37,7 +37,7 @@ from ._config import floatx
 from .cells import make_cell
 from .recurrent import unroll
 
-__all__ = ["LMConfig", "CharLM", "uniform_hash", "dropout"]
+__all__ = ["CharLM", "LMConfig", "dropout", "uniform_hash"]
 
 CELL_KINDS = ("lstm", "gru", "rnn", "tanh", "relu")
 
@@ -270,11 +270,12 @@ class CharLM:
 
     def summary(self) -> str:
         """One line per parameter: name, shape, count."""
-        lines = [f"CharLM({self.config.cell} x{self.config.layers}, hidden {self.config.hidden}, "
-                 f"embed {self.config.embed or 'one-hot'}, vocab {self.vocab_size})"]
+        c = self.config
+        lines = [(f"CharLM({c.cell} x{c.layers}, hidden {c.hidden}, "
+                  f"embed {c.embed or 'one-hot'}, vocab {self.vocab_size})")]
         for p in self.params:
             shape = tuple(np.shape(p.get_value(borrow=True)))
-            lines.append(f"  {p.name:<16} {str(shape):<14} {int(np.prod(shape)):>10,}")
+            lines.append(f"  {p.name:<16} {shape!s:<14} {int(np.prod(shape)):>10,}")
         lines.append(f"  {'total':<31}{self.n_params():>10,}")
         return "\n".join(lines)
 

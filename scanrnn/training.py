@@ -42,8 +42,17 @@ from .data import CorpusError, batch_rows, random_batches, sequential_batches, t
 from .losses import cross_entropy
 from .models import CharLM
 
-__all__ = ["TrainConfig", "Trainer", "Callback", "NonFiniteLossError", "Evaluator",
-           "evaluate", "evaluate_text", "prepare_data", "LMData"]
+__all__ = [
+    "Callback",
+    "Evaluator",
+    "LMData",
+    "NonFiniteLossError",
+    "TrainConfig",
+    "Trainer",
+    "evaluate",
+    "evaluate_text",
+    "prepare_data",
+]
 
 SAMPLINGS = ("random", "sequential", "rows")
 SCHEDULES = ("constant", "halve", "cosine", "plateau")
@@ -230,7 +239,7 @@ def prepare_data(config: TrainConfig, text: str | None = None) -> LMData:
     if len(tokens) < 2:
         raise CorpusError(f"the corpus has {len(tokens)} token(s) after preprocessing; "
                           f"a language model needs text")
-    n_val = int(round(len(tokens) * config.val_fraction))
+    n_val = round(len(tokens) * config.val_fraction)
     train_tokens, val_tokens = tokens[:len(tokens) - n_val], tokens[len(tokens) - n_val:]
     vocab = Vocab(train_tokens, mode=config.tokens)
     unknown = vocab.unknown(val_tokens) if val_tokens else []
@@ -682,7 +691,6 @@ class Trainer:
         """Evaluate on the validation ids, update the best weights and early stopping."""
         if self.val_ids is None:
             return None
-        c = self.config
         t0 = time.perf_counter()
         m = self.evaluate()
         metrics = {"step": self.global_step, "epoch": self.epoch + self.step_in_epoch /
@@ -911,7 +919,7 @@ class Trainer:
         diff = sorted(k for k in set(saved_model) | set(now_model)
                       if k != "seed" and saved_model.get(k) != now_model.get(k))
         if diff:
-            raise ValueError(f"the state was saved from a different model; differing fields: "
+            raise ValueError("the state was saved from a different model; differing fields: "
                              + ", ".join(f"{k} (saved {saved_model.get(k)!r}, now "
                                          f"{self.model.config.to_dict().get(k)!r})"
                                          for k in diff))

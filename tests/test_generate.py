@@ -47,7 +47,7 @@ def _next_logits(forward, vocab, ids):
 
 
 def test_greedy_is_argmax_and_equals_top1_and_cold_temperature(setup):
-    model, vocab, sampler, forward = setup
+    _, vocab, sampler, forward = setup
     prefix = "time tr"
     greedy = sampler.sample_ids(vocab.encode(prefix), length=40, greedy=True)[0]
     top1 = sampler.sample_ids(vocab.encode(prefix), length=40, top_k=1, seed=5)[0]
@@ -61,7 +61,7 @@ def test_greedy_is_argmax_and_equals_top1_and_cold_temperature(setup):
 
 
 def test_top_k_keeps_only_the_k_most_likely(setup):
-    model, vocab, sampler, forward = setup
+    _, vocab, sampler, forward = setup
     prefix = vocab.encode("smil")
     out = sampler.sample_ids(prefix, length=40, top_k=2, seed=11, temperature=3.0)[0]
     logits = _next_logits(forward, vocab, np.concatenate([prefix, out]))[len(prefix) - 1:-1]
@@ -74,7 +74,7 @@ def test_top_k_keeps_only_the_k_most_likely(setup):
 
 
 def test_temperature_frequencies_follow_softmax(setup):
-    model, vocab, sampler, forward = setup
+    _, vocab, sampler, forward = setup
     prefix = vocab.encode("the")
     first = np.concatenate([sampler.sample_ids(prefix, length=40, temperature=2.0, seed=s,
                                                num=3)[:, 0] for s in range(700)])

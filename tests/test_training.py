@@ -8,12 +8,18 @@ import pytensor.tensor as pt
 import pytest
 
 import scanrnn
-from scanrnn.data import d2l_preprocess, load_corpus
-from scanrnn.data import Vocab
+from scanrnn.data import Vocab, d2l_preprocess, load_corpus
 from scanrnn.losses import cross_entropy
 from scanrnn.models import CharLM
-from scanrnn.training import (Callback, NonFiniteLossError, TrainConfig, Trainer, evaluate,
-                              evaluate_text, prepare_data)
+from scanrnn.training import (
+    Callback,
+    NonFiniteLossError,
+    TrainConfig,
+    Trainer,
+    evaluate,
+    evaluate_text,
+    prepare_data,
+)
 
 QUIET = dict(progress=False, verbose=False, minutes=None, backend="jax")
 
