@@ -80,7 +80,7 @@ def scanrnn_step(cfg, backend, fused=None):
     fn = scanrnn.function([x, y], loss, updates=optim.sgd(grads, params, cfg.lr),
                           backend=backend, return_numpy=False)
     X, Y = batch(cfg)
-    fn.function_for(X, Y)  # compile (Numba compiles at the first call)
+    np.asarray(fn(X, Y))  # the first call compiles (Numba compiles only then)
 
     def step():
         np.asarray(fn(X, Y))
