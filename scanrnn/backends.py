@@ -38,10 +38,13 @@ from functools import lru_cache
 import numpy as np
 import pytensor
 import pytensor.tensor as pt
+from pytensor.compile.builders import OpFromGraph
 from pytensor.compile.mode import Mode, get_mode
 from pytensor.compile.sharedvalue import SharedVariable
+from pytensor.graph.basic import clone_get_equiv
 from pytensor.graph.replace import graph_replace
-from pytensor.graph.traversal import graph_inputs
+from pytensor.graph.op import HasInnerGraph
+from pytensor.graph.traversal import graph_inputs, io_toposort
 from pytensor.tensor.type import TensorType
 
 from . import _config  # noqa: F401  (sets floatX)
@@ -198,6 +201,47 @@ def _set_jax_x64(enabled: bool):
         jax.config.update("jax_enable_x64", enabled)
 
 
+def _inline_once(variables):
+    """Inline every inline ``OpFromGraph`` from a private clone of its inner graph."""
+    memo, found = {}, False
+    for node in io_toposort(list(graph_inputs(variables)), list(variables)):
+        new_inputs = [memo.get(i, i) for i in node.inputs]
+        if isinstance(node.op, OpFromGraph) and node.op.is_inline:
+            found = True
+            inner = node.op.fgraph
+            equiv = clone_get_equiv(inner.inputs, inner.outputs, copy_inputs=False,
+                                    copy_orphans=True, clone_inner_graphs=True,
+                                    memo=dict(zip(inner.inputs, new_inputs)))
+            new_outputs = [equiv[o] for o in inner.outputs]
+        elif any(n is not o for n, o in zip(new_inputs, node.inputs)) or \
+                isinstance(node.op, HasInnerGraph):
+            new_outputs = node.clone_with_new_inputs(new_inputs,
+                                                     clone_inner_graph=True).outputs
+        else:
+            continue
+        memo.update(zip(node.outputs, new_outputs))
+    return [memo.get(v, v) for v in variables], found
+
+
+def _with_private_inner_graphs(variables):
+    """Rebuild the graph of ``variables`` so that no Scan op is shared with another function.
+
+    PyTensor compiles a Scan's inner graph in place: the C/Python path adds BLAS
+    ops (``Gemm``) and in-place ops to ``op.fgraph`` and Numba rewrites it too.
+    Ops are shared by every function built from the same symbolic graph, and an
+    inlined ``OpFromGraph`` (scanrnn's fused recurrences) hands out the very Scan
+    ops of its frozen inner graph to every compilation; so compiling one model on
+    two backends broke the second ("No JAX conversion for Gemm", "Graph must not
+    contain inplace operations").  Each compilation therefore inlines the
+    ``OpFromGraph`` nodes itself, from clones, and clones every Scan.  Inputs and
+    shared variables are kept as they are.
+    """
+    variables, found = list(variables), True
+    while found:
+        variables, found = _inline_once(variables)
+    return variables
+
+
 class Function:
     """A compiled PyTensor function on one backend; call it like the function.
 
@@ -247,7 +291,10 @@ class Function:
                 tuple(np.shape(v.get_value(borrow=True)) for v in self.shared))
 
     def _compile(self, signature):
-        outputs, updates = self.outputs, self.updates
+        keys = list(self.updates)
+        private = _with_private_inner_graphs([*self.outputs, *self.updates.values()])
+        outputs = private[:len(self.outputs)]
+        updates = dict(zip(keys, private[len(self.outputs):]))
         if signature is not None:
             input_shapes, shared_shapes = signature
             pins = {}
