@@ -188,12 +188,17 @@ class LMConfig:
     @classmethod
     def from_dict(cls, d: dict) -> LMConfig:
         """Inverse of :meth:`to_dict`; unknown keys are an error (named)."""
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ValueError(f"unknown LMConfig field(s): {', '.join(unknown)}; "
-                             f"known: {', '.join(sorted(known))}")
-        return cls(**d)
+        return config_from_dict(cls, d)
+
+
+def config_from_dict(cls, d: dict):
+    """Build the dataclass ``cls`` from a dict; unknown keys are an error that names them."""
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(d) - known)
+    if unknown:
+        raise ValueError(f"unknown {cls.__name__} field(s): {', '.join(unknown)}; "
+                         f"known: {', '.join(sorted(known))}")
+    return cls(**d)
 
 
 # --------------------------------------------------------------------------------------

@@ -40,7 +40,7 @@ from ._config import floatx
 from .backends import function, resolve_backend
 from .data import CorpusError, batch_rows, random_batches, sequential_batches, tokens_needed
 from .losses import cross_entropy
-from .models import CharLM
+from .models import CharLM, config_from_dict
 
 __all__ = [
     "Callback",
@@ -197,12 +197,7 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, d: dict) -> TrainConfig:
         """Inverse of :meth:`to_dict`; unknown keys are an error (named)."""
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ValueError(f"unknown TrainConfig field(s): {', '.join(unknown)}; "
-                             f"known: {', '.join(sorted(known))}")
-        return cls(**d)
+        return config_from_dict(cls, d)
 
     # fields that change the compiled training graph (a resume must match them)
     GRAPH_FIELDS = ("seq_len", "batch_size", "sampling", "optimizer", "clip", "batch_flavor")
