@@ -91,11 +91,16 @@ NAME = re.compile(r"^rewriting: rewrite (.+?) replaces (node )?")
 
 def _direct_rewrite_names(spec, backend):
     """What PyTensor itself prints, parsed independently of scanrnn.inspect."""
+    # the graph scanrnn.function hands to PyTensor: OpFromGraph nodes already inlined
+    # from private copies (so PyTensor's own inline_ofg_expansion has nothing to do)
+    from scanrnn.backends import _with_private_inner_graphs
+    keys = list(spec.updates)
+    graph = _with_private_inner_graphs([*spec.outputs, *spec.updates.values()])
+    outputs, updates = graph[:len(spec.outputs)], dict(zip(keys, graph[len(spec.outputs):]))
     buffer = io.StringIO()
     with contextlib.redirect_stdout(buffer), \
             pytensor.config.change_flags(optimizer_verbose=True):
-        pytensor.function(spec.inputs, spec.outputs, updates=spec.updates,
-                          mode=mode_for(backend))
+        pytensor.function(spec.inputs, outputs, updates=updates, mode=mode_for(backend))
     names = []
     for line in buffer.getvalue().splitlines():
         m = NAME.match(line)
