@@ -88,6 +88,20 @@ def _clean_shape(shape, what: str) -> tuple:
     return out
 
 
+def assign_weights(owner: str, weights, arrays) -> None:
+    """Set shared ``weights`` from ``arrays`` (same count and shapes), naming what differs."""
+    arrays = list(arrays)
+    if len(arrays) != len(weights):
+        raise ValueError(f"{owner} has {len(weights)} weight(s) "
+                         f"({', '.join(v.name for v in weights)}), got {len(arrays)} array(s)")
+    for var, value in zip(weights, arrays):
+        value = np.asarray(value)
+        want = np.shape(var.get_value(borrow=True))
+        if value.shape != want:
+            raise ValueError(f"weight {var.name!r} has shape {want}, got {value.shape}")
+        var.set_value(value.astype(var.dtype))
+
+
 class KerasTensor:
     """A symbolic tensor of the functional API: a shape, a dtype and the node that made it."""
 
@@ -248,17 +262,7 @@ class Layer:
 
     def set_weights(self, arrays) -> None:
         """Set every weight from a list of arrays of the same shapes (creation order)."""
-        arrays = list(arrays)
-        weights = self.weights
-        if len(arrays) != len(weights):
-            raise ValueError(f"layer {self.name!r} has {len(weights)} weight(s) "
-                             f"({', '.join(v.name for v in weights)}), got {len(arrays)} array(s)")
-        for var, value in zip(weights, arrays):
-            value = np.asarray(value)
-            want = np.shape(var.get_value(borrow=True))
-            if value.shape != want:
-                raise ValueError(f"weight {var.name!r} has shape {want}, got {value.shape}")
-            var.set_value(value.astype(var.dtype))
+        assign_weights(f"layer {self.name!r}", self.weights, arrays)
 
     def count_params(self) -> int:
         if not self.built:

@@ -17,7 +17,8 @@ import numpy as np
 import pytensor.tensor as pt
 
 from . import saving
-from .engine import Context, Input, InputLayer, KerasTensor, Layer, as_list, shape_str, unique_name
+from .engine import (Context, Input, InputLayer, KerasTensor, Layer, as_list, assign_weights,
+                     shape_str, unique_name)
 from .recurrent import Recurrent
 from .training import Trainer
 
@@ -187,16 +188,7 @@ class Model(Trainer):
 
     def set_weights(self, arrays) -> None:
         """Set every weight from a list like :meth:`get_weights`'s."""
-        arrays, weights = list(arrays), self.weights
-        if len(arrays) != len(weights):
-            raise ValueError(f"model {self.name!r} has {len(weights)} weights, got "
-                             f"{len(arrays)} arrays")
-        for var, value in zip(weights, arrays):
-            value = np.asarray(value)
-            want = np.shape(var.get_value(borrow=True))
-            if value.shape != want:
-                raise ValueError(f"weight {var.name!r} has shape {want}, got {value.shape}")
-            var.set_value(value.astype(var.dtype))
+        assign_weights(f"model {self.name!r}", self.weights, arrays)
 
     def count_params(self) -> int:
         return int(sum(np.prod(np.shape(v.get_value(borrow=True))) for v in self.weights))
