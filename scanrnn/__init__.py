@@ -16,7 +16,8 @@ __version__ = "0.1.0"
 # ``scanrnn.backends`` is the report function; let ``scanrnn.backends.X`` also reach
 # the module's public names (``from scanrnn.backends import X`` imports the module).
 for _name in ("Function", "BackendError", "resolve_backend", "installed_backends",
-              "default_backend", "mode_for", "jax_devices", "check_argument", "BACKENDS"):
+              "default_backend", "mode_for", "jax_devices", "check_argument", "check_arguments",
+              "BACKENDS"):
     setattr(backends, _name, getattr(_backends_module, _name))
 del _name
 

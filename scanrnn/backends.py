@@ -182,6 +182,11 @@ def check_argument(var, value, index: int = 0):
     return array
 
 
+def check_arguments(inputs, args) -> list:
+    """:func:`check_argument` for each ``(input, value)`` pair, numbered from 0."""
+    return [check_argument(v, a, i) for i, (v, a) in enumerate(zip(inputs, args))]
+
+
 def _shared_tensors(outputs, updates) -> list[SharedVariable]:
     roots = list(outputs) + list(updates.values()) + list(updates.keys())
     found = [v for v in graph_inputs(roots) if isinstance(v, SharedVariable)]
@@ -335,10 +340,14 @@ class Function:
 
     def function_for(self, *args):
         """The ``pytensor`` Function that a call with ``args`` runs (compiled if needed)."""
-        args = [check_argument(v, a, i) for i, (v, a) in enumerate(zip(self.inputs, args))]
+        return self._prepare(args)[0]
+
+    def _prepare(self, args):
+        """Check ``args``; return the compiled function for their signature, the key, the args."""
+        args = check_arguments(self.inputs, args)
         key = self._signature(args)
         fn = self.compiled.get(key)
-        return fn if fn is not None else self._compile(key)
+        return (fn if fn is not None else self._compile(key)), key, args
 
     # -- calling ------------------------------------------------------------
     def __call__(self, *args):
@@ -346,11 +355,7 @@ class Function:
             names = ", ".join(v.name or f"input{i}" for i, v in enumerate(self.inputs))
             raise TypeError(f"{self.name or 'function'} takes {len(self.inputs)} "
                             f"argument(s) ({names}), got {len(args)}")
-        args = [check_argument(v, a, i) for i, (v, a) in enumerate(zip(self.inputs, args))]
-        key = self._signature(args)
-        fn = self.compiled.get(key)
-        if fn is None:
-            fn = self._compile(key)
+        fn, key, args = self._prepare(args)
         if self._pin:
             _set_jax_x64(self._x64)  # another function may have switched it
         else:

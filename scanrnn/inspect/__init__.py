@@ -142,11 +142,10 @@ def explain(target, *, backends=("auto",), inputs=None, stage: str = "both",
         report.before = graph_stats(fgraph, "before")
     if stage == "before":
         return report
-    from scanrnn.backends import check_argument
+    from scanrnn.backends import check_arguments
     args = None
     if spec.example_args is not None:
-        args = [check_argument(v, a, i) for i, (v, a) in enumerate(zip(spec.inputs,
-                                                                        spec.example_args))]
+        args = check_arguments(spec.inputs, spec.example_args)
     for backend in names:
         do_run = run if isinstance(run, bool) else backend in set(resolve_backends(run))
         result = compile_and_time(spec, backend, run=do_run, min_time_s=min_time_s,

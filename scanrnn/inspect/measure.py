@@ -95,7 +95,7 @@ def compile_and_time(spec, backend: str, *, run: bool = True, min_time_s: float 
     ``result.fgraph``.  Errors are caught and reported in ``result.error``.
     """
     import scanrnn
-    from scanrnn.backends import check_argument
+    from scanrnn.backends import check_arguments
 
     out = BackendRun(backend)
     args = spec.example_args
@@ -135,7 +135,7 @@ def compile_and_time(spec, backend: str, *, run: bool = True, min_time_s: float 
             out.step_ms, out.calls = _steady(lambda: fn(*args), min_time_s)
             out.calls += 1
         if jax_text and backend == "jax" and args is not None:
-            values = [check_argument(v, a, i) for i, (v, a) in enumerate(zip(spec.inputs, args))]
+            values = check_arguments(spec.inputs, args)
             out.jax_text = jax_program_text(compiled, values)
         out.ok = True
     except Exception as exc:
@@ -153,7 +153,7 @@ def time_compiled(spec, *, run: bool = True, min_time_s: float = 0.3,
     Rewriting and build times are unknown (it was compiled earlier); the first call is
     timed only if it has not been called yet.
     """
-    from scanrnn.backends import check_argument
+    from scanrnn.backends import check_arguments
 
     fn = spec.compiled
     out = BackendRun(spec.backend or "unknown", compiled=fn, fgraph=fn.maker.fgraph)
@@ -161,7 +161,7 @@ def time_compiled(spec, *, run: bool = True, min_time_s: float = 0.3,
     snapshot = SharedSnapshot(spec.shared())
     try:
         if args is not None and run:
-            values = [check_argument(v, a, i) for i, (v, a) in enumerate(zip(spec.inputs, args))]
+            values = check_arguments(spec.inputs, args)
             with capture_rewrites() as log:
                 start = time.perf_counter()
                 fn(*values)
