@@ -25,10 +25,12 @@ from __future__ import annotations
 
 import inspect
 
+import numpy as np
 import pytensor.tensor as pt
 from pytensor.compile.builders import OpFromGraph
 from pytensor.gradient import DisconnectedType
 
+from ._config import floatx
 from .cells import GRUCell, LSTMCell, RNNCell, activation
 from .recurrent import scan
 
@@ -71,6 +73,24 @@ def _sum_outer(prev, d_pre):
     return pt.tensordot(prev, d_pre, axes=[[0, 1], [0, 1]])
 
 
+def _backward_scan(step, xp, carries, buffers, non_sequences, name):
+    """The backward loop, t = T-1 .. 0, shared by the cells.
+
+    The saved sequences are read at ``t`` in place (``go_backwards`` would first
+    copy each of them reversed) and each step writes its gradients at ``t`` of
+    buffers that travel as carries (only their final values are kept), so
+    nothing is reversed afterwards either.  ``step(t, *carries, *buffers,
+    *non_sequences)`` returns the new carries and the new buffers.
+    Returns the carries' sequences followed by the final buffers.
+    """
+    steps = pt.arange(xp.shape[0] - 1, -1, -1)
+    results = scan(step, sequences=[steps], outputs_info=[*carries, *buffers],
+                   non_sequences=non_sequences, name=f"{name}_grad")
+    results = results if isinstance(results, (list, tuple)) else [results]
+    n = len(carries)
+    return [*results[:n], *(b[-1] for b in results[n:])]
+
+
 # -- per-cell forward (saving what the backward needs) and backward steps ---------------
 
 def _rnn_graphs(cell: RNNCell, name):
@@ -85,54 +105,68 @@ def _rnn_graphs(cell: RNNCell, name):
         (hs,) = outputs
         dhs = _grad_or_zeros(grads[0], hs)
 
-        def step(dh_t, h_t, carry, W_T):
-            d_pre = (dh_t + carry) * _d(cell.activation, h_t)
-            return pt.dot(d_pre, W_T), d_pre
+        def step(t, carry, d_pre_all, dhs, hs, W_T):
+            d_pre = (dhs[t] + carry) * _d(cell.activation, hs[t])
+            return pt.dot(d_pre, W_T), pt.set_subtensor(d_pre_all[t], d_pre)
 
-        carries, d_pre = scan(step, sequences=[dhs, hs], outputs_info=[pt.zeros_like(h0), None],
-                              non_sequences=[W_h.T], go_backwards=True, name=f"{name}_grad")
-        d_pre = d_pre[::-1]
+        carries, d_pre = _backward_scan(step, xp, [pt.zeros_like(h0)], [pt.zeros_like(hs)],
+                                        [dhs, hs, W_h.T], name)
         return [d_pre, carries[-1], _sum_outer(_previous(h0, hs), d_pre)]
 
     return forward, backward, 3
 
 
 def _lstm_graphs(cell: LSTMCell, name):
+    H = cell.hidden_size
     act, gate_act = activation(cell.activation), activation(cell.recurrent_activation)
+    usual = (cell.recurrent_activation, cell.activation) == ("sigmoid", "tanh")
+    # sigmoid(x) = tanh(x / 2) / 2 + 1/2: ONE tanh over the whole (B, 4H) block
+    scale = np.full(4 * H, 0.5, dtype=floatx())
+    scale[2 * H:3 * H] = 1.0
+    shift = np.where(scale == 0.5, 0.5, 0.0).astype(floatx())
+    # d act / dz from the activation's output y: y - y^2 (sigmoid) or 1 - y^2 (tanh)
+    d_const, d_linear = np.float32(1) - 2 * shift, 2 * shift
 
     def step(x_t, h, c, W):
         z = x_t + pt.dot(h, W)
-        i, f = gate_act(cell.gate(z, 0)), gate_act(cell.gate(z, 1))
-        g, o = act(cell.gate(z, 2)), gate_act(cell.gate(z, 3))
+        if usual:
+            gates = pt.tanh(z * scale) * scale + shift
+            d_gates = d_const + gates * (d_linear - gates)
+        else:
+            gates = pt.concatenate([gate_act(cell.gate(z, 0)), gate_act(cell.gate(z, 1)),
+                                    act(cell.gate(z, 2)), gate_act(cell.gate(z, 3))], axis=-1)
+            d_gates = pt.concatenate([_d(cell.recurrent_activation, cell.gate(gates, 0)),
+                                      _d(cell.recurrent_activation, cell.gate(gates, 1)),
+                                      _d(cell.activation, cell.gate(gates, 2)),
+                                      _d(cell.recurrent_activation, cell.gate(gates, 3))], axis=-1)
+        i, f, g, o = (cell.gate(gates, k) for k in range(4))
         c_new = f * c + i * g
-        return o * act(c_new), c_new, pt.concatenate([i, f, g, o], axis=-1)
+        act_c = act(c_new)
+        # what the backward step multiplies by: d_pre = [dc, dc, dc, dh] * scale_t with
+        # dc = dc_in + dh * dc_dh; the carry is dc * f -- so it needs no transcendental
+        scales = pt.concatenate([g, c, i, act_c], axis=-1) * d_gates
+        return (o * act_c, c_new, scales,
+                pt.concatenate([o * _d(cell.activation, act_c), f], axis=-1))
 
     def forward(xp, h0, c0, W_h):
-        return scan(step, sequences=[xp], outputs_info=[h0, c0, None], non_sequences=[W_h],
-                    name=name)
+        return scan(step, sequences=[xp], outputs_info=[h0, c0, None, None],
+                    non_sequences=[W_h], name=name)
 
     def backward(inputs, outputs, grads):
         xp, h0, c0, W_h = inputs
-        hs, cs, gates = outputs
+        hs, cs, scales, dc_dh_and_f = outputs
         dhs, dcs = _grad_or_zeros(grads[0], hs), _grad_or_zeros(grads[1], cs)
 
-        def bstep(dh_t, dc_t, gates_t, c_t, c_prev, dh_carry, dc_carry, W_T):
-            i, f, g, o = (cell.gate(gates_t, k) for k in range(4))
-            dh = dh_t + dh_carry
-            tanh_c = act(c_t)
-            dc = dc_t + dc_carry + dh * o * _d(cell.activation, tanh_c)
-            d_pre = pt.concatenate([
-                dc * g * _d(cell.recurrent_activation, i),
-                dc * c_prev * _d(cell.recurrent_activation, f),
-                dc * i * _d(cell.activation, g),
-                dh * tanh_c * _d(cell.recurrent_activation, o)], axis=-1)
-            return pt.dot(d_pre, W_T), dc * f, d_pre
+        def bstep(t, dh_carry, dc_carry, d_pre_all, dhs, dcs, scales, dc_dh_and_f, W_T):
+            dc_dh, f = cell.gate(dc_dh_and_f[t], 0), cell.gate(dc_dh_and_f[t], 1)
+            dh = dhs[t] + dh_carry
+            dc = dcs[t] + dc_carry + dh * dc_dh
+            d_pre = pt.concatenate([dc, dc, dc, dh], axis=-1) * scales[t]
+            return pt.dot(d_pre, W_T), dc * f, pt.set_subtensor(d_pre_all[t], d_pre)
 
-        dh_c, dc_c, d_pre = scan(
-            bstep, sequences=[dhs, dcs, gates, cs, _previous(c0, cs)],
-            outputs_info=[pt.zeros_like(h0), pt.zeros_like(c0), None],
-            non_sequences=[W_h.T], go_backwards=True, name=f"{name}_grad")
-        d_pre = d_pre[::-1]
+        dh_c, dc_c, d_pre = _backward_scan(
+            bstep, xp, [pt.zeros_like(h0), pt.zeros_like(c0)], [pt.zeros_like(scales)],
+            [dhs, dcs, scales, dc_dh_and_f, W_h.T], name)
         return [d_pre, dh_c[-1], dc_c[-1], _sum_outer(_previous(h0, hs), d_pre)]
 
     return forward, backward, 4
@@ -157,21 +191,22 @@ def _gru_graphs(cell: GRUCell, name):
         hs, saved = outputs
         dhs = _grad_or_zeros(grads[0], hs)
 
-        def bstep(dh_t, saved_t, h_prev, carry, W_T):
-            z, r, n, hh_n = (cell.gate(saved_t, k) for k in range(4))
-            dh = dh_t + carry
+        def bstep(t, carry, d_xp_all, d_hh_all, dhs, saved, h_prevs, W_T):
+            z, r, n, hh_n = (cell.gate(saved[t], k) for k in range(4))
+            dh = dhs[t] + carry
             d_n = dh * (1 - z) * _d(cell.activation, n)
             d_r = d_n * hh_n * _d(cell.recurrent_activation, r)
-            d_z = dh * (h_prev - n) * _d(cell.recurrent_activation, z)
+            d_z = dh * (h_prevs[t] - n) * _d(cell.recurrent_activation, z)
             d_hh = pt.concatenate([d_z, d_r, d_n * r], axis=-1)
-            return dh * z + pt.dot(d_hh, W_T), pt.concatenate([d_z, d_r, d_n], axis=-1), d_hh
+            return (dh * z + pt.dot(d_hh, W_T),
+                    pt.set_subtensor(d_xp_all[t], pt.concatenate([d_z, d_r, d_n], axis=-1)),
+                    pt.set_subtensor(d_hh_all[t], d_hh))
 
-        carries, d_xp, d_hh = scan(
-            bstep, sequences=[dhs, saved, _previous(h0, hs)],
-            outputs_info=[pt.zeros_like(h0), None, None], non_sequences=[W_h.T],
-            go_backwards=True, name=f"{name}_grad")
-        d_xp, d_hh = d_xp[::-1], d_hh[::-1]
-        return [d_xp, carries[-1], _sum_outer(_previous(h0, hs), d_hh), d_hh.sum(axis=(0, 1))]
+        h_prevs = _previous(h0, hs)
+        carries, d_xp, d_hh = _backward_scan(bstep, xp, [pt.zeros_like(h0)],
+                                             [pt.zeros_like(xp), pt.zeros_like(xp)],
+                                             [dhs, saved, h_prevs, W_h.T], name)
+        return [d_xp, carries[-1], _sum_outer(h_prevs, d_hh), d_hh.sum(axis=(0, 1))]
 
     return forward, backward, 4
 
