@@ -105,12 +105,13 @@ def _rnn_graphs(cell: RNNCell, name):
         (hs,) = outputs
         dhs = _grad_or_zeros(grads[0], hs)
 
-        def step(t, carry, d_pre_all, dhs, hs, W_T):
-            d_pre = (dhs[t] + carry) * _d(cell.activation, hs[t])
-            return pt.dot(d_pre, W_T), pt.set_subtensor(d_pre_all[t], d_pre)
+        # the buffer starts as dhs: step t reads dh_t from it, then overwrites it
+        def step(t, carry, buffer, hs, W_T):
+            d_pre = (buffer[t] + carry) * _d(cell.activation, hs[t])
+            return pt.dot(d_pre, W_T), pt.set_subtensor(buffer[t], d_pre)
 
-        carries, d_pre = _backward_scan(step, xp, [pt.zeros_like(h0)], [pt.zeros_like(hs)],
-                                        [dhs, hs, W_h.T], name)
+        carries, d_pre = _backward_scan(step, xp, [pt.zeros_like(h0)], [dhs],
+                                        [hs, W_h.T], name)
         return [d_pre, carries[-1], _sum_outer(_previous(h0, hs), d_pre)]
 
     return forward, backward, 3
@@ -157,16 +158,18 @@ def _lstm_graphs(cell: LSTMCell, name):
         hs, cs, scales, dc_dh_and_f = outputs
         dhs, dcs = _grad_or_zeros(grads[0], hs), _grad_or_zeros(grads[1], cs)
 
-        def bstep(t, dh_carry, dc_carry, d_pre_all, dhs, dcs, scales, dc_dh_and_f, W_T):
+        # the buffer starts as the saved scales: step t reads scale_t from it, then
+        # overwrites it with d_pre_t (no zero-filled buffer, no copy)
+        def bstep(t, dh_carry, dc_carry, buffer, dhs, dcs, dc_dh_and_f, W_T):
             dc_dh, f = cell.gate(dc_dh_and_f[t], 0), cell.gate(dc_dh_and_f[t], 1)
             dh = dhs[t] + dh_carry
             dc = dcs[t] + dc_carry + dh * dc_dh
-            d_pre = pt.concatenate([dc, dc, dc, dh], axis=-1) * scales[t]
-            return pt.dot(d_pre, W_T), dc * f, pt.set_subtensor(d_pre_all[t], d_pre)
+            d_pre = pt.concatenate([dc, dc, dc, dh], axis=-1) * buffer[t]
+            return pt.dot(d_pre, W_T), dc * f, pt.set_subtensor(buffer[t], d_pre)
 
         dh_c, dc_c, d_pre = _backward_scan(
-            bstep, xp, [pt.zeros_like(h0), pt.zeros_like(c0)], [pt.zeros_like(scales)],
-            [dhs, dcs, scales, dc_dh_and_f, W_h.T], name)
+            bstep, xp, [pt.zeros_like(h0), pt.zeros_like(c0)], [scales],
+            [dhs, dcs, dc_dh_and_f, W_h.T], name)
         return [d_pre, dh_c[-1], dc_c[-1], _sum_outer(_previous(h0, hs), d_pre)]
 
     return forward, backward, 4
