@@ -8,8 +8,9 @@ hand-written ``jax.lax.scan`` + ``jax.jit`` step, Keras 3 on JAX, and PyTorch on
 the CPU (from-scratch loop and ``nn.RNN``/``nn.LSTM``).  Peers that are not
 installed are skipped.  Every timer stops after the result is on the host
 (JAX dispatches asynchronously).  Reports the median of ``--repeats`` timings of
-``--steps`` steps each, and ratios against the peers; ``--write`` appends the
-table to benchmarks/RESULTS.md with the command.
+``--steps`` steps each -- the implementations are timed round-robin, so a change
+of load on a shared machine hits all of them alike -- and ratios against the
+peers; ``--write`` appends the table to benchmarks/RESULTS.md with the command.
 """
 
 from __future__ import annotations
@@ -225,15 +226,23 @@ def torch_step(cfg, fused: bool):
 
 # -- harness ----------------------------------------------------------------------------
 
-def time_steps(step, n_steps, repeats):
-    step()
-    timings = []
+def time_interleaved(steps, n_steps, repeats):
+    """Median seconds per step of each callable in ``steps``, timed round-robin.
+
+    Every repeat times ``n_steps`` steps of each implementation in turn, so a
+    change of load on a shared machine hits all of them alike and the ratios
+    stay meaningful.
+    """
+    for step in steps.values():
+        step()  # warm
+    timings = {label: [] for label in steps}
     for _ in range(repeats):
-        start = time.perf_counter()
-        for _ in range(n_steps):
-            step()
-        timings.append((time.perf_counter() - start) / n_steps)
-    return statistics.median(timings)
+        for label, step in steps.items():
+            start = time.perf_counter()
+            for _ in range(n_steps):
+                step()
+            timings[label].append((time.perf_counter() - start) / n_steps)
+    return {label: statistics.median(t) for label, t in timings.items()}
 
 
 def installed(module):
@@ -275,21 +284,22 @@ def main(argv=None):
         cfg = CONFIGS[key]
         tokens = cfg.batch * cfg.steps
         print(f"\n## {cfg.name}  ({tokens} tokens per step)")
-        rows = []
+        built, setup = {}, {}
         for label, make in candidates(cfg, args.backends.split(","), args.autodiff):
             if args.only and not any(o in label for o in args.only.split(",")):
                 continue
             start = time.perf_counter()
             try:
-                step = make()
+                built[label] = make()
             except Exception as exc:  # a peer failing must not hide the others
-                print(f"{label:<22} failed: {type(exc).__name__}: {exc}")
+                print(f"{label:<26} failed: {type(exc).__name__}: {exc}")
                 continue
-            compile_s = time.perf_counter() - start
-            seconds = time_steps(step, args.steps, args.repeats)
-            rows.append((label, tokens / seconds, compile_s))
-            print(f"{label:<22} {tokens / seconds:>10,.0f} tokens/s  "
-                  f"(step {seconds * 1e3:7.2f} ms, setup+first call {compile_s:5.1f} s)")
+            setup[label] = time.perf_counter() - start
+        seconds = time_interleaved(built, args.steps, args.repeats)
+        rows = [(label, tokens / seconds[label], setup[label]) for label in built]
+        for label, tps, compile_s in rows:
+            print(f"{label:<26} {tps:>10,.0f} tokens/s  (step {tokens / tps * 1e3:7.2f} ms, "
+                  f"setup+first call {compile_s:5.1f} s)")
         ours = {label: tps for label, tps, _ in rows if label.startswith("scanrnn")
                 and "autodiff" not in label}
         peers = {label: tps for label, tps, _ in rows if not label.startswith("scanrnn")}

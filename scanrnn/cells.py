@@ -195,16 +195,28 @@ class LSTMCell(Cell):
         arrays["b"][self.hidden_size:2 * self.hidden_size] += self.forget_bias
         return arrays
 
+    def gate_activations(self, z):
+        """``[i, f, g, o]`` activated, as one ``(B, 4H)`` block, from the pre-activations.
+
+        With the usual sigmoid gates and tanh candidate this is ONE tanh over
+        the whole block, using ``sigmoid(x) = tanh(x / 2) / 2 + 1/2``: a single
+        vectorised pass where four strided column slices would run as four
+        (XLA:CPU ran them about 3x slower).
+        """
+        if (self.recurrent_activation, self.activation) == ("sigmoid", "tanh"):
+            H = self.hidden_size
+            scale = np.full(4 * H, 0.5, dtype=floatx())
+            scale[2 * H:3 * H] = 1.0
+            return pt.tanh(z * scale) * scale + (1 - scale)
+        gate_act, act = activation(self.recurrent_activation), activation(self.activation)
+        return pt.concatenate([gate_act(self.gate(z, 0)), gate_act(self.gate(z, 1)),
+                               act(self.gate(z, 2)), gate_act(self.gate(z, 3))], axis=-1)
+
     def step(self, xp_t, h_prev, c_prev, W_h):
-        gate_act = activation(self.recurrent_activation)
-        act = activation(self.activation)
-        z = xp_t + pt.dot(h_prev, W_h)
-        i = gate_act(self.gate(z, 0))
-        f = gate_act(self.gate(z, 1))
-        g = act(self.gate(z, 2))
-        o = gate_act(self.gate(z, 3))
+        gates = self.gate_activations(xp_t + pt.dot(h_prev, W_h))
+        i, f, g, o = (self.gate(gates, k) for k in range(4))
         c = f * c_prev + i * g
-        return o * act(c), c
+        return o * activation(self.activation)(c), c
 
 
 CELLS = {"rnn": RNNCell, "gru": GRUCell, "lstm": LSTMCell}

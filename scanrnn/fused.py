@@ -117,30 +117,24 @@ def _rnn_graphs(cell: RNNCell, name):
     return forward, backward, 3
 
 
+def _lstm_gate_derivatives(cell: LSTMCell, gates):
+    """d gates / d pre-activations ``(B, 4H)`` from the activated gates."""
+    if (cell.recurrent_activation, cell.activation) == ("sigmoid", "tanh"):
+        # y - y^2 (sigmoid) and 1 - y^2 (tanh), over the whole block at once
+        is_g = np.zeros(4 * cell.hidden_size, dtype=floatx())
+        is_g[2 * cell.hidden_size:3 * cell.hidden_size] = 1
+        return is_g + gates * ((1 - is_g) - gates)
+    names = [cell.recurrent_activation] * 2 + [cell.activation, cell.recurrent_activation]
+    return pt.concatenate([_d(n, cell.gate(gates, k)) for k, n in enumerate(names)], axis=-1)
+
+
 def _lstm_graphs(cell: LSTMCell, name):
-    H = cell.hidden_size
-    act, gate_act = activation(cell.activation), activation(cell.recurrent_activation)
-    usual = (cell.recurrent_activation, cell.activation) == ("sigmoid", "tanh")
-    # sigmoid(x) = tanh(x / 2) / 2 + 1/2: ONE tanh over the whole (B, 4H) block
-    scale = np.full(4 * H, 0.5, dtype=floatx())
-    scale[2 * H:3 * H] = 1.0
-    shift = np.where(scale == 0.5, 0.5, 0.0).astype(floatx())
-    # d act / dz from the activation's output y: y - y^2 (sigmoid) or 1 - y^2 (tanh)
-    d_const, d_linear = np.float32(1) - 2 * shift, 2 * shift
+    act = activation(cell.activation)
 
     def step(x_t, h, c, W):
-        z = x_t + pt.dot(h, W)
-        if usual:
-            gates = pt.tanh(z * scale) * scale + shift
-            d_gates = d_const + gates * (d_linear - gates)
-        else:
-            gates = pt.concatenate([gate_act(cell.gate(z, 0)), gate_act(cell.gate(z, 1)),
-                                    act(cell.gate(z, 2)), gate_act(cell.gate(z, 3))], axis=-1)
-            d_gates = pt.concatenate([_d(cell.recurrent_activation, cell.gate(gates, 0)),
-                                      _d(cell.recurrent_activation, cell.gate(gates, 1)),
-                                      _d(cell.activation, cell.gate(gates, 2)),
-                                      _d(cell.recurrent_activation, cell.gate(gates, 3))], axis=-1)
+        gates = cell.gate_activations(x_t + pt.dot(h, W))
         i, f, g, o = (cell.gate(gates, k) for k in range(4))
+        d_gates = _lstm_gate_derivatives(cell, gates)
         c_new = f * c + i * g
         act_c = act(c_new)
         # what the backward step multiplies by: d_pre = [dc, dc, dc, dh] * scale_t with
