@@ -57,7 +57,8 @@ def batch(cfg, seed=0):
 
 # -- scanrnn ---------------------------------------------------------------------
 
-def scanrnn_step(cfg, backend, fused=None):
+def scanrnn_train_function(cfg, backend, fused=None):
+    """The compiled training step of ``cfg`` (a ``scanrnn.Function``) and a batch ``(X, Y)``."""
     import pytensor.tensor as pt
 
     import scanrnn
@@ -80,7 +81,11 @@ def scanrnn_step(cfg, backend, fused=None):
     grads, _ = optim.clip_by_global_norm(pt.grad(loss, params), cfg.clip)
     fn = scanrnn.function([x, y], loss, updates=optim.sgd(grads, params, cfg.lr),
                           backend=backend, return_numpy=False)
-    X, Y = batch(cfg)
+    return fn, batch(cfg)
+
+
+def scanrnn_step(cfg, backend, fused=None):
+    fn, (X, Y) = scanrnn_train_function(cfg, backend, fused)
     np.asarray(fn(X, Y))  # the first call compiles (Numba compiles only then)
 
     def step():
@@ -226,18 +231,21 @@ def torch_step(cfg, fused: bool):
 
 # -- harness ----------------------------------------------------------------------------
 
-def time_interleaved(steps, n_steps, repeats):
+def time_interleaved(steps, n_steps, repeats, settle=0.3):
     """Median seconds per step of each callable in ``steps``, timed round-robin.
 
     Every repeat times ``n_steps`` steps of each implementation in turn, so a
     change of load on a shared machine hits all of them alike and the ratios
-    stay meaningful.
+    stay meaningful.  ``settle`` seconds of sleep before each timing: OpenMP
+    (PyTorch) and XLA worker threads keep spinning for a while after their
+    work ends and would otherwise slow down whichever implementation runs next.
     """
     for step in steps.values():
         step()  # warm
     timings = {label: [] for label in steps}
     for _ in range(repeats):
         for label, step in steps.items():
+            time.sleep(settle)  # let the previous library's worker threads stop spinning
             start = time.perf_counter()
             for _ in range(n_steps):
                 step()
@@ -303,7 +311,7 @@ def main(argv=None):
         ours = {label: tps for label, tps, _ in rows if label.startswith("scanrnn")
                 and "autodiff" not in label}
         peers = {label: tps for label, tps, _ in rows if not label.startswith("scanrnn")}
-        table = [f"### {cfg.name}", "", "| implementation | tokens/s | setup + first call (s) |",
+        table = [f"#### {cfg.name}", "", "| implementation | tokens/s | setup + first call (s) |",
                  "| --- | ---: | ---: |"]
         table += [f"| {label} | {tps:,.0f} | {c:.1f} |" for label, tps, c in rows]
         for mine, tps in ours.items():
@@ -312,7 +320,7 @@ def main(argv=None):
             table += ["", f"{mine}: {ratios}"]
         lines += table + [""]
     if args.write:
-        header = [f"## {time.strftime('%Y-%m-%d %H:%M')} — `python benchmarks/bench_core.py "
+        header = [f"### Run: {time.strftime('%Y-%m-%d %H:%M')} — `python benchmarks/bench_core.py "
                   f"{' '.join(argv if argv is not None else sys.argv[1:])}`", "",
                   f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores; "
                   f"median of {args.repeats} × {args.steps} steps.", ""]
