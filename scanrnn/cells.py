@@ -203,18 +203,29 @@ class LSTMCell(Cell):
         vectorised pass where four strided column slices would run as four
         (XLA:CPU ran them about 3x slower).
         """
-        if (self.recurrent_activation, self.activation) == ("sigmoid", "tanh"):
+        if self._one_tanh:
             H = self.hidden_size
             scale = np.full(4 * H, 0.5, dtype=floatx())
             scale[2 * H:3 * H] = 1.0
             return pt.tanh(z * scale) * scale + (1 - scale)
+        return pt.concatenate(self._gates_one_by_one(z), axis=-1)
+
+    @property
+    def _one_tanh(self) -> bool:
+        return (self.recurrent_activation, self.activation) == ("sigmoid", "tanh")
+
+    def _gates_one_by_one(self, z):
         gate_act, act = activation(self.recurrent_activation), activation(self.activation)
-        return pt.concatenate([gate_act(self.gate(z, 0)), gate_act(self.gate(z, 1)),
-                               act(self.gate(z, 2)), gate_act(self.gate(z, 3))], axis=-1)
+        return [gate_act(self.gate(z, 0)), gate_act(self.gate(z, 1)),
+                act(self.gate(z, 2)), gate_act(self.gate(z, 3))]
 
     def step(self, xp_t, h_prev, c_prev, W_h):
-        gates = self.gate_activations(xp_t + pt.dot(h_prev, W_h))
-        i, f, g, o = (self.gate(gates, k) for k in range(4))
+        z = xp_t + pt.dot(h_prev, W_h)
+        if self._one_tanh:
+            gates = self.gate_activations(z)
+            i, f, g, o = (self.gate(gates, k) for k in range(4))
+        else:  # no concatenate: its gradient inside a scan needs shapes JAX cannot trace
+            i, f, g, o = self._gates_one_by_one(z)
         c = f * c_prev + i * g
         return o * activation(self.activation)(c), c
 

@@ -339,3 +339,29 @@ def test_fused_backward_pass_equals_pytensor_autodiff(kind, go_backwards):
         np.testing.assert_allclose(fused, autodiff, rtol=1e-5, atol=1e-6)
     with pytest.raises(ValueError, match="fused=True needs"):
         unroll(cell, x, params, fused=True, truncate_gradient=2)
+
+
+@pytest.mark.parametrize("gate_act,act", [("sigmoid", "tanh"), ("hard_sigmoid", "tanh"),
+                                          ("sigmoid", "relu")])
+def test_lstm_gate_activations_and_fused_gradients_for_each_activation(gate_act, act):
+    """One tanh for the usual gates equals the four slices; other activations fall back."""
+    cell = cells.LSTMCell(3, 4, recurrent_activation=gate_act, activation=act)
+    z = pt.tensor("z", shape=(5, 16), dtype="float64")
+    reference = [cells.activation(n)(cell.gate(z, k))
+                 for k, n in enumerate([gate_act, gate_act, act, gate_act])]
+    f = pytensor.function([z], [cell.gate_activations(z), pt.concatenate(reference, axis=-1)])
+    values = np.random.default_rng(0).normal(scale=4.0, size=(5, 16))
+    ours, expected = f(values)
+    np.testing.assert_allclose(ours, expected, rtol=1e-12, atol=1e-15)
+
+    params = cell.init_params(0)
+    x = pt.tensor("x", shape=(6, 2, 3), dtype="float32")
+    results = []
+    for fused in (False, True):
+        hs, final = unroll(cell, x, params, fused=fused)
+        loss = (hs ** 2).sum() + 0.3 * sum((s * s).sum() for s in final)
+        results += pt.grad(loss, [*params.values(), x])
+    out = scanrnn.function([x], results, backend="jax")(
+        np.random.default_rng(1).normal(size=(6, 2, 3)))
+    for autodiff, fused in zip(out[:len(out) // 2], out[len(out) // 2:]):
+        np.testing.assert_allclose(fused, autodiff, rtol=1e-4, atol=1e-6)
