@@ -108,11 +108,13 @@ class Cell:
         return [params["W_h"]]
 
     # -- symbolic pieces ----------------------------------------------------
-    def project(self, x, params):
-        """Input projection of all steps at once: ``(T, B, G*H)``."""
+    def project(self, x, params, bias: bool = True):
+        """Input projection of all steps at once: ``(T, B, G*H)`` (``bias=False``: without ``b``)."""
         if x.dtype.startswith(("int", "uint")):
-            return params["W_x"][x] + params["b"]
-        return pt.dot(x, params["W_x"]) + params["b"]
+            projected = params["W_x"][x]
+        else:
+            projected = pt.dot(x, params["W_x"])
+        return projected + params["b"] if bias else projected
 
     def initial_state(self, batch_size) -> list:
         """Zero states, one ``(B, H)`` matrix per state."""

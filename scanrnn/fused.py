@@ -63,6 +63,13 @@ def _grad_or_zeros(grad, like):
     return pt.zeros_like(like) if isinstance(grad.type, DisconnectedType) else grad
 
 
+def _pre_activation(x_t, h, W, b):
+    """``x_t + b + h @ W``, written so that ``x_t + b`` is never a node of its own: the
+    scan rewrites would move such a node out of the loop as one more pass over the
+    whole ``(T, B, G*H)`` projection, where inside it the add fuses into the gates."""
+    return (pt.dot(h, W) + b) + x_t
+
+
 def _previous(initial, sequence):
     """``[s_0, s_1, ..., s_{T-1}]`` from the initial state and the states after each step."""
     return pt.concatenate([initial[None], sequence[:-1]], axis=0)
@@ -96,12 +103,12 @@ def _backward_scan(step, xp, carries, buffers, non_sequences, name):
 def _rnn_graphs(cell: RNNCell, name):
     act = activation(cell.activation)
 
-    def forward(xp, h0, W_h):
-        return [scan(lambda x_t, h, W: act(x_t + pt.dot(h, W)), sequences=[xp],
-                     outputs_info=[h0], non_sequences=[W_h], name=name)]
+    def forward(xp, h0, W_h, b):
+        return [scan(lambda x_t, h, W, b: act(_pre_activation(x_t, h, W, b)), sequences=[xp],
+                     outputs_info=[h0], non_sequences=[W_h, b], name=name)]
 
     def backward(inputs, outputs, grads):
-        xp, h0, W_h = inputs
+        xp, h0, W_h, b = inputs
         (hs,) = outputs
         dhs = _grad_or_zeros(grads[0], hs)
 
@@ -112,9 +119,10 @@ def _rnn_graphs(cell: RNNCell, name):
 
         carries, d_pre = _backward_scan(step, xp, [pt.zeros_like(h0)], [dhs],
                                         [hs, W_h.T], name)
-        return [d_pre, carries[-1], _sum_outer(_previous(h0, hs), d_pre)]
+        return [d_pre, carries[-1], _sum_outer(_previous(h0, hs), d_pre),
+                d_pre.sum(axis=(0, 1))]
 
-    return forward, backward, 3
+    return forward, backward, 4
 
 
 def _lstm_gate_derivatives(cell: LSTMCell, gates):
@@ -131,8 +139,8 @@ def _lstm_gate_derivatives(cell: LSTMCell, gates):
 def _lstm_graphs(cell: LSTMCell, name):
     act = activation(cell.activation)
 
-    def step(x_t, h, c, W):
-        gates = cell.gate_activations(x_t + pt.dot(h, W))
+    def step(x_t, h, c, W, b):
+        gates = cell.gate_activations(_pre_activation(x_t, h, W, b))
         i, f, g, o = (cell.gate(gates, k) for k in range(4))
         d_gates = _lstm_gate_derivatives(cell, gates)
         c_new = f * c + i * g
@@ -143,12 +151,12 @@ def _lstm_graphs(cell: LSTMCell, name):
         return (o * act_c, c_new, scales,
                 pt.concatenate([o * _d(cell.activation, act_c), f], axis=-1))
 
-    def forward(xp, h0, c0, W_h):
+    def forward(xp, h0, c0, W_h, b):
         return scan(step, sequences=[xp], outputs_info=[h0, c0, None, None],
-                    non_sequences=[W_h], name=name)
+                    non_sequences=[W_h, b], name=name)
 
     def backward(inputs, outputs, grads):
-        xp, h0, c0, W_h = inputs
+        xp, h0, c0, W_h, b = inputs
         hs, cs, scales, dc_dh_and_f = outputs
         dhs, dcs = _grad_or_zeros(grads[0], hs), _grad_or_zeros(grads[1], cs)
 
@@ -164,27 +172,29 @@ def _lstm_graphs(cell: LSTMCell, name):
         dh_c, dc_c, d_pre = _backward_scan(
             bstep, xp, [pt.zeros_like(h0), pt.zeros_like(c0)], [scales],
             [dhs, dcs, dc_dh_and_f, W_h.T], name)
-        return [d_pre, dh_c[-1], dc_c[-1], _sum_outer(_previous(h0, hs), d_pre)]
+        return [d_pre, dh_c[-1], dc_c[-1], _sum_outer(_previous(h0, hs), d_pre),
+                d_pre.sum(axis=(0, 1))]
 
-    return forward, backward, 4
+    return forward, backward, 5
 
 
 def _gru_graphs(cell: GRUCell, name):
     act, gate_act = activation(cell.activation), activation(cell.recurrent_activation)
 
-    def step(x_t, h, W, b_h):
+    def step(x_t, h, W, b_h, b):
         hh = pt.dot(h, W) + b_h
-        z = gate_act(cell.gate(x_t, 0) + cell.gate(hh, 0))
-        r = gate_act(cell.gate(x_t, 1) + cell.gate(hh, 1))
-        n = act(cell.gate(x_t, 2) + r * cell.gate(hh, 2))
+        # (loop-dependent + b) + x_t, so the scan rewrites cannot hoist x_t + b out
+        z = gate_act((cell.gate(hh, 0) + cell.gate(b, 0)) + cell.gate(x_t, 0))
+        r = gate_act((cell.gate(hh, 1) + cell.gate(b, 1)) + cell.gate(x_t, 1))
+        n = act((r * cell.gate(hh, 2) + cell.gate(b, 2)) + cell.gate(x_t, 2))
         return z * h + (1 - z) * n, pt.concatenate([z, r, n, cell.gate(hh, 2)], axis=-1)
 
-    def forward(xp, h0, W_h, b_h):
-        return scan(step, sequences=[xp], outputs_info=[h0, None], non_sequences=[W_h, b_h],
-                    name=name)
+    def forward(xp, h0, W_h, b_h, b):
+        return scan(step, sequences=[xp], outputs_info=[h0, None],
+                    non_sequences=[W_h, b_h, b], name=name)
 
     def backward(inputs, outputs, grads):
-        xp, h0, W_h, b_h = inputs
+        xp, h0, W_h, _, _ = inputs
         hs, saved = outputs
         dhs = _grad_or_zeros(grads[0], hs)
 
@@ -203,16 +213,20 @@ def _gru_graphs(cell: GRUCell, name):
         carries, d_xp, d_hh = _backward_scan(bstep, xp, [pt.zeros_like(h0)],
                                              [pt.zeros_like(xp), pt.zeros_like(xp)],
                                              [dhs, saved, h_prevs, W_h.T], name)
-        return [d_xp, carries[-1], _sum_outer(h_prevs, d_hh), d_hh.sum(axis=(0, 1))]
+        return [d_xp, carries[-1], _sum_outer(h_prevs, d_hh), d_hh.sum(axis=(0, 1)),
+                d_xp.sum(axis=(0, 1))]
 
-    return forward, backward, 4
+    return forward, backward, 5
 
 
 _GRAPHS = {RNNCell: _rnn_graphs, LSTMCell: _lstm_graphs, GRUCell: _gru_graphs}
 
 
-def recurrence(cell, projected, initial_state, recurrent_params, name):
+def recurrence(cell, projected, initial_state, recurrent_params, bias, name):
     """Run ``cell`` over ``projected`` inputs with the fused forward/backward pair.
+
+    ``projected`` is the input projection WITHOUT the bias ``b`` (G*H,): the loop
+    adds it at each step, where it fuses into the gate arithmetic.
 
     Returns the list of per-step states (each ``(T, B, H)``), like the scan in
     :func:`scanrnn.recurrent.unroll`.
@@ -221,12 +235,13 @@ def recurrence(cell, projected, initial_state, recurrent_params, name):
     # inner inputs of the outer inputs' types: a batch of 1 known statically must be
     # known inside too, or scan's broadcast checks fail when the op is inlined
     initial_state = [pt.as_tensor_variable(s) for s in initial_state]
-    inner = [v.type() for v in (projected, *initial_state, *recurrent_params)]
+    bias = pt.as_tensor_variable(bias)
+    inner = [v.type() for v in (projected, *initial_state, *recurrent_params, bias)]
     assert len(inner) == n_inputs
     outputs = forward(*inner)
     outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
     op = OpFromGraph(inner, list(outputs), inline=True, name=f"{name}_fused",
                      **{_PULLBACK_ARGUMENT: backward})
-    results = op(projected, *initial_state, *recurrent_params)
+    results = op(projected, *initial_state, *recurrent_params, bias)
     results = results if isinstance(results, (list, tuple)) else [results]
     return list(results[:cell.n_states])

@@ -83,7 +83,6 @@ def unroll(cell, x, params: dict, initial_state=None, *, mask=None,
     initial_state = list(initial_state)
     if len(initial_state) != cell.n_states:
         raise ValueError(f"{cell.kind} cell has {cell.n_states} state(s), got {len(initial_state)}")
-    projected = cell.project(x, params)
     recurrent = cell.recurrent_params(params)
     n_states = cell.n_states
 
@@ -94,12 +93,16 @@ def unroll(cell, x, params: dict, initial_state=None, *, mask=None,
         raise ValueError("fused=True needs a built-in cell and activations, no mask and "
                          "no truncate_gradient")
     if can_fuse and fused is not False:
+        # the bias is added inside the loop, where it fuses into the gate arithmetic
+        # (added to the (T, B, G*H) projection it is one more pass over that array)
+        projected = cell.project(x, params, bias=False)
         ordered = projected[::-1] if go_backwards else projected
         states = fused_module.recurrence(cell, ordered, initial_state, recurrent,
-                                         name or cell.name)
+                                         params["b"], name or cell.name)
         outputs = cell.output(states)
         return (outputs if return_sequences else outputs[-1]), [s[-1] for s in states]
 
+    projected = cell.project(x, params)
     if mask is None:
         step = cell.step
         sequences = [projected]
