@@ -5,8 +5,9 @@
 
 Runs in ONE process, for each config: scanrnn on each requested backend, a
 hand-written ``jax.lax.scan`` + ``jax.jit`` step, Keras 3 on JAX, and PyTorch on
-the CPU (from-scratch loop and ``nn.RNN``/``nn.LSTM``).  Peers that are not
-installed are skipped.  Every timer stops after the result is on the host
+the CPU (from-scratch loop and ``nn.RNN``/``nn.LSTM``; on a machine with a GPU,
+JAX, Keras and PyTorch all run there, PyTorch's ``nn.RNN``/``nn.LSTM`` on cuDNN).
+Peers that are not installed are skipped.  Every timer stops after the result is on the host
 (JAX dispatches asynchronously).  Reports the median of ``--repeats`` timings of
 ``--steps`` steps each -- the implementations are timed round-robin, so a change
 of load on a shared machine hits all of them alike -- and ratios against the
@@ -185,7 +186,13 @@ def keras_step(cfg):
 
 # -- PyTorch CPU ------------------------------------------------------------------------
 
-def torch_step(cfg, fused: bool):
+def torch_device():
+    """``"cuda"`` when PyTorch sees a GPU (cuDNN's RNN kernels), else ``"cpu"``."""
+    import torch
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def torch_step(cfg, fused: bool, device: str = "cpu"):
     import torch
 
     torch.manual_seed(0)
@@ -193,30 +200,30 @@ def torch_step(cfg, fused: bool):
     V, H = cfg.vocab, cfg.hidden
     if fused:
         rnn_cls = torch.nn.LSTM if cfg.cell == "lstm" else torch.nn.RNN
-        rnn = rnn_cls(V, H, num_layers=cfg.layers)
-        head = torch.nn.Linear(H, V)
+        rnn = rnn_cls(V, H, num_layers=cfg.layers).to(device)
+        head = torch.nn.Linear(H, V).to(device)
         params = list(rnn.parameters()) + list(head.parameters())
 
         def forward(x):
             out, _ = rnn(torch.nn.functional.one_hot(x, V).float())
             return head(out)
     else:  # d2l's from-scratch RNN
-        W_xh = (torch.randn(V, H) * 0.01).requires_grad_()
-        W_hh = (torch.randn(H, H) * 0.01).requires_grad_()
-        b_h = torch.zeros(H, requires_grad=True)
-        W_hq = (torch.randn(H, V) * 0.01).requires_grad_()
-        b_q = torch.zeros(V, requires_grad=True)
+        W_xh = (torch.randn(V, H, device=device) * 0.01).requires_grad_()
+        W_hh = (torch.randn(H, H, device=device) * 0.01).requires_grad_()
+        b_h = torch.zeros(H, requires_grad=True, device=device)
+        W_hq = (torch.randn(H, V, device=device) * 0.01).requires_grad_()
+        b_q = torch.zeros(V, requires_grad=True, device=device)
         params = [W_xh, W_hh, b_h, W_hq, b_q]
 
         def forward(x):
-            h = torch.zeros(x.shape[1], H)
+            h = torch.zeros(x.shape[1], H, device=device)
             outs = []
             for x_t in torch.nn.functional.one_hot(x, V).float():
                 h = torch.tanh(x_t @ W_xh + h @ W_hh + b_h)
                 outs.append(h @ W_hq + b_q)
             return torch.stack(outs)
     opt = torch.optim.SGD(params, lr=cfg.lr)
-    X, Y = (torch.from_numpy(a.astype(np.int64)) for a in batch(cfg))
+    X, Y = (torch.from_numpy(a.astype(np.int64)).to(device) for a in batch(cfg))
 
     def step():
         opt.zero_grad()
@@ -224,7 +231,7 @@ def torch_step(cfg, fused: bool):
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, cfg.clip)
         opt.step()
-        loss.item()
+        loss.item()  # waits for the device
     step()
     return step
 
@@ -253,6 +260,17 @@ def time_interleaved(steps, n_steps, repeats, settle=0.3):
     return {label: statistics.median(t) for label, t in timings.items()}
 
 
+def devices():
+    """What the peers run on: JAX's devices and PyTorch's, in words."""
+    found = []
+    if installed("jax"):
+        import jax
+        found.append("JAX on " + ", ".join(sorted({d.platform for d in jax.devices()})))
+    if installed("torch"):
+        found.append(f"PyTorch on {torch_device()}")
+    return "; ".join(found) or "no peers"
+
+
 def installed(module):
     return importlib.util.find_spec(module) is not None
 
@@ -269,8 +287,9 @@ def candidates(cfg, backends, autodiff=False):
         out.append(("Keras 3 on JAX", lambda: keras_step(cfg)))
     if installed("torch"):
         if cfg.cell == "rnn" and cfg.layers == 1:
-            out.append(("PyTorch scratch", lambda: torch_step(cfg, fused=False)))
-        out.append((f"PyTorch nn.{cfg.cell.upper()}", lambda: torch_step(cfg, fused=True)))
+            out.append(("PyTorch scratch", lambda: torch_step(cfg, False, torch_device())))
+        name = f"PyTorch nn.{cfg.cell.upper()}" + (" (cuDNN)" if torch_device() == "cuda" else "")
+        out.append((name, lambda: torch_step(cfg, True, torch_device())))
     return out
 
 
@@ -322,8 +341,8 @@ def main(argv=None):
     if args.write:
         header = [f"### Run: {time.strftime('%Y-%m-%d %H:%M')} — `python benchmarks/bench_core.py "
                   f"{' '.join(argv if argv is not None else sys.argv[1:])}`", "",
-                  f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores; "
-                  f"median of {args.repeats} × {args.steps} steps.", ""]
+                  f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+                  f"{devices()}; median of {args.repeats} × {args.steps} steps.", ""]
         path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "RESULTS.md")
         with open(path, "a", encoding="utf-8") as out:
             out.write("\n".join(header + lines) + "\n")
