@@ -80,22 +80,29 @@ def _sum_outer(prev, d_pre):
     return pt.tensordot(prev, d_pre, axes=[[0, 1], [0, 1]])
 
 
-def _backward_scan(step, xp, carries, buffers, non_sequences, name):
+def _backward_scan(step, xp, carries, n_grads, non_sequences, name):
     """The backward loop, t = T-1 .. 0, shared by the cells.
 
-    The saved sequences are read at ``t`` in place (``go_backwards`` would first
-    copy each of them reversed) and each step writes its gradients at ``t`` of
-    buffers that travel as carries (only their final values are kept), so
-    nothing is reversed afterwards either.  ``step(t, *carries, *buffers,
-    *non_sequences)`` returns the new carries and the new buffers.
-    Returns the carries' sequences followed by the final buffers.
+    ``step(t, *carries, *non_sequences)`` reads the saved sequences at ``t`` in
+    place (``go_backwards`` would first copy each of them reversed) and returns
+    the new carries followed by ``n_grads`` per-step gradients.  Returns the
+    carries' sequences, then the gradients stacked in processing order, i.e.
+    REVERSED in time: sums over time (``dW_h``, bias gradients) take them as they
+    are, against time-reversed partners, and only what leaves the op in time
+    order -- the projected inputs' gradient -- is reversed back.  (Writing each
+    step's gradient at ``t`` of a buffer carried through the loop would avoid that
+    one reversal on JAX, but the C and Python backends copy such a buffer at every
+    step: quadratic in ``T``.)
     """
     steps = pt.arange(xp.shape[0] - 1, -1, -1)
-    results = scan(step, sequences=[steps], outputs_info=[*carries, *buffers],
+    results = scan(step, sequences=[steps], outputs_info=[*carries, *[None] * n_grads],
                    non_sequences=non_sequences, name=f"{name}_grad")
-    results = results if isinstance(results, (list, tuple)) else [results]
-    n = len(carries)
-    return [*results[:n], *(b[-1] for b in results[n:])]
+    return list(results) if isinstance(results, (list, tuple)) else [results]
+
+
+def _reversed_previous(initial, sequence):
+    """``[s_{T-1}, ..., s_1, s_0]``: :func:`_previous` in reverse time order."""
+    return _previous(initial, sequence)[::-1]
 
 
 # -- per-cell forward (saving what the backward needs) and backward steps ---------------
@@ -112,15 +119,14 @@ def _rnn_graphs(cell: RNNCell, name):
         (hs,) = outputs
         dhs = _grad_or_zeros(grads[0], hs)
 
-        # the buffer starts as dhs: step t reads dh_t from it, then overwrites it
-        def step(t, carry, buffer, hs, W_T):
-            d_pre = (buffer[t] + carry) * _d(cell.activation, hs[t])
-            return pt.dot(d_pre, W_T), pt.set_subtensor(buffer[t], d_pre)
+        def step(t, carry, dhs, hs, W_T):
+            d_pre = (dhs[t] + carry) * _d(cell.activation, hs[t])
+            return pt.dot(d_pre, W_T), d_pre
 
-        carries, d_pre = _backward_scan(step, xp, [pt.zeros_like(h0)], [dhs],
-                                        [hs, W_h.T], name)
-        return [d_pre, carries[-1], _sum_outer(_previous(h0, hs), d_pre),
-                d_pre.sum(axis=(0, 1))]
+        carries, d_pre_rev = _backward_scan(step, xp, [pt.zeros_like(h0)], 1,
+                                            [dhs, hs, W_h.T], name)
+        return [d_pre_rev[::-1], carries[-1], _sum_outer(_reversed_previous(h0, hs), d_pre_rev),
+                d_pre_rev.sum(axis=(0, 1))]
 
     return forward, backward, 4
 
@@ -160,20 +166,18 @@ def _lstm_graphs(cell: LSTMCell, name):
         hs, cs, scales, dc_dh_and_f = outputs
         dhs, dcs = _grad_or_zeros(grads[0], hs), _grad_or_zeros(grads[1], cs)
 
-        # the buffer starts as the saved scales: step t reads scale_t from it, then
-        # overwrites it with d_pre_t (no zero-filled buffer, no copy)
-        def bstep(t, dh_carry, dc_carry, buffer, dhs, dcs, dc_dh_and_f, W_T):
+        def bstep(t, dh_carry, dc_carry, dhs, dcs, scales, dc_dh_and_f, W_T):
             dc_dh, f = cell.gate(dc_dh_and_f[t], 0), cell.gate(dc_dh_and_f[t], 1)
             dh = dhs[t] + dh_carry
             dc = dcs[t] + dc_carry + dh * dc_dh
-            d_pre = pt.concatenate([dc, dc, dc, dh], axis=-1) * buffer[t]
-            return pt.dot(d_pre, W_T), dc * f, pt.set_subtensor(buffer[t], d_pre)
+            d_pre = pt.concatenate([dc, dc, dc, dh], axis=-1) * scales[t]
+            return pt.dot(d_pre, W_T), dc * f, d_pre
 
-        dh_c, dc_c, d_pre = _backward_scan(
-            bstep, xp, [pt.zeros_like(h0), pt.zeros_like(c0)], [scales],
-            [dhs, dcs, dc_dh_and_f, W_h.T], name)
-        return [d_pre, dh_c[-1], dc_c[-1], _sum_outer(_previous(h0, hs), d_pre),
-                d_pre.sum(axis=(0, 1))]
+        dh_c, dc_c, d_pre_rev = _backward_scan(
+            bstep, xp, [pt.zeros_like(h0), pt.zeros_like(c0)], 1,
+            [dhs, dcs, scales, dc_dh_and_f, W_h.T], name)
+        return [d_pre_rev[::-1], dh_c[-1], dc_c[-1],
+                _sum_outer(_reversed_previous(h0, hs), d_pre_rev), d_pre_rev.sum(axis=(0, 1))]
 
     return forward, backward, 5
 
@@ -198,23 +202,20 @@ def _gru_graphs(cell: GRUCell, name):
         hs, saved = outputs
         dhs = _grad_or_zeros(grads[0], hs)
 
-        def bstep(t, carry, d_xp_all, d_hh_all, dhs, saved, h_prevs, W_T):
+        def bstep(t, carry, dhs, saved, h_prevs, W_T):
             z, r, n, hh_n = (cell.gate(saved[t], k) for k in range(4))
             dh = dhs[t] + carry
             d_n = dh * (1 - z) * _d(cell.activation, n)
             d_r = d_n * hh_n * _d(cell.recurrent_activation, r)
             d_z = dh * (h_prevs[t] - n) * _d(cell.recurrent_activation, z)
             d_hh = pt.concatenate([d_z, d_r, d_n * r], axis=-1)
-            return (dh * z + pt.dot(d_hh, W_T),
-                    pt.set_subtensor(d_xp_all[t], pt.concatenate([d_z, d_r, d_n], axis=-1)),
-                    pt.set_subtensor(d_hh_all[t], d_hh))
+            return (dh * z + pt.dot(d_hh, W_T), pt.concatenate([d_z, d_r, d_n], axis=-1), d_hh)
 
         h_prevs = _previous(h0, hs)
-        carries, d_xp, d_hh = _backward_scan(bstep, xp, [pt.zeros_like(h0)],
-                                             [pt.zeros_like(xp), pt.zeros_like(xp)],
-                                             [dhs, saved, h_prevs, W_h.T], name)
-        return [d_xp, carries[-1], _sum_outer(h_prevs, d_hh), d_hh.sum(axis=(0, 1)),
-                d_xp.sum(axis=(0, 1))]
+        carries, d_xp_rev, d_hh_rev = _backward_scan(bstep, xp, [pt.zeros_like(h0)], 2,
+                                                     [dhs, saved, h_prevs, W_h.T], name)
+        return [d_xp_rev[::-1], carries[-1], _sum_outer(h_prevs[::-1], d_hh_rev),
+                d_hh_rev.sum(axis=(0, 1)), d_xp_rev.sum(axis=(0, 1))]
 
     return forward, backward, 5
 
