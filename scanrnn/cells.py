@@ -205,7 +205,7 @@ class LSTMCell(Cell):
         vectorised pass where four strided column slices would run as four
         (XLA:CPU ran them about 3x slower).
         """
-        if self._one_tanh:
+        if self.one_tanh_gates:
             H = self.hidden_size
             scale = np.full(4 * H, 0.5, dtype=floatx())
             scale[2 * H:3 * H] = 1.0
@@ -213,7 +213,8 @@ class LSTMCell(Cell):
         return pt.concatenate(self._gates_one_by_one(z), axis=-1)
 
     @property
-    def _one_tanh(self) -> bool:
+    def one_tanh_gates(self) -> bool:
+        """True when :meth:`gate_activations` is one tanh (sigmoid gates, tanh candidate)."""
         return (self.recurrent_activation, self.activation) == ("sigmoid", "tanh")
 
     def _gates_one_by_one(self, z):
@@ -223,7 +224,7 @@ class LSTMCell(Cell):
 
     def step(self, xp_t, h_prev, c_prev, W_h):
         z = xp_t + pt.dot(h_prev, W_h)
-        if self._one_tanh:
+        if self.one_tanh_gates:
             gates = self.gate_activations(z)
             i, f, g, o = (self.gate(gates, k) for k in range(4))
         else:  # no concatenate: its gradient inside a scan needs shapes JAX cannot trace

@@ -5,20 +5,24 @@ accumulates the gradient of every recurrent weight at every step: one small
 ``(H, B) @ (B, G*H)`` product and an ``(H, G*H)`` read-modify-write per step.
 Here the recurrence is an ``OpFromGraph`` whose gradient is written by hand:
 
-* the backward scan carries only ``dh`` (and ``dc``) and emits the gradient of
-  each step's pre-activation ``dA_t``;
+* the backward scan carries only ``dh`` (and ``dc``), reads the saved
+  sequences at ``t`` in place and emits the gradient of each step's
+  pre-activation ``dA_t`` (see :func:`_backward_scan`);
 * the recurrent weight gradient is then ONE product after the loop,
   ``dW_h = sum_t h_{t-1}^T dA_t`` over all ``T * B`` rows;
 * the gradient of the projected inputs is ``dA`` itself, so the input weights'
-  gradient is one product as well (the projection was hoisted before the loop);
-* the forward pass saves the gate activations, so nothing is recomputed.
+  gradient is one product as well (the projection was hoisted before the loop;
+  only the bias is added inside it, where it fuses into the gate arithmetic);
+* the forward pass saves what the backward step multiplies by (for the LSTM
+  the gate derivatives times their partners), so nothing is recomputed.
 
 The op is inlined when the function is compiled, so every backend runs it.
 :func:`scanrnn.recurrent.unroll` uses it when the cell's activations have known
 derivatives and no mask or gradient truncation is asked for; its gradients are
 checked against finite differences and against PyTensor's own in the tests.
 
-Shapes: ``xp`` (T, B, G*H) projected inputs, states (B, H), ``W_h`` (H, G*H).
+Shapes: ``xp`` (T, B, G*H) projected inputs without the bias, states (B, H),
+``W_h`` (H, G*H), ``b`` (G*H,).
 """
 
 from __future__ import annotations
@@ -133,7 +137,7 @@ def _rnn_graphs(cell: RNNCell, name):
 
 def _lstm_gate_derivatives(cell: LSTMCell, gates):
     """d gates / d pre-activations ``(B, 4H)`` from the activated gates."""
-    if (cell.recurrent_activation, cell.activation) == ("sigmoid", "tanh"):
+    if cell.one_tanh_gates:
         # y - y^2 (sigmoid) and 1 - y^2 (tanh), over the whole block at once
         is_g = np.zeros(4 * cell.hidden_size, dtype=floatx())
         is_g[2 * cell.hidden_size:3 * cell.hidden_size] = 1

@@ -346,6 +346,7 @@ def test_fused_backward_pass_equals_pytensor_autodiff(kind, go_backwards):
 def test_lstm_gate_activations_and_fused_gradients_for_each_activation(gate_act, act):
     """One tanh for the usual gates equals the four slices; other activations fall back."""
     cell = cells.LSTMCell(3, 4, recurrent_activation=gate_act, activation=act)
+    assert cell.one_tanh_gates == ((gate_act, act) == ("sigmoid", "tanh"))
     z = pt.tensor("z", shape=(5, 16), dtype="float64")
     reference = [cells.activation(n)(cell.gate(z, k))
                  for k, n in enumerate([gate_act, gate_act, act, gate_act])]
