@@ -41,13 +41,12 @@ import pytensor.tensor as pt
 from pytensor.compile.builders import OpFromGraph
 from pytensor.compile.mode import Mode, get_mode
 from pytensor.compile.sharedvalue import SharedVariable
-from pytensor.graph.basic import clone_get_equiv
 from pytensor.graph.replace import graph_replace
-from pytensor.graph.op import HasInnerGraph
 from pytensor.graph.traversal import graph_inputs, io_toposort
 from pytensor.tensor.type import TensorType
 
 from . import _config  # noqa: F401  (sets floatX)
+from .pytensor_compat import clone_node, has_mutable_inner_graph, inline_op_from_graph
 
 BACKENDS = ("jax", "numba", "c", "python")
 
@@ -207,21 +206,16 @@ def _set_jax_x64(enabled: bool):
 
 
 def _inline_once(variables):
-    """Inline every inline ``OpFromGraph`` from a private clone of its inner graph."""
+    """Inline every inline ``OpFromGraph``; give every other inner-graph node its own copy."""
     memo, found = {}, False
     for node in io_toposort(list(graph_inputs(variables)), list(variables)):
         new_inputs = [memo.get(i, i) for i in node.inputs]
         if isinstance(node.op, OpFromGraph) and node.op.is_inline:
             found = True
-            inner = node.op.fgraph
-            equiv = clone_get_equiv(inner.inputs, inner.outputs, copy_inputs=False,
-                                    copy_orphans=True, clone_inner_graphs=True,
-                                    memo=dict(zip(inner.inputs, new_inputs)))
-            new_outputs = [equiv[o] for o in inner.outputs]
+            new_outputs = inline_op_from_graph(node.op, new_inputs)
         elif any(n is not o for n, o in zip(new_inputs, node.inputs)) or \
-                isinstance(node.op, HasInnerGraph):
-            new_outputs = node.clone_with_new_inputs(new_inputs,
-                                                     clone_inner_graph=True).outputs
+                has_mutable_inner_graph(node.op):
+            new_outputs = clone_node(node, new_inputs).outputs
         else:
             continue
         memo.update(zip(node.outputs, new_outputs))
@@ -231,15 +225,17 @@ def _inline_once(variables):
 def _with_private_inner_graphs(variables):
     """Rebuild the graph of ``variables`` so that no Scan op is shared with another function.
 
-    PyTensor compiles a Scan's inner graph in place: the C/Python path adds BLAS
+    On PyTensor 3.0.7 a Scan's inner graph is compiled in place: the C/Python path adds BLAS
     ops (``Gemm``) and in-place ops to ``op.fgraph`` and Numba rewrites it too.
     Ops are shared by every function built from the same symbolic graph, and an
     inlined ``OpFromGraph`` (scanrnn's fused recurrences) hands out the very Scan
     ops of its frozen inner graph to every compilation; so compiling one model on
     two backends broke the second ("No JAX conversion for Gemm", "Graph must not
     contain inplace operations").  Each compilation therefore inlines the
-    ``OpFromGraph`` nodes itself, from clones, and clones every Scan.  Inputs and
-    shared variables are kept as they are.
+    ``OpFromGraph`` nodes itself, from clones, and clones every Scan.  From
+    PyTensor 3.1 on inner graphs are immutable and shared safely, so only the
+    inlining remains (see :mod:`scanrnn.pytensor_compat`).  Inputs and shared
+    variables are kept as they are.
     """
     variables, found = list(variables), True
     while found:

@@ -1,0 +1,58 @@
+"""What differs between the PyTensor lines scanrnn supports, in one place.
+
+scanrnn runs on PyTensor 3.0.7 (the newest release for Python 3.11) and on the
+3.1+ line that pip resolves on Python 3.12 and 3.13 (tested up to 3.3.8).  The
+differences that matter to scanrnn:
+
+* **Inner graphs.**  On 3.0.7 the inner graph of a ``Scan`` or ``OpFromGraph``
+  (``op.fgraph``) is a mutable ``FunctionGraph`` that compilation rewrites in
+  place, so one op must not be shared by two compilations; an ``OpFromGraph``
+  keeps a frozen copy beside it (``op._frozen_fgraph``).  From 3.1 on, inner
+  graphs are immutable ``FrozenFunctionGraph`` objects (``op.fgraph`` itself)
+  whose nodes cannot be cloned one by one, and sharing an op is safe.
+  :func:`frozen_inner_graph`, :func:`has_mutable_inner_graph`,
+  :func:`inline_op_from_graph` and :func:`clone_node` hide the difference; each
+  decides from the op it is given, not from a version number.
+* **Deprecated keywords.**  3.1+ warns (``FutureWarning``) when
+  ``clone_inner_graph(s)`` is passed; :func:`clone_node` passes it only where it
+  still means something.
+"""
+
+from __future__ import annotations
+
+import pytensor
+from pytensor.graph.fg import FrozenFunctionGraph
+from pytensor.graph.op import HasInnerGraph
+
+PYTENSOR_VERSION = tuple(int(p) for p in pytensor.__version__.split(".")[:2] if p.isdigit())
+
+
+def frozen_inner_graph(op) -> FrozenFunctionGraph:
+    """The immutable inner graph of an ``OpFromGraph`` (or ``Scan``) on either line."""
+    graph = op.fgraph
+    if isinstance(graph, FrozenFunctionGraph):
+        return graph
+    frozen = getattr(op, "_frozen_fgraph", None)  # PyTensor 3.0.7's OpFromGraph
+    return frozen if frozen is not None else graph.freeze()
+
+
+def has_mutable_inner_graph(op) -> bool:
+    """True when ``op`` holds an inner graph that compilation may rewrite in place."""
+    return isinstance(op, HasInnerGraph) and not isinstance(op.fgraph, FrozenFunctionGraph)
+
+
+def inline_op_from_graph(op, inputs) -> list:
+    """The outputs of ``op``'s inner graph rebuilt on ``inputs`` (fresh nodes).
+
+    This is what PyTensor's own ``inline_ofg_expansion`` rewrite does, done
+    before compilation so that each compilation owns the nodes it rewrites.
+    """
+    frozen = frozen_inner_graph(op)
+    return frozen.bind(dict(zip(frozen.inputs, inputs)))
+
+
+def clone_node(node, inputs):
+    """A copy of ``node`` on ``inputs`` that shares no mutable inner graph with it."""
+    if has_mutable_inner_graph(node.op):
+        return node.clone_with_new_inputs(list(inputs), clone_inner_graph=True)
+    return node.clone_with_new_inputs(list(inputs))
