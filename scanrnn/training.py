@@ -905,7 +905,26 @@ class Trainer:
         return arrays, meta
 
     def load_state_dict(self, arrays: dict, meta: dict) -> None:
-        """Restore a :meth:`state_dict`; mismatched names or shapes raise ValueError."""
+        """Restore a :meth:`state_dict`.
+
+        Everything is checked before anything is set: a state that does not fit (another
+        model, training graph or seed, a missing or misshapen array, a missing or invalid
+        meta field) raises ValueError and leaves the trainer exactly as it was.
+        """
+        self._check_state_meta(meta)
+        values, best = self._checked_state_arrays(arrays)
+        fields = _state_fields(meta)
+        for var, value in values:
+            var.set_value(value)
+        self.best_weights = best or None
+        self._final_weights = None
+        lr = fields.pop("lr")
+        for name, value in fields.items():
+            setattr(self, name, value)
+        self.set_lr(lr)
+
+    def _check_state_meta(self, meta) -> None:
+        """Raise ValueError unless ``meta`` was saved by this model, graph and seed."""
         if not isinstance(meta, dict) or meta.get("format") != "scanrnn.trainer":
             raise ValueError("not a scanrnn trainer state (meta['format'] != 'scanrnn.trainer')")
         saved_model = meta.get("model", {})
@@ -916,8 +935,7 @@ class Trainer:
         if diff:
             raise ValueError("the state was saved from a different model; differing fields: "
                              + ", ".join(f"{k} (saved {saved_model.get(k)!r}, now "
-                                         f"{self.model.config.to_dict().get(k)!r})"
-                                         for k in diff))
+                                         f"{now_model.get(k)!r})" for k in diff))
         saved_cfg = meta.get("config", {})
         bad = [f for f in TrainConfig.GRAPH_FIELDS
                if saved_cfg.get(f) != getattr(self.config, f)]
@@ -925,64 +943,85 @@ class Trainer:
             raise ValueError("the state was saved with a different training graph: "
                              + ", ".join(f"{f} (saved {saved_cfg.get(f)!r}, now "
                                          f"{getattr(self.config, f)!r})" for f in bad))
-        expected = {}
-        for p in self.model.params:
-            expected[f"param/{p.name}"] = p
-        for s in self.slots:
-            expected[f"opt/{s.name}"] = s
-        for name, var in zip(self.model.state_names, self.carry):
-            expected[f"carry/{name}"] = var
+        if meta.get("batch_seed", self.config.seed) != self.config.seed:
+            raise ValueError(f"the state's batches were drawn with seed {meta['batch_seed']!r}, "
+                             f"this trainer uses seed {self.config.seed}")
+
+    def _state_variables(self) -> dict:
+        """``{state_dict key: shared variable}`` of everything the arrays restore."""
+        expected = {f"param/{p.name}": p for p in self.model.params}
+        expected.update((f"opt/{s.name}", s) for s in self.slots)
+        expected.update((f"carry/{name}", var)
+                        for name, var in zip(self.model.state_names, self.carry))
         expected["rng/dropout"] = self.model.rng
+        return expected
+
+    def _checked_state_arrays(self, arrays) -> tuple[list, dict]:
+        """``([(variable, value of its dtype)], best weights)``; ValueError naming every
+        missing, unexpected or misshapen array."""
+        expected = self._state_variables()
+        problems = []
         missing = [k for k in expected if k not in arrays]
         extra = sorted(k for k in arrays if k not in expected and not k.startswith("best/"))
-        problems = []
         if missing:
             problems.append("missing " + ", ".join(missing))
         if extra:
             problems.append("unexpected " + ", ".join(extra))
+        values = []
         for key, var in expected.items():
-            if key in arrays:
-                want = np.shape(var.get_value(borrow=True))
-                got = np.shape(arrays[key])
-                if tuple(want) != tuple(got):
-                    problems.append(f"{key}: shape {tuple(got)}, expected {tuple(want)}")
+            if key not in arrays:
+                continue
+            now = np.asarray(var.get_value(borrow=True))
+            try:
+                value = np.array(arrays[key], dtype=now.dtype)
+            except (TypeError, ValueError) as exc:
+                problems.append(f"{key}: not {now.dtype} numbers ({exc})")
+                continue
+            if value.shape != now.shape:
+                problems.append(f"{key}: shape {value.shape}, expected {now.shape}")
+            values.append((var, value))
         best = {k[5:]: np.asarray(v, np.float32) for k, v in arrays.items()
                 if k.startswith("best/")}
         if best and set(best) != set(self.model.param_names):
             problems.append("best/ weights do not match the model's parameter names")
         if problems:
             raise ValueError("trainer state does not fit: " + "; ".join(problems))
-        for key, var in expected.items():
-            value = np.asarray(arrays[key])
-            dtype = var.get_value(borrow=True).dtype if hasattr(
-                var.get_value(borrow=True), "dtype") else value.dtype
-            var.set_value(np.array(value, dtype=dtype))
-        self.best_weights = best or None
-        self._final_weights = None
-        self.epoch = int(meta["epoch"])
-        self.step_in_epoch = int(meta["step_in_epoch"])
-        self.global_step = int(meta["global_step"])
-        self.tokens_seen = int(meta["tokens_seen"])
-        self.elapsed = float(meta.get("elapsed_s", 0.0))
-        self.train_time = float(meta.get("train_time_s", 0.0))
-        self.timed_tokens = int(meta.get("timed_tokens", 0))
-        self.set_lr(float(meta["lr"]))
-        bvl = meta.get("best_val_loss")
-        self.best_val_loss = math.inf if bvl is None else float(bvl)
-        self.best_step = meta.get("best_step")
-        self.bad_evals = int(meta.get("bad_evals", 0))
-        self.plateau_bad = int(meta.get("plateau_bad", 0))
-        self._epoch_loss_sum = float(meta.get("epoch_loss_sum", 0.0))
-        self._epoch_steps = int(meta.get("epoch_steps", 0))
-        self._epoch_train_time = float(meta.get("epoch_train_time", 0.0))
-        self._epoch_timed_steps = int(meta.get("epoch_timed_steps", 0))
-        self.history = list(meta.get("history", []))
-        self.evals = list(meta.get("evals", []))
-        self.stop_reason = meta.get("stop_reason")
-        if int(meta.get("batch_seed", self.config.seed)) != self.config.seed:
-            raise ValueError(f"the state's batches were drawn with seed {meta['batch_seed']}, "
-                             f"this trainer uses seed {self.config.seed}")
+        return values, best
 
+
+# the trainer attributes a state_dict's meta restores: (attribute, meta key, parse, default)
+_REQUIRED = object()
+_STATE_FIELDS = (
+    ("epoch", "epoch", int, _REQUIRED), ("step_in_epoch", "step_in_epoch", int, _REQUIRED),
+    ("global_step", "global_step", int, _REQUIRED),
+    ("tokens_seen", "tokens_seen", int, _REQUIRED), ("lr", "lr", float, _REQUIRED),
+    ("elapsed", "elapsed_s", float, 0.0), ("train_time", "train_time_s", float, 0.0),
+    ("timed_tokens", "timed_tokens", int, 0),
+    ("best_val_loss", "best_val_loss", lambda v: math.inf if v is None else float(v), None),
+    ("best_step", "best_step", lambda v: None if v is None else int(v), None),
+    ("bad_evals", "bad_evals", int, 0), ("plateau_bad", "plateau_bad", int, 0),
+    ("_epoch_loss_sum", "epoch_loss_sum", float, 0.0),
+    ("_epoch_steps", "epoch_steps", int, 0),
+    ("_epoch_train_time", "epoch_train_time", float, 0.0),
+    ("_epoch_timed_steps", "epoch_timed_steps", int, 0),
+    ("history", "history", list, ()), ("evals", "evals", list, ()),
+    ("stop_reason", "stop_reason", lambda v: v, None),
+)
+
+
+def _state_fields(meta: dict) -> dict:
+    """``{trainer attribute: value}`` parsed from a state_dict's meta (ValueError if a
+    field is missing or of the wrong kind)."""
+    fields = {}
+    for attr, key, parse, default in _STATE_FIELDS:
+        if key not in meta and default is _REQUIRED:
+            raise ValueError(f"trainer state does not fit: meta has no {key!r}")
+        try:
+            fields[attr] = parse(meta.get(key, default))
+        except (TypeError, ValueError):
+            raise ValueError(f"trainer state does not fit: meta[{key!r}] = "
+                             f"{meta.get(key)!r} is not a valid {key}") from None
+    return fields
 
 def _jsonable(obj):
     if isinstance(obj, dict):

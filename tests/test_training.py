@@ -167,6 +167,52 @@ def test_load_state_dict_rejects_mismatches(corpus):
                 ids[:200]).load_state_dict(arrays, meta)
 
 
+def _another_state(trainer):
+    """A state that fits ``trainer`` with every array and counter changed."""
+    arrays, meta = trainer.state_dict()
+    arrays = {k: v + 1 for k, v in arrays.items()}
+    arrays.update((f"best/{k}", v + 2) for k, v in trainer.model.get_weights().items())
+    meta = {**meta, "epoch": 1, "step_in_epoch": 3, "global_step": 20, "tokens_seen": 320,
+            "lr": 0.5, "best_val_loss": 1.5, "best_step": 10, "bad_evals": 1,
+            "history": [{"epoch": 1, "train_loss": 2.0}], "stop_reason": "epochs"}
+    return arrays, meta
+
+
+def _assert_same_state(trainer, arrays, meta):
+    got_arrays, got_meta = trainer.state_dict()
+    assert got_meta == meta
+    assert got_arrays.keys() == arrays.keys()
+    for key, value in arrays.items():
+        np.testing.assert_array_equal(got_arrays[key], value, err_msg=key)
+    assert float(trainer.lr_var.get_value()) == pytest.approx(meta["lr"])
+
+
+@pytest.mark.parametrize("fragment, bad_arrays, bad_meta", [
+    ("batches were drawn with seed 43", {}, {"batch_seed": 43}),
+    ("param/out.W: shape (3, 3)", {"param/out.W": np.zeros((3, 3))}, {}),
+    ("meta has no 'global_step'", {}, {"global_step": None}),
+    ("meta['epoch'] = 'two' is not a valid epoch", {}, {"epoch": "two"}),
+    ("best/ weights do not match", {"best/nonsense": np.zeros(2)}, {}),
+])
+def test_a_rejected_state_leaves_the_trainer_as_it_was(corpus, fragment, bad_arrays, bad_meta):
+    """load_state_dict checks everything before it sets anything."""
+    _, vocab, ids = corpus
+    model = CharLM(vocab_size=len(vocab), hidden=8, embed=4, layers=1)
+    cfg = TrainConfig(seq_len=8, batch_size=2, sampling="sequential", seed=42, **QUIET)
+    trainer = Trainer(model, cfg, ids[:200], None, vocab)
+    before = trainer.state_dict()
+    arrays, meta = _another_state(trainer)
+    bad = {**meta, **bad_meta}
+    if "global_step" in bad_meta:
+        del bad["global_step"]
+    with pytest.raises(ValueError) as info:
+        trainer.load_state_dict({**arrays, **bad_arrays}, bad)
+    assert type(info.value) is ValueError and fragment in str(info.value)
+    _assert_same_state(trainer, *before)
+    trainer.load_state_dict(arrays, meta)          # the state itself fits
+    _assert_same_state(trainer, arrays, meta)
+
+
 def test_non_finite_loss_is_detected_before_the_update(corpus):
     _, vocab, ids = corpus
     model = CharLM(vocab_size=len(vocab), hidden=8, embed=4, layers=1, dropout=0.1)
