@@ -1,6 +1,10 @@
 """Callbacks: hooks the training loop calls at the start and end of training,
 epochs and batches (Keras 1 ``on_batch_*`` and Keras 3 ``on_train_batch_*`` names).
 
+As in Keras 3, the ``logs`` of a batch-end hook hold the running means of the
+loss and metrics over the epoch so far (weighted by batch size), not the
+batch's own values; the epoch-end ``logs`` hold the epoch's means.
+
 ``History`` is returned by ``fit``; ``LearningRateScheduler``, ``EarlyStopping``,
 ``ModelCheckpoint``, ``TerminateOnNaN`` and ``LambdaCallback`` are the usual ones.
 """

@@ -22,7 +22,9 @@ from .engine import (Context, Input, InputLayer, KerasTensor, Layer, as_list, as
 from .recurrent import Recurrent
 from .training import Trainer
 
-FORMAT = "scanrnn.keras/1"
+FORMAT = "scanrnn.keras/2"
+# In format 1 (before Keras 3's hard_sigmoid was added) "hard_sigmoid" meant Keras 1's.
+_FORMAT_1 = "scanrnn.keras/1"
 
 
 class Model(Trainer):
@@ -450,10 +452,22 @@ def layer_output_shape(layer: Layer, model: Model) -> str:
 def model_from_config(spec: dict) -> Model:
     """A model from ``{"class_name": "Sequential" | "Model", "config": {...}}``."""
     kinds = {"Sequential": Sequential, "Model": Model, "Functional": Model}
+    if spec.get("format") == _FORMAT_1:
+        spec = _keras1_hard_sigmoid(spec)
     kind = spec.get("class_name")
     if kind not in kinds:
         raise ValueError(f"not a model config: class_name={kind!r}")
     return kinds[kind].from_config(spec["config"])
+
+
+def _keras1_hard_sigmoid(config):
+    """A format-1 config with its ``"hard_sigmoid"`` activations named as Keras 1's."""
+    if isinstance(config, list):
+        return [_keras1_hard_sigmoid(item) for item in config]
+    if not isinstance(config, dict):
+        return config
+    return {key: ("keras1_hard_sigmoid" if key.endswith("activation") and value == "hard_sigmoid"
+                  else _keras1_hard_sigmoid(value)) for key, value in config.items()}
 
 
 def model_from_json(text: str) -> Model:

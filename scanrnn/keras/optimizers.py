@@ -25,8 +25,17 @@ from .._config import floatx
 
 
 class Optimizer:
-    """Base class.  ``learning_rate`` (Keras 1: ``lr``), ``clipnorm`` (global L2 norm,
-    as Keras 1 did), ``clipvalue``, ``decay`` (``lr / (1 + decay * iterations)``)."""
+    """Base class.  ``learning_rate`` (Keras 1: ``lr``), ``clipvalue``, ``decay``
+    (``lr / (1 + decay * iterations)``) and, with Keras 3's meanings:
+
+    - ``clipnorm``: each gradient ``g`` is clipped to L2 norm ``clipnorm`` on its own,
+      ``g * clipnorm / max(|g|, clipnorm)`` (Keras 1 clipped the global norm here);
+    - ``global_clipnorm``: all gradients scaled together so their joint norm is at
+      most ``global_clipnorm``.
+
+    The defaults are Keras 3's (``epsilon=1e-7``; Adagrad ``learning_rate=1e-3`` and
+    ``initial_accumulator_value=0.1``), not Keras 1's nor :mod:`scanrnn.optim`'s.
+    """
 
     default_lr = 0.01
     hyper_defaults: ClassVar[dict] = {}
@@ -42,13 +51,14 @@ class Optimizer:
             raise TypeError(f"{type(self).__name__} got unknown argument(s): "
                             f"{', '.join(sorted(unknown))}; it takes learning_rate (lr), "
                             f"{', '.join(self.hyper_defaults) or 'no other'} hyperparameters, "
-                            f"clipnorm, clipvalue, decay")
+                            f"clipnorm, global_clipnorm, clipvalue, decay")
         self.hyper = {**self.hyper_defaults, **hyper}
         self.learning_rate_variable = optim.shared_learning_rate(
             value, name=f"{type(self).__name__.lower()}.learning_rate")
         if clipnorm is not None and global_clipnorm is not None:
-            raise ValueError("give clipnorm or global_clipnorm, not both")
-        self.clipnorm = clipnorm if clipnorm is not None else global_clipnorm
+            raise ValueError("give clipnorm (per weight) or global_clipnorm (all weights "
+                             "together), not both")
+        self.clipnorm, self.global_clipnorm = clipnorm, global_clipnorm
         self.clipvalue = clipvalue
         self.decay = float(decay)
         if self.decay < 0:
@@ -83,8 +93,7 @@ class Optimizer:
         grads = pt.grad(loss, params, disconnected_inputs="ignore")
         if self.clipvalue is not None:
             grads = [pt.clip(g, -self.clipvalue, self.clipvalue) for g in grads]
-        if self.clipnorm is not None:
-            grads, _ = optim.clip_by_global_norm(grads, self.clipnorm)
+        grads = self._clip_norms(grads)
         lr = self.learning_rate_variable
         extra = optim.Updates()
         if self.decay:
@@ -96,6 +105,17 @@ class Optimizer:
         self.slots = list(updates.slots)
         self._apply_pending()
         return updates
+
+    def _clip_norms(self, grads):
+        """Keras 3's ``clipnorm`` (each gradient) and ``global_clipnorm`` (all together)."""
+        if self.clipnorm is not None:
+            limit = np.asarray(self.clipnorm, dtype=floatx())
+            return [g * limit / pt.maximum(pt.sqrt(pt.sqr(g).sum()), limit) for g in grads]
+        if self.global_clipnorm is not None:
+            limit = np.asarray(self.global_clipnorm, dtype=floatx())
+            norm = pt.sqrt(sum(pt.sqr(g).sum() for g in grads))
+            return [g * (limit / pt.maximum(norm, limit)) for g in grads]
+        return grads
 
     # -- state ---------------------------------------------------------------------------------
     def get_slot_values(self) -> dict[str, np.ndarray]:
@@ -121,6 +141,8 @@ class Optimizer:
         config = {"learning_rate": self.lr, **self.hyper}
         if self.clipnorm is not None:
             config["clipnorm"] = self.clipnorm
+        if self.global_clipnorm is not None:
+            config["global_clipnorm"] = self.global_clipnorm
         if self.clipvalue is not None:
             config["clipvalue"] = self.clipvalue
         if self.decay:
@@ -154,7 +176,7 @@ class RMSprop(Optimizer):
     """RMSprop: ``a <- rho a + (1-rho) g^2``; ``p <- p - lr g / sqrt(a + epsilon)``."""
 
     default_lr = 0.001
-    hyper_defaults: ClassVar[dict] = {"rho": 0.9, "epsilon": 1e-6}
+    hyper_defaults: ClassVar[dict] = {"rho": 0.9, "epsilon": 1e-7}
 
     def rule(self, grads, params, learning_rate):
         return optim.rmsprop(grads, params, learning_rate, rho=self.hyper["rho"],
@@ -162,21 +184,26 @@ class RMSprop(Optimizer):
 
 
 class Adagrad(Optimizer):
-    """Adagrad: ``a <- a + g^2``; ``p <- p - lr g / sqrt(a + epsilon)``."""
+    """Adagrad: ``a <- a + g^2`` from ``a = initial_accumulator_value``;
+    ``p <- p - lr g / sqrt(a + epsilon)`` (Keras 3: lr 1e-3, a 0.1, epsilon 1e-7)."""
 
-    default_lr = 0.01
-    hyper_defaults: ClassVar[dict] = {"epsilon": 1e-6}
+    default_lr = 0.001
+    hyper_defaults: ClassVar[dict] = {"initial_accumulator_value": 0.1, "epsilon": 1e-7}
 
     def rule(self, grads, params, learning_rate):
-        return optim.adagrad(grads, params, learning_rate, epsilon=self.hyper["epsilon"])
+        updates = optim.adagrad(grads, params, learning_rate, epsilon=self.hyper["epsilon"])
+        start = float(self.hyper["initial_accumulator_value"])
+        for slot in updates.slots:
+            slot.set_value(np.full_like(slot.get_value(borrow=True), start))
+        return updates
 
 
 class Adam(Optimizer):
-    """Adam (Kingma & Ba), Keras 1 defaults ``lr=0.001, beta_1=0.9, beta_2=0.999,
-    epsilon=1e-8``."""
+    """Adam (Kingma & Ba), Keras 3 defaults ``learning_rate=0.001, beta_1=0.9,
+    beta_2=0.999, epsilon=1e-7`` (Keras 1 had ``epsilon=1e-8``)."""
 
     default_lr = 0.001
-    hyper_defaults: ClassVar[dict] = {"beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-8}
+    hyper_defaults: ClassVar[dict] = {"beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-7}
 
     def rule(self, grads, params, learning_rate):
         return optim.adam(grads, params, learning_rate, beta1=self.hyper["beta_1"],

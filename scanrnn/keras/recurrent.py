@@ -33,6 +33,15 @@ from .engine import KerasTensor, Layer, as_list, shape_str, weight_rng
 STATE_NAMES = ("h", "c")
 
 
+def _elementwise(name, what, layer):
+    """The canonical name of an elementwise activation (the ones a cell can use)."""
+    key = activations.canonical(name)
+    if key not in activations.ELEMENTWISE:
+        raise ValueError(f"{type(layer).__name__} {what} must be one of "
+                         f"{', '.join(sorted(activations.ELEMENTWISE))}, got {name!r}")
+    return key
+
+
 class Recurrent(Layer):
     """Base of the recurrent layers; see :class:`SimpleRNN`, :class:`GRU`, :class:`LSTM`.
 
@@ -44,6 +53,9 @@ class Recurrent(Layer):
         ``tanh`` (default) or ``relu``, ``sigmoid``, ``hard_sigmoid``, ``linear``.
     recurrent_activation : str
         Gate activation of GRU/LSTM (Keras 1: ``inner_activation``); default ``sigmoid``.
+        ``"hard_sigmoid"`` is Keras 3's ``clip(x/6 + 0.5, 0, 1)``; given as Keras 1's
+        ``inner_activation="hard_sigmoid"`` it is Keras 1's ``clip(0.2x + 0.5, 0, 1)``
+        (stored as ``"keras1_hard_sigmoid"``).
     kernel_initializer, recurrent_initializer, bias_initializer : str
         Keras 1: ``init``, ``inner_init``.  ``'identity'`` gives the IRNN of the lesson.
     return_sequences : bool
@@ -51,7 +63,11 @@ class Recurrent(Layer):
     return_state : bool
         Also return the final states (``[output, h]``, LSTM ``[output, h, c]``).
     go_backwards : bool
-        Read the sequence from its end; outputs come in processing order.
+        Read the sequence from its end; outputs come in processing order.  With
+        ``return_sequences`` and a mask, the output's mask is the input mask
+        reversed too, so it stays aligned with the reversed outputs (Keras 3
+        passes the input mask on unreversed, which misaligns them; a masked
+        loss or a next masked layer sees the padded steps where they are).
     stateful : bool
         Carry the final states into the next batch (needs a fixed batch size).
     truncate_gradient : int
@@ -85,15 +101,14 @@ class Recurrent(Layer):
         super().__init__(**kwargs)
         self.units = _positive_int(_pick(units, output_dim, None, "output_dim"), "units",
                                    type(self).__name__)
-        self.activation = activations.canonical(activation)
-        if self.activation not in cells.ACTIVATIONS:
-            raise ValueError(f"{type(self).__name__} activation must be one of "
-                             f"{', '.join(sorted(cells.ACTIVATIONS))}, got {activation!r}")
-        self.recurrent_activation = activations.canonical(
-            _pick(recurrent_activation, inner_activation, "sigmoid", "inner_activation"))
-        if self.recurrent_activation not in cells.ACTIVATIONS:
-            raise ValueError(f"recurrent_activation must be one of "
-                             f"{', '.join(sorted(cells.ACTIVATIONS))}, got {recurrent_activation!r}")
+        self.activation = _elementwise(activation, "activation", self)
+        if inner_activation is not None:  # Keras 1's argument: Keras 1's hard_sigmoid
+            inner_activation = activations.keras1(inner_activation)
+            recurrent_activation = None if recurrent_activation is None else \
+                activations.canonical(recurrent_activation)
+        self.recurrent_activation = _elementwise(
+            _pick(recurrent_activation, inner_activation, "sigmoid", "inner_activation"),
+            "recurrent_activation", self)
         self.kernel_initializer = _check_initializer(
             _pick(kernel_initializer, init, "glorot_uniform", "init"))
         self.recurrent_initializer = _check_initializer(
@@ -115,9 +130,10 @@ class Recurrent(Layer):
     def make_cell(self, input_size: int) -> cells.Cell:
         kwargs = {"name": self.name, "kernel_init": self.kernel_initializer,
                   "recurrent_init": self.recurrent_initializer,
-                  "bias_init": self.bias_initializer, "activation": self.activation}
+                  "bias_init": self.bias_initializer,
+                  "activation": activations.for_cell(self.activation)}
         if self.cell_kind in ("gru", "lstm"):
-            kwargs["recurrent_activation"] = self.recurrent_activation
+            kwargs["recurrent_activation"] = activations.for_cell(self.recurrent_activation)
         if self.cell_kind == "lstm":
             kwargs["forget_bias"] = 1.0 if self.unit_forget_bias else 0.0
         return cells.make_cell(self.cell_kind, input_size, self.units, **kwargs)
@@ -214,6 +230,8 @@ class Recurrent(Layer):
         return [outputs, *finals] if self.return_state else outputs
 
     def compute_mask(self, inputs, ctx):
+        """The input mask ``(B, T)`` for ``return_sequences`` (reversed with
+        ``go_backwards``, to match the outputs' order; Keras 3 does not reverse it)."""
         mask = ctx.masks.get(as_list(inputs)[0])
         out = mask if (self.return_sequences and mask is not None) else None
         if out is not None and self.go_backwards:

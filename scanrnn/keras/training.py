@@ -59,10 +59,6 @@ class _Accumulator:
             self.count += size
         self.pending = []
 
-    def last(self) -> dict:
-        outputs, _ = self.pending[-1]
-        return _named([float(np.asarray(o)) for o in outputs], self.names)
-
     def means(self) -> dict:
         self.flush()
         return _named(self.totals / max(self.count, 1), self.names)
@@ -470,9 +466,9 @@ class Trainer:
             cbs.on_train_batch_begin(done - 1, {"batch": done - 1, "size": stop - start})
             outputs = fn(*[a[start:stop] for a in xs], *[a[start:stop] for a in ys])
             acc.add(outputs, stop - start)
-            if batch_logs:
+            if batch_logs:  # Keras 3: the running means over the epoch so far
                 cbs.on_train_batch_end(done - 1, {"batch": done - 1, "size": stop - start,
-                                                  **acc.last()})
+                                                  **acc.means()})
             if bar.due():
                 bar.update(done, acc.means())
             if self.stop_training:
