@@ -2,6 +2,7 @@
 
 import json
 import math
+import re
 
 import numpy as np
 import pytensor.tensor as pt
@@ -61,12 +62,16 @@ def test_sequential_carry_equals_one_long_unroll(corpus):
     losses = [trainer.train_step(X.T, Y.T)[0] for X, Y in zip(Xs, Ys)]
     x = pt.tensor("x", shape=(None, None), dtype="int32")
     y = pt.tensor("y", shape=(None, None), dtype="int32")
-    logits, _ = model.logits(x)
-    full = scanrnn.function([x, y], cross_entropy(logits, y), backend="jax")
-    whole = float(full(np.concatenate(list(Xs)), np.concatenate(list(Ys))))
+    logits, finals = model.logits(x)
+    full = scanrnn.function([x, y], [cross_entropy(logits, y), *finals], backend="jax")
+    whole, *final_states = full(np.concatenate(list(Xs)), np.concatenate(list(Ys)))
     assert len(losses) == 12
-    assert abs(np.mean(losses) - whole) < 1e-5
-    assert all(np.any(np.asarray(v.get_value()) != 0) for v in trainer.carry)
+    assert abs(np.mean(losses) - float(whole)) < 1e-5
+    # the carried state is the long unroll's final state (not merely "not zero")
+    assert len(trainer.carry) == len(final_states) == 4        # (h, c) of 2 layers
+    for carry, final in zip(trainer.carry, final_states):
+        np.testing.assert_allclose(np.asarray(carry.get_value()), final, atol=1e-5)
+        assert np.abs(final).max() > 0.01
     trainer.reset_state()
     assert all(np.all(np.asarray(v.get_value()) == 0) for v in trainer.carry)
 
@@ -84,6 +89,21 @@ def test_short_training_run_reaches_perplexity(corpus):
     trainer = Trainer(model, cfg, ids[:30_000], ids[30_000:36_000], vocab)
     history = trainer.fit()
     assert len(history) == 6 and trainer.stop_reason == "epochs"
+    # the bookkeeping: every step counted once, the first (compiling) call kept apart
+    steps, batch_tokens = trainer.global_step, 16 * 32
+    assert steps == 6 * trainer.steps_per_epoch() and [h["step"] for h in history] == \
+        [steps // 6 * (e + 1) for e in range(6)]
+    assert trainer.tokens_seen == steps * batch_tokens
+    assert trainer.timed_tokens == (steps - 1) * batch_tokens
+    assert 0 < trainer.compile_time and 0 < trainer.train_time
+    assert trainer.compile_time + trainer.train_time < trainer.elapsed
+    assert trainer.tokens_per_second == trainer.timed_tokens / trainer.train_time
+    times = [h["time"] for h in history]
+    assert times == sorted(times) and times[-1] <= trainer.elapsed
+    # each epoch's tokens/s covers its own timed steps: together they add up to train_time
+    timed_steps = [steps // 6 - 1] + [steps // 6] * 5
+    epoch_seconds = [n * batch_tokens / h["tokens_per_s"] for n, h in zip(timed_steps, history)]
+    assert sum(epoch_seconds) == pytest.approx(trainer.train_time, rel=1e-9)
     assert history[-1]["train_loss"] < history[0]["train_loss"]
     assert trainer.best_val_loss == min(h["val_loss"] for h in history)
     assert math.exp(trainer.best_val_loss) < 7.6
@@ -225,7 +245,13 @@ def test_non_finite_loss_is_detected_before_the_update(corpus):
             before = (model.get_weights(), np.asarray(model.rng.get_value()).copy(),
                       [np.asarray(c.get_value()).copy() for c in trainer.carry])
             trainer.train_step(X.T, Y.T)
-    assert isinstance(info.value, ValueError)
+    assert type(info.value) is NonFiniteLossError
+    message = str(info.value)
+    found = re.search(r"the training loss is (\S+) \(gradient norm (\S+)\) at step 1 "
+                      r"\(epoch 1\); that update was NOT applied", message)
+    assert found, message
+    assert not all(math.isfinite(float(v)) for v in found.groups()), message
+    assert "learning rate (now 1e+38)" in message and "clip=0" in message
     for name, value in model.get_weights().items():
         np.testing.assert_array_equal(value, before[0][name])
     np.testing.assert_array_equal(np.asarray(model.rng.get_value()), before[1])
