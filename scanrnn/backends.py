@@ -198,11 +198,22 @@ def _uses_float64(inputs, outputs, shared) -> bool:
     return any(getattr(v, "dtype", None) == "float64" for v in [*inputs, *outputs, *shared])
 
 
-def _set_jax_x64(enabled: bool):
+def _jax_x64(enabled: bool):
+    """A context in which JAX traces and runs with 64-bit types ``enabled``.
+
+    PyTensor sets JAX's process-wide ``jax_enable_x64`` once, from ``floatX``, when
+    its JAX backend is imported; a float64 graph needs it on.  The context leaves
+    the process-wide setting as it was for everything else (other functions,
+    the user's own JAX code).
+    """
     import jax
-    import pytensor.link.jax.dispatch  # noqa: F401  (it sets x64 once at import)
-    if bool(jax.config.jax_enable_x64) != enabled:
-        jax.config.update("jax_enable_x64", enabled)
+    import pytensor.link.jax.dispatch  # noqa: F401  (it sets the process default at import)
+    if bool(jax.config.jax_enable_x64) == enabled:
+        return contextlib.nullcontext()
+    enable_x64 = getattr(jax, "enable_x64", None)  # jax >= 0.5; before, jax.experimental's
+    if enable_x64 is None:
+        from jax.experimental import enable_x64
+    return enable_x64(enabled)
 
 
 def _inline_once(variables):
@@ -279,9 +290,7 @@ class Function:
         self._pin = self.backend == "jax"
         self._x64 = _uses_float64(self.inputs, self.outputs, self.shared)
         self._fresh = set()
-        if self._pin:
-            _set_jax_x64(self._x64)
-        else:
+        if not self._pin:
             self._compile(None)
 
     # -- compilation --------------------------------------------------------
@@ -329,9 +338,16 @@ class Function:
         return fn
 
     def _build_context(self):
-        """The python backend builds every inner graph (scan bodies) without C code too."""
+        """Where this function compiles and runs.
+
+        The python backend builds every inner graph (scan bodies) without C code
+        too; JAX traces and runs with 64-bit types on exactly when the graph
+        uses float64.
+        """
         if self.backend == "python":
             return pytensor.config.change_flags(cxx="")
+        if self._pin:
+            return _jax_x64(self._x64)
         return contextlib.nullcontext()
 
     def function_for(self, *args):
@@ -352,9 +368,7 @@ class Function:
             raise TypeError(f"{self.name or 'function'} takes {len(self.inputs)} "
                             f"argument(s) ({names}), got {len(args)}")
         fn, key, args = self._prepare(args)
-        if self._pin:
-            _set_jax_x64(self._x64)  # another function may have switched it
-        else:
+        if not self._pin:
             for container in self._shared_containers:
                 value = container.storage[0]
                 if not isinstance(value, np.ndarray):  # a JAX array: read-only view
@@ -367,7 +381,8 @@ class Function:
                     warnings.filterwarnings("ignore", message=message)
                 results = fn(*args)
         else:
-            results = fn(*args)
+            with self._build_context():
+                results = fn(*args)
         if self.return_numpy:
             results = [np.asarray(r) for r in results]
         return results[0] if self.single_output else results

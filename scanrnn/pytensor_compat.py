@@ -56,3 +56,16 @@ def clone_node(node, inputs):
     if has_mutable_inner_graph(node.op):
         return node.clone_with_new_inputs(list(inputs), clone_inner_graph=True)
     return node.clone_with_new_inputs(list(inputs))
+
+
+def inner_outputs_with(op, replace: dict) -> list:
+    """``op``'s inner outputs rebuilt with some inner inputs replaced (``{inner input: new}``).
+
+    ``clone_replace`` walks a graph node by node, which frozen inner graphs (3.1+)
+    do not allow; their ``bind`` does the same in one call.
+    """
+    graph = op.fgraph
+    if isinstance(graph, FrozenFunctionGraph):
+        return graph.bind({i: replace.get(i, i) for i in graph.inputs})
+    from pytensor.graph.replace import clone_replace
+    return clone_replace(list(op.inner_outputs), replace=replace)

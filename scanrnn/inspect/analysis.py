@@ -31,11 +31,12 @@ from pytensor.compile.mode import Mode
 from pytensor.compile.sharedvalue import SharedVariable
 from pytensor.graph.basic import Constant, Variable
 from pytensor.graph.fg import FunctionGraph
-from pytensor.graph.replace import clone_replace
 from pytensor.graph.traversal import ancestors, graph_inputs
 from pytensor.scan.op import Scan
 from pytensor.tensor.elemwise import Elemwise
 from pytensor.tensor.rewriting.shape import ShapeFeature
+
+from ..pytensor_compat import inner_outputs_with
 
 __all__ = [
     "KIND_NOTES",
@@ -395,7 +396,7 @@ def _slots(node):
 def _inner_text(op, labels) -> str:
     """``dprint`` of the inner graph with inner inputs renamed after their outer meaning."""
     replace = {iv: iv.type(name=label) for iv, label in labels.items()}
-    outs = clone_replace(list(op.inner_outputs), replace=replace)
+    outs = inner_outputs_with(op, replace)
     return pytensor.dprint(outs, file="str", print_type=False)
 
 

@@ -1,0 +1,99 @@
+"""What differs between PyTensor 3.0.7 (Python 3.11) and 3.1+ (Python 3.12/3.13).
+
+These tests run on whichever line is installed; CI runs them on both.
+"""
+
+import warnings
+
+import numpy as np
+import pytensor
+import pytensor.tensor as pt
+import pytest
+from pytensor.compile.builders import OpFromGraph
+from pytensor.graph.fg import FrozenFunctionGraph
+from pytensor.graph.traversal import applys_between
+from pytensor.scan.op import Scan
+
+import scanrnn
+from scanrnn import cells
+from scanrnn.backends import _with_private_inner_graphs, installed_backends
+from scanrnn.recurrent import unroll
+from scanrnn.pytensor_compat import (
+    PYTENSOR_VERSION,
+    frozen_inner_graph,
+    has_mutable_inner_graph,
+    inline_op_from_graph,
+)
+
+
+def _fused_lstm_graph():
+    cell = cells.make_cell("lstm", 3, 4, name="compat")
+    params = cell.init_params(0)
+    x = pt.tensor("x", shape=(5, 2, 3), dtype="float32")
+    hs, _ = unroll(cell, x, params, fused=True)
+    return x, hs.sum(), params
+
+
+def _nodes(variables):
+    return list(applys_between(pytensor.graph.traversal.graph_inputs(variables), variables))
+
+
+def test_the_installed_line_is_one_we_know():
+    assert PYTENSOR_VERSION >= (3, 0)
+    ofg = OpFromGraph([x := pt.scalar("x")], [x * 2])
+    frozen = frozen_inner_graph(ofg)
+    assert isinstance(frozen, FrozenFunctionGraph)
+    # 3.0.7: a mutable fgraph beside a frozen copy; 3.1+: the fgraph itself is frozen.
+    assert has_mutable_inner_graph(ofg) == (PYTENSOR_VERSION < (3, 1))
+
+
+def test_inlining_rebuilds_the_inner_graph_on_new_inputs():
+    a, b = pt.scalar("a"), pt.scalar("b")
+    ofg = OpFromGraph([a, b], [a * b + 1], inline=True)
+    c, d = pt.scalar("c"), pt.scalar("d")
+    (out,) = inline_op_from_graph(ofg, [c, d])
+    assert not any(isinstance(n.op, OpFromGraph) for n in _nodes([out]))
+    f = pytensor.function([c, d], out, mode="FAST_COMPILE")
+    assert float(f(3.0, 4.0)) == 13.0
+
+
+def test_private_graphs_inline_the_fused_recurrence_without_warnings():
+    """No ``clone_inner_graph`` FutureWarning on 3.1+, no shared mutable Scan on 3.0.7."""
+    x, loss, params = _fused_lstm_graph()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        first = _with_private_inner_graphs([loss])
+        second = _with_private_inner_graphs([loss])
+    scans = [[n.op for n in _nodes(v) if isinstance(n.op, Scan)] for v in (first, second)]
+    assert scans[0] and len(scans[0]) == len(scans[1])
+    assert not any(isinstance(n.op, OpFromGraph) and n.op.is_inline for n in _nodes(first))
+    for op_a, op_b in zip(*scans):
+        if has_mutable_inner_graph(op_a):  # 3.0.7: each compilation owns its Scans
+            assert op_a is not op_b and op_a.fgraph is not op_b.fgraph
+
+
+@pytest.mark.parametrize("backend", [b for b in ("jax",) if b in installed_backends()])
+def test_one_fused_graph_compiles_on_two_backends_in_turn(backend):
+    x, loss, params = _fused_lstm_graph()
+    X = np.random.default_rng(0).normal(size=(5, 2, 3)).astype("float32")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FutureWarning)
+        want = scanrnn.function([x], loss, backend="python")(X)
+        got = scanrnn.function([x], loss, backend=backend)(X)
+    np.testing.assert_allclose(got, want, rtol=1e-5)
+
+
+@pytest.mark.skipif("jax" not in installed_backends(), reason="JAX is not installed")
+def test_a_float64_jax_function_leaves_the_process_wide_x64_setting_alone():
+    import jax
+    before = bool(jax.config.jax_enable_x64)
+    v, e = pt.dvector("v"), pt.dscalar("e")
+    f64 = scanrnn.function([v, e], v + e, backend="jax")
+    got = f64(np.ones(3), 1e-12)
+    assert got.dtype == np.float64 and got[0] == 1 + 1e-12  # computed in float64
+    assert bool(jax.config.jax_enable_x64) == before
+    w = pt.fvector("w")
+    f32 = scanrnn.function([w], w * 2, backend="jax")
+    assert f32(np.ones(3, dtype="float32")).dtype == np.float32
+    assert f64(np.ones(3), 1e-12)[0] == 1 + 1e-12
+    assert bool(jax.config.jax_enable_x64) == before
