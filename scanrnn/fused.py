@@ -52,10 +52,33 @@ _DERIVATIVE_FROM_OUTPUT = {
 }
 
 
+# the cell methods whose math the fused graphs below re-implement
+_MATH_METHODS = ("step", "recurrent_params", "gate", "gate_activations", "_gates_one_by_one",
+                 "one_tanh_gates")
+
+
+def fused_class(cell):
+    """The built-in cell class whose fused graphs compute ``cell``'s recurrence, or None.
+
+    That is the nearest of :class:`RNNCell`, :class:`GRUCell`, :class:`LSTMCell` in
+    ``type(cell)``'s MRO, provided the subclass overrides none of the methods whose math
+    the fused graphs re-implement (``step``, ``recurrent_params``, ``gate`` and the LSTM's
+    ``gate_activations``, ``_gates_one_by_one``, ``one_tanh_gates``).  So a subclass that
+    only adds attributes, initialisers or other methods runs fused, and one with its own
+    ``step`` runs that ``step`` through ``scan``, never the parent's math.
+    """
+    base = next((k for k in type(cell).__mro__ if k in _GRAPHS), None)
+    if base is None or any(getattr(type(cell), m, None) is not getattr(base, m, None)
+                           for m in _MATH_METHODS):
+        return None
+    return base
+
+
 def supports(cell) -> bool:
-    """True when :func:`recurrence` has a hand-written backward pass for ``cell``."""
+    """True when :func:`recurrence` has a hand-written backward pass for ``cell``: its
+    :func:`fused_class` exists and its activations have known derivatives."""
     names = [getattr(cell, "activation", None), getattr(cell, "recurrent_activation", "sigmoid")]
-    return isinstance(cell, (RNNCell, GRUCell, LSTMCell)) and all(
+    return fused_class(cell) is not None and all(
         isinstance(n, str) and n in _DERIVATIVE_FROM_OUTPUT for n in names)
 
 
@@ -234,9 +257,12 @@ def recurrence(cell, projected, initial_state, recurrent_params, bias, name):
     adds it at each step, where it fuses into the gate arithmetic.
 
     Returns the list of per-step states (each ``(T, B, H)``), like the scan in
-    :func:`scanrnn.recurrent.unroll`.
+    :func:`scanrnn.recurrent.unroll`.  ``cell`` must pass :func:`supports`.
     """
-    forward, backward, n_inputs = _GRAPHS[type(cell)](cell, name)
+    if not supports(cell):
+        raise ValueError(f"no fused recurrence for {type(cell).__name__} (activation "
+                         f"{getattr(cell, 'activation', None)!r}): see scanrnn.fused.supports")
+    forward, backward, n_inputs = _GRAPHS[fused_class(cell)](cell, name)
     # inner inputs of the outer inputs' types: a batch of 1 known statically must be
     # known inside too, or scan's broadcast checks fail when the op is inlined
     initial_state = [pt.as_tensor_variable(s) for s in initial_state]

@@ -66,8 +66,9 @@ def unroll(cell, x, params: dict, initial_state=None, *, mask=None,
     fused : bool, optional
         Use the recurrence with the hand-written backward pass
         (:mod:`scanrnn.fused`: weight gradients as one product after the loop).
-        ``None`` (default) uses it whenever it applies: a built-in cell with
-        built-in activations, no mask, no gradient truncation.
+        ``None`` (default) uses it whenever it applies: a built-in cell (or a
+        subclass that keeps its ``step``, see :func:`scanrnn.fused.fused_class`)
+        with built-in activations, no mask, no gradient truncation.
 
     Returns
     -------
@@ -90,8 +91,8 @@ def unroll(cell, x, params: dict, initial_state=None, *, mask=None,
 
     can_fuse = mask is None and truncate_gradient == -1 and fused_module.supports(cell)
     if fused and not can_fuse:
-        raise ValueError("fused=True needs a built-in cell and activations, no mask and "
-                         "no truncate_gradient")
+        raise ValueError("fused=True needs a built-in cell (or a subclass that keeps its "
+                         "step) with built-in activations, no mask and no truncate_gradient")
     if can_fuse and fused is not False:
         # the bias is added inside the loop, where it fuses into the gate arithmetic
         # (added to the (T, B, G*H) projection it is one more pass over that array)
