@@ -249,9 +249,34 @@ def test_corpus_comes_from_the_registry(lesson):
     assert lesson.corpus_length == 600893        # the lowercased mirror (SOURCES.md)
 
 
+def _softmax(z):
+    e = np.exp(z - z.max(-1, keepdims=True))
+    return e / e.sum(-1, keepdims=True)
+
+
+def _four_character_by_hand(model, ids):
+    """The 4-character model (cells 8-23) in numpy from its weights: ``ids`` (3,) -> (V,)."""
+    embeddings = [found[0].get_weights()[0] for found in model._embedding_limits()]
+    dense = {layer.activation: layer.get_weights() for layer in model.layers
+             if type(layer).__name__ == "Dense"}
+    (W_in, b_in), (W_h, b_h), (W_o, b_o) = dense["relu"], dense["tanh"], dense["softmax"]
+    hidden = None
+    for E, i in zip(embeddings, ids):
+        c_dense = np.maximum(E[i] @ W_in + b_in, 0)
+        hidden = c_dense if hidden is None else c_dense + np.tanh(hidden @ W_h + b_h)
+    return _softmax(hidden @ W_o + b_o)
+
+
 def test_four_character_model_trains_and_predicts(lesson):
     assert len(lesson.hist4.history["loss"]) == 4 and _decreased(lesson.hist4)
-    assert all(c in lesson.chars for c in lesson.next4)
+    # get_next's character is the most likely one of the model's weights computed by hand
+    index = {c: i for i, c in enumerate(lesson.chars)}
+    for text, got in zip(["phi", " th", " an"], lesson.next4):
+        ids = [index[c] for c in text]
+        want = _four_character_by_hand(lesson.model4, ids)
+        p = lesson.model4.predict([np.array([i]) for i in ids])[0]
+        np.testing.assert_allclose(p, want, rtol=1e-4, atol=1e-6)
+        assert got == lesson.chars[int(np.argmax(want))]
     # 3 embeddings + dense_in + dense_hidden + dense_out, shared dense layers counted once
     v, f, h = lesson.vocab_size, 42, 256
     assert lesson.model4.count_params() == 3 * v * f + (f * h + h) + (h * h + h) + (h * v + v)
@@ -274,7 +299,17 @@ def test_sequential_simple_rnn_has_the_lessons_parameter_count(lesson):
         assert count in text
     assert "(None, 8, 42)" in text and "(None, 256)" in text and "(None, 86)" in text
     assert _decreased(lesson.hist_rnn)
-    assert all(c in lesson.chars for c in lesson.next_rnn)
+    # get_next_keras's character is the argmax of the SimpleRNN computed by hand
+    (E,), (W_x, W_h, b), (W_o, b_o) = (layer.get_weights() for layer in lesson.model_rnn.layers)
+    index = {c: i for i, c in enumerate(lesson.chars)}
+    for text, got in zip(["this is ", "part of "], lesson.next_rnn):
+        h = np.zeros(W_h.shape[0])
+        for c in text:
+            h = np.maximum(E[index[c]] @ W_x + b + h @ W_h, 0)
+        want = _softmax(h @ W_o + b_o)
+        p = lesson.model_rnn.predict(np.array([[index[c] for c in text]]))[0]
+        np.testing.assert_allclose(p, want, rtol=1e-4, atol=1e-6)
+        assert got == lesson.chars[int(np.argmax(want))]
 
 
 def test_two_to_n_model_with_zeros_input(lesson):
