@@ -2,9 +2,11 @@
 
 Each rule is ``rule(loss_or_grads, params, learning_rate, ...)`` (Lasagne's
 order) and returns an :class:`Updates` — a ``dict`` you pass straight to
-``updates=`` — which also remembers its ``learning_rate`` (a shared float32
-scalar you can change between calls without recompiling) and the optimizer's
-own state variables (``slots``, saved in checkpoints).
+``updates=`` — whose ``learning_rate`` (a shared float32 scalar you can change
+between calls without recompiling) and ``slots`` (the optimizer's own state
+variables, saved in checkpoints) are read from the dict itself: the rules tag
+those variables, so :func:`learning_rate_of` and :func:`slots_of` find them in
+any copy, ``dict(upd)`` and merge included.
 
 >>> upd = sgd(g_all, w_all, 0.01)        # the seed's upd_dict(w_all, g_all, lr)
 >>> upd.learning_rate.set_value(0.001)   # no recompilation
@@ -23,31 +25,110 @@ import pytensor
 import pytensor.tensor as pt
 from pytensor.compile.sharedvalue import SharedVariable
 from pytensor.graph.basic import Variable
+from pytensor.graph.traversal import ancestors
 
 from ._config import floatx
 
-__all__ = ["Updates", "shared_learning_rate", "gradients", "clip_by_global_norm", "sgd",
-           "momentum", "nesterov_momentum", "apply_momentum", "adagrad", "rmsprop",
+__all__ = ["Updates", "learning_rate_of", "slots_of", "shared_learning_rate", "gradients",
+           "clip_by_global_norm", "sgd", "momentum", "nesterov_momentum", "apply_momentum", "adagrad", "rmsprop",
            "adam", "merge", "OPTIMIZERS", "get"]
 
 
+# what a variable is to the optimizer, kept in its ``tag`` (so it survives any dict copy)
+_ROLE = "scanrnn_optimizer_role"
+
+
+def _mark(var, role):
+    setattr(var.tag, _ROLE, role)
+    return var
+
+
+def _role(var):
+    return getattr(getattr(var, "tag", None), _ROLE, None)
+
+
+def slots_of(updates) -> list:
+    """The optimizer state variables (``slots``) among the keys of any update dict."""
+    return [var for var in updates if _role(var) == "slot"]
+
+
+def learning_rate_of(updates):
+    """The learning rate the update expressions of any dict read, or None.
+
+    That is the variable made by :func:`shared_learning_rate` (or given to it) found
+    among the expressions' ancestors -- an expression given to it only when it is not
+    computed from such a variable; ValueError if they read several.
+    """
+    tagged = [v for v in ancestors(list(updates.values())) if _role(v)]
+    found = list(dict.fromkeys(v for v in tagged if _role(v) == "learning_rate")) or \
+        list(dict.fromkeys(v for v in tagged if _role(v) == "learning_rate_expression"))
+    if len(found) > 1:
+        raise ValueError(f"these updates read {len(found)} learning rates "
+                         f"({', '.join(str(v) for v in found)}); take each from its own "
+                         "rule's Updates")
+    return found[0] if found else None
+
+
 class Updates(dict):
-    """A ``{shared: expression}`` dict with ``learning_rate`` and ``slots`` attached."""
+    """A ``{shared: expression}`` dict with ``learning_rate`` and ``slots`` attached.
+
+    Both are read from the entries (see :func:`learning_rate_of`, :func:`slots_of`), so
+    ``copy()``, ``u | other``, ``Updates(dict(u))`` and :func:`merge` keep them; a plain
+    ``dict(u)`` keeps them too, through those two functions.  ``learning_rate=`` (or
+    setting the attribute) names one explicitly; ``slots=`` tags variables as slots.
+    """
 
     def __init__(self, *args, learning_rate=None, slots=(), **kwargs):
         super().__init__(*args, **kwargs)
-        self.learning_rate = learning_rate
-        self.slots = list(slots)
+        for var in slots:
+            _mark(var, "slot")
+        self._learning_rate = learning_rate
+
+    @property
+    def learning_rate(self):
+        explicit = getattr(self, "_learning_rate", None)
+        return explicit if explicit is not None else learning_rate_of(self)
+
+    @learning_rate.setter
+    def learning_rate(self, var):
+        self._learning_rate = var
+
+    @property
+    def slots(self) -> list:
+        return slots_of(self)
+
+    def copy(self) -> Updates:
+        return Updates(self, learning_rate=_explicit_rate(self))
+
+    def __or__(self, other):
+        if not isinstance(other, dict):
+            return NotImplemented
+        return Updates({**self, **other}, learning_rate=_explicit_rate(self, other))
+
+    def __ror__(self, other):
+        if not isinstance(other, dict):
+            return NotImplemented
+        return Updates({**other, **self}, learning_rate=_explicit_rate(other, self))
+
+
+def _explicit_rate(*update_dicts):
+    """The last explicitly named learning rate of ``update_dicts`` (None if none)."""
+    rates = [getattr(u, "_learning_rate", None) for u in update_dicts]
+    return next((r for r in reversed(rates) if r is not None), None)
 
 
 def shared_learning_rate(value=0.01, name: str = "learning_rate"):
-    """A shared float scalar; a shared variable or a symbolic scalar is passed through."""
+    """A shared float scalar; a shared variable or a symbolic scalar is passed through.
+
+    The result is tagged as a learning rate (an expression such as ``lr / (1 + decay t)``
+    as a weaker one: the learning rate is then the tagged variable it is computed from).
+    """
     if isinstance(value, Variable):
-        return value
+        return _mark(value, "learning_rate" if value.owner is None else "learning_rate_expression")
     value = float(value)
     if not np.isfinite(value) or value < 0:
         raise ValueError(f"learning rate must be a finite number >= 0, got {value}")
-    return pytensor.shared(np.asarray(value, dtype=floatx()), name=name)
+    return _mark(pytensor.shared(np.asarray(value, dtype=floatx()), name=name), "learning_rate")
 
 
 def gradients(loss_or_grads, params):
@@ -75,14 +156,14 @@ def clip_by_global_norm(grads, max_norm: float, epsilon: float = 1e-7):
 
 def _slot(param, name, value=0.0):
     array = np.full(param.get_value(borrow=True).shape, value, dtype=param.dtype)
-    return pytensor.shared(array, name=f"{param.name or 'param'}.{name}")
+    return _mark(pytensor.shared(array, name=f"{param.name or 'param'}.{name}"), "slot")
 
 
 def sgd(loss_or_grads, params, learning_rate=0.01) -> Updates:
     """``p <- p - lr * g`` for each parameter (the fast.ai seed's ``upd_dict``)."""
     lr = shared_learning_rate(learning_rate)
     grads = gradients(loss_or_grads, params)
-    return Updates({p: p - lr * g for p, g in zip(params, grads)}, learning_rate=lr)
+    return Updates({p: p - lr * g for p, g in zip(params, grads)})
 
 
 def apply_momentum(updates: Updates, params=None, momentum: float = 0.9,
@@ -92,14 +173,13 @@ def apply_momentum(updates: Updates, params=None, momentum: float = 0.9,
     ``v <- mu v + (new - p)``; ``p <- p + v`` (or ``p + mu v + (new - p)``).
     """
     params = list(updates) if params is None else list(params)
-    out = Updates(updates, learning_rate=updates.learning_rate, slots=updates.slots)
+    out = Updates(updates, learning_rate=_explicit_rate(updates))
     for p in params:
         velocity = _slot(p, "velocity")
         step = updates[p] - p
         new_velocity = momentum * velocity + step
         out[velocity] = new_velocity
         out[p] = p + (momentum * new_velocity + step if nesterov else new_velocity)
-        out.slots.append(velocity)
     return out
 
 
@@ -117,26 +197,24 @@ def nesterov_momentum(loss_or_grads, params, learning_rate=0.01, momentum=0.9) -
 def adagrad(loss_or_grads, params, learning_rate=0.01, epsilon=1e-6) -> Updates:
     """Adagrad: ``a <- a + g^2``; ``p <- p - lr g / sqrt(a + eps)``."""
     lr = shared_learning_rate(learning_rate)
-    out = Updates(learning_rate=lr)
+    out = Updates()
     for p, g in zip(params, gradients(loss_or_grads, params)):
         acc = _slot(p, "accu")
         new_acc = acc + pt.sqr(g)
         out[acc] = new_acc
         out[p] = p - lr * g / pt.sqrt(new_acc + epsilon)
-        out.slots.append(acc)
     return out
 
 
 def rmsprop(loss_or_grads, params, learning_rate=0.001, rho=0.9, epsilon=1e-6) -> Updates:
     """RMSprop: ``a <- rho a + (1 - rho) g^2``; ``p <- p - lr g / sqrt(a + eps)``."""
     lr = shared_learning_rate(learning_rate)
-    out = Updates(learning_rate=lr)
+    out = Updates()
     for p, g in zip(params, gradients(loss_or_grads, params)):
         acc = _slot(p, "accu")
         new_acc = rho * acc + (1 - rho) * pt.sqr(g)
         out[acc] = new_acc
         out[p] = p - lr * g / pt.sqrt(new_acc + epsilon)
-        out.slots.append(acc)
     return out
 
 
@@ -146,7 +224,7 @@ def adam(loss_or_grads, params, learning_rate=0.001, beta1=0.9, beta2=0.999,
     lr = shared_learning_rate(learning_rate)
     step = pytensor.shared(np.asarray(0.0, dtype=floatx()), name="adam.t")
     t = step + 1
-    out = Updates({step: t}, learning_rate=lr, slots=[step])
+    out = Updates({step: t}, slots=[step])
     lr_t = lr * pt.sqrt(1 - beta2 ** t) / (1 - beta1 ** t)
     for p, g in zip(params, gradients(loss_or_grads, params)):
         m, v = _slot(p, "m"), _slot(p, "v")
@@ -154,23 +232,21 @@ def adam(loss_or_grads, params, learning_rate=0.001, beta1=0.9, beta2=0.999,
         v_t = beta2 * v + (1 - beta2) * pt.sqr(g)
         out[m], out[v] = m_t, v_t
         out[p] = p - lr_t * m_t / (pt.sqrt(v_t) + epsilon)
-        out.slots += [m, v]
     return out
 
 
 def merge(*update_dicts) -> Updates:
-    """Join update dicts; a variable updated by two of them is an error."""
-    out = Updates()
+    """Join update dicts; a variable updated by two of them is an error.
+
+    The result's ``learning_rate`` and ``slots`` are those of the joined entries (a
+    learning rate named explicitly in one of them is kept).
+    """
+    out = Updates(learning_rate=_explicit_rate(*update_dicts))
     for updates in update_dicts:
-        if not updates:
-            continue
-        for var, value in dict(updates).items():
+        for var, value in (updates or {}).items():
             if var in out:
                 raise ValueError(f"{var} is updated twice; each shared variable may have one update")
             out[var] = value
-        if getattr(updates, "learning_rate", None) is not None:
-            out.learning_rate = updates.learning_rate
-        out.slots += getattr(updates, "slots", [])
     return out
 
 

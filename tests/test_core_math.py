@@ -1,5 +1,6 @@
 """Gradients against finite differences, scan against a Python unroll, losses, optimizers."""
 
+import copy
 import math
 
 import numpy as np
@@ -318,6 +319,49 @@ def test_merge_rejects_double_updates():
         optim.sgd(loss, [w], float("nan"))
     with pytest.raises(ValueError, match="unknown optimizer"):
         optim.get("lbfgs")
+
+
+@pytest.mark.parametrize("rule", ["sgd", "momentum", "adagrad", "adam"])
+def test_updates_keep_learning_rate_and_slots_through_copies_and_merges(rule):
+    """The learning rate and slots are read from the entries: no copy can drop them."""
+    w, loss = _quadratic()
+    h = init.zeros((2,), name="h")
+    updates = optim.get(rule)(loss, [w], 0.05)
+    lr, slots = updates.learning_rate, updates.slots
+    assert lr.get_value() == np.float32(0.05)
+    assert [s.name for s in slots] == {"sgd": [], "momentum": ["w.velocity"],
+                                       "adagrad": ["w.accu"],
+                                       "adam": ["adam.t", "w.m", "w.v"]}[rule]
+    copies = {"copy()": updates.copy(), "copy.copy": copy.copy(updates),
+              "u | other": updates | {h: h + 1}, "other | u": {h: h + 1} | updates,
+              "Updates(dict(u))": optim.Updates(dict(updates)),
+              "merge(dict(u), other)": optim.merge(dict(updates), {h: h + 1})}
+    for how, other in copies.items():
+        assert type(other) is optim.Updates, how
+        assert other.learning_rate is lr and other.slots == slots, how
+    for how, plain in {"dict(u)": dict(updates), "{**u}": {**updates}}.items():
+        assert optim.learning_rate_of(plain) is lr and optim.slots_of(plain) == slots, how
+    ior = optim.Updates(updates)
+    ior |= {h: h + 1}
+    assert ior.learning_rate is lr and ior.slots == slots
+
+
+def test_learning_rate_of_expressions_symbols_and_several_rates():
+    w, loss = _quadratic()
+    lr = optim.shared_learning_rate(0.1)
+    decayed = optim.sgd(loss, [w], lr / (1 + init.zeros((), name="t")))
+    assert decayed.learning_rate is lr                    # the settable variable, not the ratio
+    symbolic = pt.scalar("lr")
+    assert optim.sgd(loss, [w], symbolic).learning_rate is symbolic
+    expression = pt.scalar("a") * 2                      # nothing tagged underneath it
+    assert optim.sgd(loss, [w], expression).learning_rate is expression
+    v = init.zeros((2,), name="v")
+    both = optim.merge(optim.sgd(loss, [w], 0.1), optim.adam((v ** 2).sum(), [v], 0.2))
+    with pytest.raises(ValueError, match="read 2 learning rates"):
+        both.learning_rate
+    assert [s.name for s in both.slots] == ["adam.t", "v.m", "v.v"]
+    both.learning_rate = lr                               # named explicitly, it is kept
+    assert both.learning_rate is lr and both.copy().learning_rate is lr
 
 
 @pytest.mark.parametrize("kind", CELL_KINDS)
