@@ -261,8 +261,17 @@ class Layer:
         return [np.asarray(v.get_value()) for v in self.weights]
 
     def set_weights(self, arrays) -> None:
-        """Set every weight from a list of arrays of the same shapes (creation order)."""
-        assign_weights(f"layer {self.name!r}", self.weights, arrays)
+        """Set every weight from a list of arrays of the same shapes (creation order);
+        Keras 3's layouts are accepted too (see :meth:`canonical_arrays`)."""
+        assign_weights(f"layer {self.name!r}", self.weights, self.canonical_arrays(list(arrays)))
+
+    def canonical_arrays(self, arrays: list) -> list:
+        """This layer's weights in scanrnn's layout from Keras's (the same by default)."""
+        return arrays
+
+    def count_arrays(self, arrays: list) -> int:
+        """How many of ``arrays`` (a model's weight list from this layer on) are its own."""
+        return len(self.weights)
 
     def count_params(self) -> int:
         if not self.built:

@@ -189,8 +189,22 @@ class Model(Trainer):
         return [np.asarray(v.get_value()) for v in self.weights]
 
     def set_weights(self, arrays) -> None:
-        """Set every weight from a list like :meth:`get_weights`'s."""
-        assign_weights(f"model {self.name!r}", self.weights, arrays)
+        """Set every weight from a list like :meth:`get_weights`'s, or like a Keras 3
+        model's ``get_weights()`` (a GRU's two biases as one ``(2, 3H)`` array)."""
+        arrays, start, parts, seen = list(arrays), 0, [], set()
+        for layer in self.layers:
+            if not layer.weights or all(id(v) in seen for v in layer.weights):
+                continue
+            seen.update(id(v) for v in layer.weights)
+            n = layer.count_arrays(arrays[start:])
+            parts.append((layer, arrays[start:start + n]))
+            start += n
+        if start != len(arrays):
+            raise ValueError(f"model {self.name!r} has {len(self.weights)} weight(s) "
+                             f"({', '.join(v.name for v in self.weights)}), got "
+                             f"{len(arrays)} array(s)")
+        for layer, part in parts:
+            layer.set_weights(part)
 
     def count_params(self) -> int:
         return int(sum(np.prod(np.shape(v.get_value(borrow=True))) for v in self.weights))
@@ -325,8 +339,14 @@ class Model(Trainer):
         """Read weights written by :meth:`save_weights` (or :meth:`save`).
 
         By default layer by layer in order (names may differ); ``by_name=True``
-        matches layer names and skips layers the file does not have.
+        matches layer names and skips layers the file does not have.  A Keras 3
+        ``.weights.h5`` file (needs h5py) loads by layer order as Keras does,
+        its layouts converted to scanrnn's.
         """
+        from . import keras_io
+        if keras_io.is_hdf5(filepath):
+            keras_io.load_weights_h5(self, filepath)
+            return
         saving.load_weights(self, filepath, by_name=by_name)
 
     def save(self, filepath) -> None:
@@ -477,5 +497,9 @@ def model_from_json(text: str) -> Model:
 
 def load_model(filepath, compile: bool = True) -> Model:
     """A model saved by :meth:`Model.save`: architecture, weights, and (``compile``) training
-    settings with the optimizer state."""
+    settings with the optimizer state.  A Keras 3 ``.keras`` file (needs h5py) loads when
+    every layer in it is one scanrnn.keras has (else a ValueError names the layer)."""
+    from . import keras_io
+    if keras_io.is_keras_archive(filepath):
+        return keras_io.load_keras_model(filepath, compile=compile)
     return saving.load_model(filepath, compile=compile)

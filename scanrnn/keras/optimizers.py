@@ -229,5 +229,33 @@ def get(identifier) -> Optimizer:
                      f"{', '.join(OPTIMIZERS)} or an optimizer object (e.g. Adam(lr=1e-3))")
 
 
+# Keras 3 optimizer arguments scanrnn has only at these values (the Keras defaults).
+_KERAS3_ONLY_DEFAULTS = {"weight_decay": None, "use_ema": False, "loss_scale_factor": None,
+                         "gradient_accumulation_steps": None, "amsgrad": False,
+                         "centered": False, "momentum": 0.0}
+
+
+def from_keras(spec: dict) -> Optimizer:
+    """Ours from a Keras 3 ``{"class_name", "config"}`` optimizer spec (a ``.keras`` file)."""
+    name = str(spec.get("class_name", ""))
+    cls = OPTIMIZERS.get(name.lower())
+    if cls is None:
+        raise ValueError(f"Keras optimizer {name!r} is not one scanrnn.keras has "
+                         f"({', '.join(c.__name__ for c in OPTIMIZERS.values())})")
+    config = dict(spec.get("config", {}))
+    for key in ("name", "ema_momentum", "ema_overwrite_frequency"):
+        config.pop(key, None)
+    for key, default in _KERAS3_ONLY_DEFAULTS.items():
+        if key in config and not (cls is SGD and key == "momentum"):
+            value = config.pop(key)
+            if value not in (default, None) and value != default:
+                raise ValueError(f"Keras optimizer {name} has {key}={value!r}, which scanrnn's "
+                                 f"{cls.__name__} does not support")
+    if not isinstance(config.get("learning_rate", 0.0), (int, float)):
+        raise ValueError(f"Keras optimizer {name} has a learning-rate schedule, which scanrnn "
+                         f"does not support; give a number")
+    return cls(**{k: v for k, v in config.items() if v is not None})
+
+
 def serialize(optimizer: Optimizer) -> dict:
     return {"class_name": type(optimizer).__name__, "config": optimizer.get_config()}

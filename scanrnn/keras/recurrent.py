@@ -284,9 +284,27 @@ class SimpleRNN(Recurrent):
 
 
 class GRU(Recurrent):
-    """GRU, reset gate after the recurrent product (Keras 3); ``3*(H*(I+H)+2H)`` parameters."""
+    """GRU, reset gate after the recurrent product (Keras 3); ``3*(H*(I+H)+2H)`` parameters.
+
+    Weights: ``W_x (I, 3H), W_h (H, 3H), b (3H), b_h (3H)`` (gates z, r, n).
+    :meth:`set_weights` also takes Keras 3's three arrays, whose last, ``(2, 3H)``,
+    holds ``b`` and ``b_h`` as rows; :meth:`get_weights` returns the four.
+    """
 
     cell_kind = "gru"
+
+    def _keras_bias(self, arrays, at):
+        """True when ``arrays[at]`` is Keras's ``(2, 3H)`` pair of biases."""
+        return len(arrays) > at and np.ndim(arrays[at]) == 2 and np.shape(arrays[at])[0] == 2
+
+    def canonical_arrays(self, arrays):
+        if len(arrays) == 3 and self._keras_bias(arrays, 2):
+            W_x, W_h, biases = arrays
+            return [W_x, W_h, np.asarray(biases)[0], np.asarray(biases)[1]]
+        return arrays
+
+    def count_arrays(self, arrays):
+        return 3 if self._keras_bias(arrays, 2) else len(self.weights)
 
 
 class LSTM(Recurrent):

@@ -40,6 +40,12 @@ class TimeDistributed(Layer):
         inner = self.layer.compute_output_shape(self._inner_shape(input_shape))
         return (input_shape[0], input_shape[1], *inner[1:])
 
+    def canonical_arrays(self, arrays):
+        return self.layer.canonical_arrays(arrays)
+
+    def count_arrays(self, arrays):
+        return self.layer.count_arrays(arrays)
+
     @property
     def trainable_weights(self):
         return self.layer.trainable_weights if self.trainable else []

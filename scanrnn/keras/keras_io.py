@@ -1,0 +1,165 @@
+"""Keras 3 files: ``.weights.h5`` (weights) and ``.keras`` (architecture + weights).
+
+Reading them needs ``h5py`` (an optional extra); everything else here is numpy.
+
+A ``.weights.h5`` file stores each layer's arrays under a key made from the
+layer's class, in model order (``layers/gru``, ``layers/gru_1``, ...), with
+recurrent layers' arrays under ``cell/`` and wrappers' under ``layer/`` or
+``forward_layer/``, ``backward_layer/``.  Loading walks our model's layers the
+same way (so layer names need not match, as in Keras) and converts Keras's
+layouts to scanrnn's (a GRU's ``(2, 3H)`` bias array into ``b`` and ``b_h``).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+import zipfile
+
+import numpy as np
+
+
+def h5py():
+    """The ``h5py`` module, or an ImportError that says how to install it."""
+    try:
+        import h5py as module
+    except ImportError as exc:
+        raise ImportError("reading Keras .weights.h5 and .keras files needs h5py: "
+                          "pip install h5py (or the scanrnn extra that includes it)") from exc
+    return module
+
+
+HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+
+
+def is_hdf5(path) -> bool:
+    """Whether the file at ``path`` is HDF5 (a Keras ``.weights.h5``), by its first bytes."""
+    try:
+        with open(os.fspath(path), "rb") as f:
+            return f.read(8) == HDF5_SIGNATURE
+    except OSError:
+        return False
+
+
+def is_keras_archive(path) -> bool:
+    """Whether ``path`` is a Keras 3 ``.keras`` zip (one holding ``config.json``)."""
+    path = os.fspath(path)
+    if not (os.path.isfile(path) and zipfile.is_zipfile(path)):
+        return False
+    with zipfile.ZipFile(path) as archive:
+        return "config.json" in archive.namelist()
+
+
+def snake_case(name: str) -> str:
+    """Keras's key for a class name: ``SimpleRNN`` -> ``simple_rnn``."""
+    name = re.sub(r"\W+", "", name)
+    name = re.sub("(.)([A-Z][a-z]+)", r"\1_\2", name)
+    return re.sub("([a-z])([A-Z])", r"\1_\2", name).lower()
+
+
+def layer_keys(layers) -> list[tuple]:
+    """``(layer, key)`` in order, the keys numbered per class as Keras numbers them."""
+    used, out = {}, []
+    for layer in layers:
+        base = snake_case(type(layer).__name__)
+        count = used.get(base)
+        used[base] = 0 if count is None else count + 1
+        out.append((layer, base if count is None else f"{base}_{count + 1}"))
+    return out
+
+
+def _vars(group) -> list[np.ndarray]:
+    if group is None or "vars" not in group:
+        return []
+    found = group["vars"]
+    return [np.asarray(found[str(i)]) for i in range(len(found))]
+
+
+def group_arrays(layer, group) -> list[np.ndarray]:
+    """The arrays of ``layer`` stored in the h5 ``group``, in Keras's layout."""
+    kind = type(layer).__name__
+    if kind == "TimeDistributed":
+        return group_arrays(layer.layer, group.get("layer"))
+    if kind == "Bidirectional":
+        return (group_arrays(layer.forward_layer, group.get("forward_layer")) +
+                group_arrays(layer.backward_layer, group.get("backward_layer")))
+    if kind in ("SimpleRNN", "GRU", "LSTM"):
+        return _vars(group.get("cell"))
+    return _vars(group)
+
+
+def _open(source):
+    """An open h5py File for a path, an open file, or bytes' stream."""
+    module = h5py()
+    return module.File(source if not isinstance(source, (str, os.PathLike))
+                       else os.fspath(source), "r")
+
+
+def load_weights_h5(model, source) -> None:
+    """Set ``model``'s weights from a Keras 3 ``.weights.h5`` file (path or file object)."""
+    if not model.built:
+        raise ValueError(f"model {model.name!r} is not built yet; build it before loading "
+                         f"weights")
+    with _open(source) as f:
+        stored = f.get("layers")
+        for layer, key in layer_keys(model.layers):
+            if not layer.weights:
+                continue
+            if stored is None or key not in stored:
+                have = ", ".join(stored.keys()) if stored is not None else "nothing"
+                raise ValueError(f"the Keras weights file has no weights for layer "
+                                 f"{layer.name!r} (key 'layers/{key}'); it holds: {have}")
+            arrays = group_arrays(layer, stored[key])
+            try:
+                layer.set_weights(arrays)
+            except ValueError as exc:
+                raise ValueError(f"cannot load Keras weights 'layers/{key}' into layer "
+                                 f"{layer.name!r}: {exc}") from exc
+
+
+def read_keras_archive(path) -> tuple[dict, bytes]:
+    """``(config, weights h5 bytes)`` of a ``.keras`` zip file."""
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"no .keras file at {path}")
+    if not zipfile.is_zipfile(path):
+        raise ValueError(f"{path} is not a Keras 3 .keras file (a zip archive)")
+    with zipfile.ZipFile(path) as archive:
+        names = archive.namelist()
+        if "config.json" not in names:
+            raise ValueError(f"{path} has no config.json; it holds {', '.join(names)}")
+        config = json.loads(archive.read("config.json"))
+        weights = archive.read("model.weights.h5") if "model.weights.h5" in names else None
+    return config, weights
+
+
+def load_keras_model(path, compile: bool = True):
+    """A scanrnn.keras model from a Keras 3 ``.keras`` file: its architecture, weights and
+    (``compile``) loss and optimizer where scanrnn has them."""
+    from .keras_config import model_from_keras_config
+    config, weights = read_keras_archive(path)
+    try:
+        model = model_from_keras_config(config)
+    except ValueError as exc:
+        raise ValueError(f"{os.fspath(path)}: {exc}") from exc
+    if weights is not None:
+        load_weights_h5(model, io.BytesIO(weights))
+    if compile and config.get("compile_config"):
+        _compile_from(model, config["compile_config"])
+    return model
+
+
+def _compile_from(model, compile_config):
+    import warnings
+
+    from . import optimizers
+    spec = compile_config.get("optimizer")
+    try:
+        optimizer = optimizers.from_keras(spec) if spec is not None else "rmsprop"
+        model.compile(optimizer=optimizer, loss=compile_config.get("loss"),
+                      metrics=compile_config.get("metrics") or None,
+                      loss_weights=compile_config.get("loss_weights"))
+    except (TypeError, ValueError) as exc:
+        warnings.warn(f"the Keras model is loaded uncompiled: {exc}", stacklevel=3)
