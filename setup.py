@@ -9,14 +9,22 @@ setup(
                 "compiled training on CPU and GPU (JAX), and a Keras-like layer API.",
     long_description=Path(__file__).with_name("README.md").read_text(encoding="utf-8"),
     long_description_content_type="text/markdown",
+    # CI runs the whole suite on Python 3.11, 3.12 and 3.13 (README: "Tested versions").
     python_requires=">=3.11",
+    classifiers=[
+        "Programming Language :: Python :: 3.11",
+        "Programming Language :: Python :: 3.12",
+        "Programming Language :: Python :: 3.13",
+    ],
     packages=find_packages(include=["scanrnn", "scanrnn.*"]),
     package_data={"scanrnn": ["py.typed"]},
+    # Lower bounds are versions the suite passed with; no upper bounds: no newer release is
+    # known to break scanrnn (what differs between PyTensor lines: scanrnn/pytensor_compat.py).
     install_requires=[
-        "pytensor>=3.0.7",
-        "numpy",
+        "pytensor>=3.0.7",  # 3.0.7 is the last release for Python 3.11; 3.3.x on 3.12/3.13
+        "numpy>=2.0",  # PyTensor 3 needs numpy 2
         # the progress bar of `scanrnn train` and `fit`: tqdm does it better than we would
-        "tqdm",
+        "tqdm>=4.62",
     ],
     extras_require={
         "jax": ["jax>=0.4.30"],

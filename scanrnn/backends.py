@@ -41,6 +41,7 @@ import pytensor.tensor as pt
 from pytensor.compile.builders import OpFromGraph
 from pytensor.compile.mode import Mode, get_mode
 from pytensor.compile.sharedvalue import SharedVariable
+from pytensor.graph.basic import Variable
 from pytensor.graph.replace import graph_replace
 from pytensor.graph.traversal import graph_inputs, io_toposort
 from pytensor.tensor.type import TensorType
@@ -153,6 +154,25 @@ def _describe(var, index) -> str:
     return f"input {index} ({var.name!r})" if var.name else f"input {index}"
 
 
+def _check_range(var, index, array, want):
+    """Refuse values that ``want`` cannot hold (numpy would wrap ints and turn floats to inf)."""
+    if not array.size or array.dtype.kind == "b" or want.kind == "b":
+        return
+    if want.kind in "iu" and array.dtype.kind in "iu":
+        info = np.iinfo(want)
+        low, high = array.min(), array.max()
+    elif want.kind == "f" and array.dtype.kind == "f" and want.itemsize < array.dtype.itemsize:
+        info = np.finfo(want)
+        finite = array[np.isfinite(array)]
+        low, high = (finite.min(), finite.max()) if finite.size else (0, 0)
+    else:
+        return
+    if low < info.min or high > info.max:
+        raise ValueError(
+            f"{_describe(var, index)} is {want}, which holds values from {info.min} to "
+            f"{info.max}; got values from {low} to {high}")
+
+
 def check_argument(var, value, index: int = 0):
     """Convert ``value`` for the symbolic input ``var`` or raise a clear ValueError."""
     if _is_jax_array(value) and str(value.dtype) == var.dtype and value.ndim == var.ndim:
@@ -167,6 +187,7 @@ def check_argument(var, value, index: int = 0):
             raise ValueError(
                 f"{_describe(var, index)} expects {want} values, got {array.dtype}"
                 + (" (cast token ids to an integer dtype)" if want.kind in "iu" else ""))
+        _check_range(var, index, array, want)
         array = np.asarray(array, dtype=want)
     if array.ndim != var.ndim:
         raise ValueError(
@@ -254,6 +275,19 @@ def _with_private_inner_graphs(variables):
     return variables
 
 
+def _output_list(outputs) -> tuple[list, bool]:
+    """``outputs`` as a list, and whether one variable was given (``None``: no outputs)."""
+    if outputs is None:
+        return [], False
+    single = not isinstance(outputs, (list, tuple))
+    listed = [outputs] if single else list(outputs)
+    for i, out in enumerate(listed):
+        if not isinstance(out, Variable):
+            raise ValueError(f"output {i} must be a symbolic variable computed from the inputs "
+                             f"(pt.tensor operations), got {out!r}")
+    return listed, single
+
+
 class Function:
     """A compiled PyTensor function on one backend; call it like the function.
 
@@ -266,14 +300,13 @@ class Function:
         (one entry, key ``None``, on backends that need no static shapes).
     """
 
-    def __init__(self, inputs, outputs, updates=None, backend="auto", *, name=None,
+    def __init__(self, inputs, outputs=None, updates=None, backend="auto", *, name=None,
                  givens=None, return_numpy=True, on_unused_input="raise",
                  no_default_updates=False, profile=False):
         self.backend = resolve_backend(backend)
         self.name = name
         self.inputs = list(inputs)
-        self.single_output = not isinstance(outputs, (list, tuple))
-        self.outputs = [outputs] if self.single_output else list(outputs)
+        self.outputs, self.single_output = _output_list(outputs)
         self.updates = dict(updates or {})
         self.givens = givens
         self.return_numpy = return_numpy
@@ -392,11 +425,12 @@ class Function:
                 f"inputs={[v.name for v in self.inputs]} compiled={len(self.compiled)}>")
 
 
-def function(inputs, outputs, updates=None, backend="auto", **kwargs) -> Function:
+def function(inputs, outputs=None, updates=None, backend="auto", **kwargs) -> Function:
     """Compile ``outputs`` of ``inputs`` (and ``updates``) on ``backend``.
 
     Like ``pytensor.function`` (or Theano's): ``inputs`` is a list of symbolic
-    inputs, ``outputs`` one variable or a list, ``updates`` a
+    inputs, ``outputs`` one variable, a list, or ``None`` for a function that
+    only applies its updates (it returns ``[]``), ``updates`` a
     ``{shared: new_value}`` dict applied after each call.  ``backend`` is
     ``"auto"``, ``"jax"``, ``"numba"``, ``"c"`` or ``"python"``.
 

@@ -129,6 +129,23 @@ def test_bad_inputs_name_the_problem():
     with pytest.raises(BackendError, match="unknown backend 'tensorflow'; choose one of: auto"):
         scanrnn.function([x], x.sum(), backend="tensorflow")
     assert float(f(np.ones((5, 2), np.int64), np.ones((2, 3)))) == 16.0
+    big = np.ones((5, 2), np.int64)
+    big[3, 1] = 2**40  # int32 would wrap it to 0
+    with pytest.raises(ValueError, match=r"\('tokens'\) is int32, which holds values from "
+                                         r"-2147483648 to 2147483647; got values from 1 to 1099"):
+        f(big, np.ones((2, 3)))
+    with pytest.raises(ValueError, match=r"\('h0'\) is float32.*got values from 1.0 to 1e\+39"):
+        f(np.ones((5, 2), int), np.array([[1.0, 1e39, np.inf]] * 2))
+
+
+def test_outputs_none_compiles_an_update_only_function_and_bad_outputs_are_named():
+    s = pytensor.shared(np.float32(0.0), name="s")
+    step = scanrnn.function([], None, updates={s: s + 1}, backend="python")
+    assert step() == [] and step() == []
+    assert float(s.get_value()) == 2.0
+    x = pt.fvector("x")
+    with pytest.raises(ValueError, match=r"output 1 must be a symbolic variable .* got 3"):
+        scanrnn.function([x], [x.sum(), 3])
 
 
 def test_backends_report():
