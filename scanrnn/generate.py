@@ -52,6 +52,38 @@ def _encode_prefix(vocab, prefix) -> np.ndarray:
     return np.asarray(vocab.encode(prefix), dtype=np.int32)
 
 
+MAX_LENGTH = 1_000_000
+"""Most tokens one call generates: the compiled loop of ``length`` steps, its constants and
+its ``(length, num)`` output are built at once (10**7 steps took 51 s; 10**9 exhausted 24 GB)."""
+TEMPERATURE_RANGE = (1e-3, 1e3)
+"""Temperatures float32 sampling computes faithfully: ``logits / t`` stays finite and normal."""
+
+
+def check_length(length) -> int:
+    """``length`` as an int in ``[1, MAX_LENGTH]``, or a ``ValueError`` saying why not."""
+    if isinstance(length, bool) or int(length) != length or length <= 0:
+        raise ValueError(f"length must be a positive integer, got {length!r}")
+    if length > MAX_LENGTH:
+        raise ValueError(f"length {length:,} is more than {MAX_LENGTH:,} tokens, the most one call "
+                         f"generates (it compiles a loop of that many steps); generate in parts, "
+                         f"continuing from the previous text as the prefix")
+    return int(length)
+
+
+def check_temperature(temperature) -> float:
+    """``temperature`` as a float in :data:`TEMPERATURE_RANGE`, or a ``ValueError``."""
+    low, high = TEMPERATURE_RANGE
+    try:
+        value = float(temperature)
+    except (TypeError, ValueError):
+        raise ValueError(f"temperature must be a number, got {temperature!r}") from None
+    if not low <= value <= high:
+        raise ValueError(f"temperature must be between {low:g} and {high:g} (float32 sampling "
+                         f"turns a smaller one into 0 and a larger one into infinity), got "
+                         f"{temperature!r}; for argmax decoding use greedy sampling")
+    return value
+
+
 class Sampler:
     """Compiled sampling for one model; call :meth:`sample` or :meth:`sample_ids`.
 
@@ -146,13 +178,11 @@ class Sampler:
                    num: int = 1) -> np.ndarray:
         """Continuations of a 1-D id prefix: int32 array ``(num, length)`` (prefix excluded)."""
         V = self.model.vocab_size
-        if isinstance(length, bool) or int(length) != length or length <= 0:
-            raise ValueError(f"length must be a positive integer, got {length!r}")
+        check_length(length)
         if isinstance(num, bool) or int(num) != num or num < 1:
             raise ValueError(f"num must be a positive integer, got {num!r}")
-        if not greedy and not (np.isfinite(temperature) and temperature > 0):
-            raise ValueError(f"temperature must be > 0 (use greedy=True for argmax decoding), "
-                             f"got {temperature!r}")
+        if not greedy:
+            check_temperature(temperature)
         if top_k is None:
             top_k = V
         if isinstance(top_k, bool) or int(top_k) != top_k or not 1 <= top_k <= V:
