@@ -370,12 +370,18 @@ def _sample_prefixes(args, vocab, text_tokens, default_prefixes):
 # --------------------------------------------------------------------------------------
 # train
 # --------------------------------------------------------------------------------------
-def _setup_resume(args, train_over):
-    """Reopen a run: its saved configuration with the allowed overrides, data, checkpoint."""
-    from .models import LMConfig
+def _open_to_resume(args):
+    """The run to resume, opened and locked (another process training it: RunDirError)."""
     from .rundir import RunDir
-    from .training import TrainConfig, prepare_data
     run = RunDir.open(Path(args.out) if args.out else _newest_run(Path(DEFAULT_RUNS)))
+    run.lock()   # before anything is read or cleaned up: nobody else writes it from now on
+    return run
+
+
+def _setup_resume(args, run, train_over):
+    """A locked run's saved configuration with the allowed overrides, data, checkpoint."""
+    from .models import LMConfig
+    from .training import TrainConfig, prepare_data
     run.remove_stale_temp_files()
     saved = run.read_config()
     saved_model, saved_train = saved["model"], dict(saved["train"])
@@ -403,7 +409,7 @@ def _setup_resume(args, train_over):
         raise UsageError(f"the corpus {corpus_path} no longer gives the vocabulary saved in "
                          f"{run.vocab_path}; was the file changed?")
     checkpoint = run.load_checkpoint("latest") if run.has_checkpoint("latest") else None
-    return run, train_config, lm_config, lm_data, vocab, text, corpus_path, checkpoint
+    return train_config, lm_config, lm_data, vocab, text, corpus_path, checkpoint
 
 
 def _setup_new(args, train_over, model_over):
@@ -470,39 +476,67 @@ class _StopRequest:
 
 
 def cmd_train(args) -> int:
+    """``scanrnn train``: a new run or ``--resume``; the run directory stays locked
+    (:meth:`scanrnn.rundir.RunDir.lock`) until the command ends."""
     from .models import CharLM
-    from .rundir import RunDir, RunRecorder
-    from .training import NonFiniteLossError, Trainer
+    from .rundir import RunDir
+    from .training import Trainer
 
     backend = _check_backend(args.backend) if args.backend else None
     model_over = {MODEL_FLAGS[k]: v for k, v in _explicit(args, MODEL_FLAGS).items()}
     train_over = _explicit(args, TRAIN_FLAGS)
     if args.patience is not None:
         train_over["patience"] = args.patience or None
-    if args.resume:
-        run, train_config, lm_config, lm_data, vocab, text, corpus_path, checkpoint = \
-            _setup_resume(args, train_over)
-    else:
-        train_config, lm_config, lm_data, vocab, text, corpus_path = \
-            _setup_new(args, train_over, model_over)
-        checkpoint = None
-    # the run directory keeps the best weights in best.npz: the model keeps its last ones
-    train_config = dataclasses.replace(train_config, progress=not args.no_progress,
-                                       verbose=not args.quiet, restore_best=False,
-                                       log_every=1, backend=backend or train_config.backend)
-    # build the trainer before creating the run directory: bad sizes fail with nothing on disk
-    trainer = Trainer(CharLM(lm_config), train_config, lm_data.train_ids, lm_data.val_ids,
-                      vocab)
-    if not args.resume:
-        out = Path(args.out) if args.out else _default_out(train_config.corpus, lm_config.cell)
-        run = RunDir.create(out, {
-            "model": lm_config.to_dict(), "train": train_config.to_dict(),
-            "data": {"corpus": train_config.corpus, "path": corpus_path,
-                     "max_chars": args.max_chars, "train_tokens": int(len(lm_data.train_ids)),
-                     "val_tokens": int(len(lm_data.val_ids)), "vocab_size": len(vocab)},
-            "backend": trainer.backend,
-            "recorder": {"log_every": args.log_every or 50, "save_every": args.save_every or 0}},
-            vocab)
+    run = None
+    try:
+        if args.resume:
+            run = _open_to_resume(args)
+            train_config, lm_config, lm_data, vocab, text, corpus_path, checkpoint = \
+                _setup_resume(args, run, train_over)
+        else:
+            if args.out:                 # an existing run is refused before any work
+                RunDir.check_new(args.out)
+            train_config, lm_config, lm_data, vocab, text, corpus_path = \
+                _setup_new(args, train_over, model_over)
+            checkpoint = None
+        # the run directory keeps the best weights in best.npz: the model keeps its last ones
+        train_config = dataclasses.replace(train_config, progress=not args.no_progress,
+                                           verbose=not args.quiet, restore_best=False,
+                                           log_every=1, backend=backend or train_config.backend)
+        # build the trainer before creating the run directory: bad sizes fail with nothing
+        # on disk
+        trainer = Trainer(CharLM(lm_config), train_config, lm_data.train_ids,
+                          lm_data.val_ids, vocab)
+        if run is None:
+            run = _create_run(args, trainer, lm_data, vocab, corpus_path)
+        return _train_run(args, run, trainer, checkpoint, lambda: _train_header(
+            run, trainer, lm_data, vocab, corpus_path, text, args.resume))
+    finally:
+        if run is not None:
+            run.unlock()
+
+
+def _create_run(args, trainer, lm_data, vocab, corpus_path):
+    """The new run directory of ``trainer`` (created locked)."""
+    from .rundir import RunDir
+    train_config, lm_config = trainer.config, trainer.model.config
+    out = Path(args.out) if args.out else _default_out(train_config.corpus, lm_config.cell)
+    return RunDir.create(out, {
+        "model": lm_config.to_dict(), "train": train_config.to_dict(),
+        "data": {"corpus": train_config.corpus, "path": corpus_path,
+                 "max_chars": args.max_chars, "train_tokens": int(len(lm_data.train_ids)),
+                 "val_tokens": int(len(lm_data.val_ids)), "vocab_size": len(vocab)},
+        "backend": trainer.backend,
+        "recorder": {"log_every": args.log_every or 50, "save_every": args.save_every or 0}},
+        vocab)
+
+
+def _train_run(args, run, trainer, checkpoint, header) -> int:
+    """Restore ``checkpoint`` (if any), print ``header()``, train and record into ``run``;
+    returns the exit status."""
+    from .rundir import RunRecorder
+    from .training import NonFiniteLossError
+
     saved_rec = run.read_config().get("recorder", {})
     recorder = RunRecorder(
         run, log_every=args.log_every or saved_rec.get("log_every", 50),
@@ -519,7 +553,7 @@ def cmd_train(args) -> int:
     else:
         recorder.attach(trainer, {} if args.resume else None)
 
-    _say(args, _train_header(run, trainer, lm_data, vocab, corpus_path, text, args.resume))
+    _say(args, header())
     reason = trainer._budget_reason()
     if reason is not None:
         _say(args, f"nothing to do: the run already reached its budget ({reason}: epoch "

@@ -11,6 +11,8 @@ file                      what
 ``metrics.csv``           one row per ``N`` steps (``kind=step``) and per epoch (``kind=epoch``)
 ``samples.txt``           text generated at the end of each epoch
 ``loss.png``              train / validation curves (only when matplotlib is installed)
+``train.lock``            held (``flock``) by the process training the run, with its pid;
+                          removed when it ends (:meth:`RunDir.lock`)
 ========================  ===============================================================
 
 Checkpoints are written atomically (:mod:`scanrnn.checkpoint`); config.json and
@@ -31,6 +33,11 @@ from pathlib import Path
 
 from . import checkpoint as ckpt
 
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - not POSIX: runs are not locked
+    fcntl = None
+
 RUN_FORMAT = "scanrnn-run"
 RUN_VERSION = 1
 CONFIG_FILE = "config.json"
@@ -40,6 +47,7 @@ BEST = "best.npz"
 METRICS_FILE = "metrics.csv"
 SAMPLES_FILE = "samples.txt"
 PLOT_FILE = "loss.png"
+LOCK_FILE = "train.lock"
 
 METRIC_COLUMNS = ("kind", "epoch", "step", "tokens", "seconds", "lr", "train_loss", "train_ppl",
                   "train_bpc", "val_loss", "val_ppl", "val_bpc", "tokens_per_s")
@@ -60,6 +68,7 @@ class RunDir:
 
     def __init__(self, path):
         self.path = Path(path)
+        self._lock_fd = None
 
     # -- paths ----------------------------------------------------------------
     config_path = property(lambda self: self.path / CONFIG_FILE)
@@ -69,6 +78,7 @@ class RunDir:
     metrics_path = property(lambda self: self.path / METRICS_FILE)
     samples_path = property(lambda self: self.path / SAMPLES_FILE)
     plot_path = property(lambda self: self.path / PLOT_FILE)
+    lock_path = property(lambda self: self.path / LOCK_FILE)
 
     def __repr__(self):
         return f"RunDir({str(self.path)!r})"
@@ -91,26 +101,43 @@ class RunDir:
         the format marker, the scanrnn version, the creation time and the
         configuration hash are added.  ``vocab`` is a :class:`scanrnn.data.Vocab`.
         An existing run or a non-empty folder is refused (continue a run with
-        :meth:`open` instead).
+        :meth:`open` instead).  The new run is returned locked (:meth:`lock`).
         """
         run = cls(path)
-        if run.path.exists() and not run.path.is_dir():
-            raise RunDirError(f"--out {run.path} exists and is a file, not a directory")
-        if cls.is_run_dir(run.path):
-            raise RunDirError(f"{run.path} already holds a run; pass --resume to continue it, "
-                              "or choose another --out")
-        if run.path.is_dir() and any(run.path.iterdir()):
-            raise RunDirError(f"{run.path} is not empty and is not a run directory; "
-                              "choose another --out")
+        cls.check_new(run.path)
         run.path.mkdir(parents=True, exist_ok=True)
+        run.lock()
+        try:
+            cls.check_new(run.path)   # again: another process may have made it meanwhile
+            run._write_new(config, vocab)
+        except BaseException:
+            run.unlock()
+            raise
+        return run
+
+    @classmethod
+    def check_new(cls, path) -> None:
+        """RunDirError unless :meth:`create` can make a run at ``path`` (missing or empty)."""
+        path = Path(path)
+        if path.exists() and not path.is_dir():
+            raise RunDirError(f"--out {path} exists and is a file, not a directory")
+        if cls.is_run_dir(path):
+            raise RunDirError(f"{path} already holds a run; pass --resume to continue it, "
+                              "or choose another --out")
+        if path.is_dir() and any(p.name != LOCK_FILE for p in path.iterdir()):
+            raise RunDirError(f"{path} is not empty and is not a run directory; "
+                              "choose another --out")
+
+    def _write_new(self, config: dict, vocab) -> None:
+        """config.json (with the format marker, version, time and hash) and vocab.json."""
         from . import __version__
         full = {"format": RUN_FORMAT, "version": RUN_VERSION, "scanrnn": __version__,
                 "created": datetime.datetime.now().isoformat(timespec="seconds"), **config,
                 "config_hash": model_hash(config["model"], vocab.to_json())}
-        ckpt.atomic_write_text(run.vocab_path,
+        ckpt.atomic_write_text(self.vocab_path,
                                json.dumps(vocab.to_json(), ensure_ascii=False) + "\n")
-        ckpt.atomic_write_text(run.config_path, json.dumps(full, indent=2, sort_keys=False) + "\n")
-        return run
+        ckpt.atomic_write_text(self.config_path,
+                               json.dumps(full, indent=2, sort_keys=False) + "\n")
 
     @classmethod
     def open(cls, path) -> RunDir:
@@ -136,6 +163,47 @@ class RunDir:
         if not run.vocab_path.is_file():
             raise RunDirError(f"{run.path} has no {VOCAB_FILE}; the run directory is incomplete")
         return run
+
+    # -- one training process at a time -------------------------------------------
+    def lock(self) -> None:
+        """Take the run's lock (``train.lock``, ``flock``ed, holding our pid).
+
+        Raises :class:`RunDirError` at once if another process holds it.  The lock dies
+        with its process (a killed run leaves no lock behind, at most the file); release
+        it with :meth:`unlock`.  Without ``fcntl`` (not POSIX) this does nothing.
+        """
+        if self._lock_fd is not None or fcntl is None:
+            return
+        while True:
+            fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                owner = os.read(fd, 32).decode("ascii", "replace").strip()
+                os.close(fd)
+                raise RunDirError(
+                    f"{self.path} is being trained by another process"
+                    f"{f' (pid {owner})' if owner.isdigit() else ''}; wait for it to end or "
+                    "stop it (Ctrl-C saves it), or choose another --out") from None
+            if self._holds_current_file(fd):
+                break
+            os.close(fd)   # the previous holder removed that file as it ended: retry
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode("ascii"))
+        self._lock_fd = fd
+
+    def _holds_current_file(self, fd) -> bool:
+        try:
+            return os.fstat(fd).st_ino == os.stat(self.lock_path).st_ino
+        except FileNotFoundError:
+            return False
+
+    def unlock(self) -> None:
+        """Release the lock taken by :meth:`lock` and remove ``train.lock`` (no-op if not held)."""
+        fd, self._lock_fd = self._lock_fd, None
+        if fd is not None:
+            self.lock_path.unlink(missing_ok=True)   # while held: nobody else holds it
+            os.close(fd)
 
     def remove_stale_temp_files(self) -> list[Path]:
         """Delete temporary files left by saves that were killed (call only when no other

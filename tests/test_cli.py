@@ -61,6 +61,47 @@ def popen(*args):
                             text=True)
 
 
+# `scanrnn train` that stops after step N until it is signalled: the run writes MARKER and
+# waits, still running, for the CLI's stop request (Ctrl-C / SIGTERM) to be set
+PAUSED_TRAIN = """
+import os, signal, sys, time
+from pathlib import Path
+from scanrnn import cli, rundir
+pause_at, marker = int(sys.argv[1]), Path(sys.argv[2])
+record = rundir.RunRecorder.on_step
+
+def on_step(self, trainer, step, loss):
+    record(self, trainer, step, loss)
+    if step == pause_at:
+        stop = signal.getsignal(signal.SIGTERM).__self__    # the CLI's _StopRequest
+        marker.write_text(str(os.getpid()))
+        while not stop.requested:
+            time.sleep(0.01)
+
+rundir.RunRecorder.on_step = on_step
+sys.exit(cli.main(sys.argv[3:]))
+"""
+
+
+def popen_paused(pause_at, marker, *args):
+    """``scanrnn train ARGS`` in a subprocess that pauses after step ``pause_at`` (see
+    :func:`wait_until_paused`) and then waits for SIGINT or SIGTERM."""
+    return subprocess.Popen([sys.executable, "-c", PAUSED_TRAIN, str(pause_at), str(marker),
+                             "train", *map(str, args)], cwd=ROOT, env=_env(),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def wait_until_paused(proc, marker, timeout=300):
+    """Wait for the marker of :func:`popen_paused` (the timeout only catches a hung run)."""
+    deadline = time.monotonic() + timeout
+    while not marker.is_file():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            raise AssertionError(("the run never paused", proc.returncode, *proc.communicate()))
+        time.sleep(0.01)
+    assert marker.read_text() == str(proc.pid)
+
+
 def rows(run_dir):
     with open(Path(run_dir) / "metrics.csv", newline="") as f:
         return list(csv.DictReader(f))
@@ -136,7 +177,7 @@ def test_train_writes_a_complete_run_directory(run_dir):
     assert latest.meta["global_step"] == 262 and latest.meta["epoch"] == 2
     assert any(k.startswith("opt/") for k in latest.arrays)      # optimizer state saved
     assert "rng/dropout" in latest.arrays
-    assert not list(run_dir.glob(".*.tmp"))
+    assert not list(run_dir.glob(".*.tmp")) and not (run_dir / "train.lock").exists()
 
 
 def test_loss_plot_is_drawn_when_matplotlib_is_installed(run_dir, tmp_path, monkeypatch):
@@ -207,25 +248,23 @@ def test_info_and_help(capsys):
 # reliability
 # ------------------------------------------------------------------------------------------
 def test_ctrl_c_saves_and_resume_matches_an_uninterrupted_run(run_dir, tmp_path):
-    out = tmp_path / "interrupted"
-    proc = popen("train", *EXACT, "--sample-every", "0", "--out", out)   # samples: no effect
+    out, marker = tmp_path / "interrupted", tmp_path / "paused"
+    # samples have no effect on the trajectory; the run pauses after step 40, still
+    # running, so the Ctrl-C lands there whatever the machine's speed
+    proc = popen_paused(40, marker, *EXACT, "--sample-every", "0", "--out", out)
     try:
-        deadline = time.monotonic() + 180
-        while time.monotonic() < deadline:
-            metrics = out / "metrics.csv"
-            if metrics.is_file() and metrics.read_text().count("\nstep,") >= 40:
-                break
-            time.sleep(0.01)
+        wait_until_paused(proc, marker)
         proc.send_signal(signal.SIGINT)
         stdout, stderr = proc.communicate(timeout=120)
     finally:
         proc.kill()
     assert proc.returncode == 130, (stdout, stderr)
     assert "Traceback" not in stderr
-    assert "interrupted at step" in stderr and "--resume" in stderr
+    assert "interrupted at step 40 (epoch 1)" in stderr and "--resume" in stderr
     step = ck.load(out / "latest.npz").meta["global_step"]
-    assert 40 <= step < 262, stderr
+    assert step == 40, stderr
     assert len([r for r in rows(out) if r["kind"] == "step"]) == step
+    assert not (out / "train.lock").exists()
 
     resumed = scanrnn("train", "--out", out, "--resume", "--no-progress")
     assert resumed.returncode == 0, resumed.stderr
@@ -300,6 +339,36 @@ def test_killed_run_keeps_a_checkpoint_and_sigterm_saves_like_ctrl_c(tmp_path):
     assert "Traceback" not in stderr and "interrupted at step" in stderr
     assert not list(out.glob(".*.tmp"))           # the killed save's leftovers were removed
     assert load_run(out, "latest").meta["global_step"] >= killed_at + 20
+
+
+def _files(folder):
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.iterdir()) if p.is_file()}
+
+
+def test_a_second_process_training_the_same_run_stops_at_once(tmp_path):
+    out, marker = tmp_path / "busy", tmp_path / "paused"
+    proc = popen_paused(3, marker, *TINY, "--epochs", "1", "--log-every", "1",
+                        "--eval-every", "0", "--sample-every", "0", "--out", out)
+    try:
+        wait_until_paused(proc, marker)
+        assert (out / "train.lock").read_text() == f"{proc.pid}\n"
+        before = _files(out)
+        second = scanrnn("train", "--out", out, "--resume", "--no-progress")
+        assert_one_line_error(second, str(out), "is being trained by another process",
+                              f"(pid {proc.pid})")
+        new = scanrnn("train", *TINY, "--epochs", "1", "--out", out)
+        assert_one_line_error(new, "already holds a run")
+        assert _files(out) == before                   # nothing of the first run touched
+        proc.send_signal(signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130 and "interrupted at step 3" in stderr, (stdout, stderr)
+    assert not (out / "train.lock").exists()           # released and removed at the end
+    run = RunDir.open(out)
+    run.lock()
+    run.unlock()
 
 
 # ------------------------------------------------------------------------------------------
