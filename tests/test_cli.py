@@ -8,6 +8,7 @@ call :func:`scanrnn.cli.main` in-process.
 import csv
 import hashlib
 import json
+import math
 import os
 import shutil
 import signal
@@ -178,6 +179,38 @@ def test_train_writes_a_complete_run_directory(run_dir):
     assert any(k.startswith("opt/") for k in latest.arrays)      # optimizer state saved
     assert "rng/dropout" in latest.arrays
     assert not list(run_dir.glob(".*.tmp")) and not (run_dir / "train.lock").exists()
+    _check_metrics_and_bookkeeping(rows(run_dir), latest.meta)
+
+
+def _check_metrics_and_bookkeeping(table, meta):
+    """metrics.csv rows against each other and the final trainer state (8 x 16 batches)."""
+    by_kind = {k: [r for r in table if r["kind"] == k] for k in ("step", "val", "epoch")}
+    steps = by_kind["step"]
+    assert [int(r["step"]) for r in steps] == list(range(1, 263))
+    assert all(int(r["tokens"]) == 128 * int(r["step"]) for r in steps)
+    assert all(float(r["epoch"]) == pytest.approx(int(r["step"]) / 131, rel=1e-5) for r in steps)
+    assert steps[0]["tokens_per_s"] == ""                 # the compiling step is not timed
+    assert all(float(r["tokens_per_s"]) > 0 for r in steps[1:])
+    for kind, part in by_kind.items():                     # clocks and lr move one way
+        seconds = [float(r["seconds"]) for r in part]
+        assert seconds == sorted(seconds) and seconds[-1] <= meta["elapsed_s"], kind
+        lrs = [float(r["lr"]) for r in part]
+        assert lrs == sorted(lrs, reverse=True) and 0 < lrs[-1] <= lrs[0] <= 0.01, kind
+    assert float(steps[0]["lr"]) == 0.01                    # --lr 0.01
+    for r in steps + by_kind["epoch"]:
+        assert float(r["train_ppl"]) == pytest.approx(math.exp(float(r["train_loss"])),
+                                                      rel=1e-4)
+    for r in by_kind["val"] + by_kind["epoch"]:
+        loss = float(r["val_loss"])
+        assert float(r["val_ppl"]) == pytest.approx(math.exp(loss), rel=1e-4)
+        assert float(r["val_bpc"]) == pytest.approx(loss / math.log(2), rel=1e-4)
+    assert [int(r["tokens"]) for r in by_kind["epoch"]] == [131 * 128, 262 * 128]
+    assert meta["tokens_seen"] == 262 * 128 and meta["timed_tokens"] == 261 * 128
+    assert 0 < meta["train_time_s"] < meta["elapsed_s"]
+    val_loss = {int(r["step"]): float(r["val_loss"]) for r in by_kind["val"]}
+    best = min(val_loss.values())                          # (printed to 6 digits)
+    assert meta["best_val_loss"] == pytest.approx(best, rel=1e-5)
+    assert val_loss[meta["best_step"]] == pytest.approx(best, rel=1e-5)
 
 
 def test_loss_plot_is_drawn_when_matplotlib_is_installed(run_dir, tmp_path, monkeypatch):
