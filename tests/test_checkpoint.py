@@ -6,7 +6,6 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import numpy as np
@@ -146,35 +145,40 @@ def test_failed_write_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
 
 
 def test_kill_during_save_leaves_a_loadable_checkpoint(tmp_path):
-    """SIGKILL a process that saves a large checkpoint over and over."""
+    """SIGKILL a process in the middle of its second save (data written, not yet renamed).
+
+    The child announces that it is inside the save and blocks there, so the kill lands
+    mid-save by construction, whatever the machine's speed.
+    """
     script = textwrap.dedent(f"""
-        import sys, numpy as np
+        import sys, time, numpy as np
         from scanrnn import checkpoint as ck
         path = {str(tmp_path / "latest.npz")!r}
-        big = np.zeros(8_000_000, np.float32)   # 32 MB: a save takes a while
-        step = 0
-        while True:
-            big[:] = step
-            ck.save(path, {{"big": big}}, {{"step": step}}, {{"k": 1}})
-            if step == 0:
-                print("saved", flush=True)
-            step += 1
+        big = np.full(1_000_000, 1.0, np.float32)
+        ck.save(path, {{"big": big}}, {{"step": 1}}, {{"k": 1}})
+        savez = ck.np.savez
+
+        def savez_then_block(handle, **payload):
+            savez(handle, **payload)
+            handle.flush()
+            print("inside the save", flush=True)
+            time.sleep(600)
+
+        ck.np.savez = savez_then_block
+        ck.save(path, {{"big": big * 2}}, {{"step": 2}}, {{"k": 1}})
     """)
     proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True,
                             cwd=Path(__file__).resolve().parents[1])
     try:
-        assert proc.stdout.readline().strip() == "saved"
-        deadline = time.monotonic() + 20
-        while not list(tmp_path.glob(".latest.npz.*.tmp")) and time.monotonic() < deadline:
-            time.sleep(0.001)  # wait until a save is under way
-        time.sleep(0.01)
+        assert proc.stdout.readline().strip() == "inside the save"
         proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=60)
     finally:
         proc.kill()
         proc.wait()
+    assert proc.returncode == -signal.SIGKILL
     leftovers = list(tmp_path.glob(".latest.npz.*.tmp"))
-    assert leftovers, "the kill did not land during a save"
-    got = ck.load(tmp_path / "latest.npz", {"k": 1})
-    step = got.meta["step"]
-    assert np.all(got.arrays["big"] == step)
+    assert len(leftovers) == 1 and leftovers[0].stat().st_size > 4_000_000
+    got = ck.load(tmp_path / "latest.npz", {"k": 1})       # the first save, whole
+    assert got.meta["step"] == 1 and np.all(got.arrays["big"] == 1.0)
     os.remove(leftovers[0])
