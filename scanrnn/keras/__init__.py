@@ -18,7 +18,8 @@ statistics).  Both Keras 1 spellings (``nb_epoch``, ``init=``,
 from . import callbacks, layers, losses, models, optimizers, utils
 from .callbacks import (Callback, EarlyStopping, History, LambdaCallback, LearningRateScheduler,
                         ModelCheckpoint, TerminateOnNaN)
-from .layers import (GRU, LSTM, Activation, Add, Average, BatchNormalization, Concatenate, Dense,
+from .layers import (GRU, LSTM, Activation, Add, Average, BatchNormalization, Bidirectional,
+                     Concatenate, Dense,
                      Dropout, Embedding, Flatten, Input, InputLayer, Layer, Maximum, Minimum,
                      Multiply, Reshape, SimpleRNN, Subtract, TimeDistributed, add, average,
                      concatenate, maximum, merge, minimum, multiply, subtract)
@@ -28,7 +29,8 @@ from .utils import get_file, set_random_seed, to_categorical
 
 __all__ = [
     "GRU", "LSTM", "SGD", "Activation", "Adagrad", "Adam", "Add", "Average",
-    "BatchNormalization", "Callback", "Concatenate", "Dense", "Dropout", "EarlyStopping",
+    "BatchNormalization", "Bidirectional", "Callback", "Concatenate", "Dense", "Dropout",
+    "EarlyStopping",
     "Embedding", "Flatten", "History", "Input", "InputLayer", "LambdaCallback", "Layer",
     "LearningRateScheduler", "Maximum", "Minimum", "Model", "ModelCheckpoint", "Multiply",
     "RMSprop", "Reshape", "Sequential", "SimpleRNN", "Subtract", "TerminateOnNaN",

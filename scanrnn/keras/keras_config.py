@@ -48,10 +48,12 @@ def layer_kwargs(class_name: str, config: dict) -> dict:
                   "name": name}
     if class_name == "TimeDistributed":
         kwargs["layer"] = build_layer(config["layer"])
-    if class_name == "Bidirectional":
-        kwargs["layer"] = build_layer(config["layer"])
-        if config.get("backward_layer") is not None:
-            kwargs["backward_layer"] = build_layer(config["backward_layer"])
+    if class_name == "Bidirectional":   # its halves zero padded steps, as ours do
+        for key in ("layer", "backward_layer"):
+            if config.get(key) is not None:
+                inner = {**config[key], "config": dict(config[key]["config"])}
+                inner["config"].pop("zero_output_for_mask", None)
+                kwargs[key] = build_layer(inner)
     return kwargs
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .bidirectional import Bidirectional
 from .core_layers import Activation, Dense, Dropout, Embedding, Flatten, Reshape
 from .engine import Input, InputLayer, Layer
 from .merge import (Add, Average, Concatenate, Maximum, Minimum, Multiply, Subtract, add,
@@ -10,7 +11,8 @@ from .normalization import BatchNormalization
 from .recurrent import GRU, LSTM, Recurrent, SimpleRNN
 from .wrappers import TimeDistributed
 
-__all__ = ["Activation", "Add", "Average", "BatchNormalization", "Concatenate", "Dense",
+__all__ = ["Activation", "Add", "Average", "BatchNormalization", "Bidirectional", "Concatenate",
+           "Dense",
            "Dropout", "Embedding", "Flatten", "GRU", "Input", "InputLayer", "LSTM", "Layer",
            "Maximum", "Minimum", "Multiply", "Recurrent", "Reshape", "SimpleRNN", "Subtract",
            "TimeDistributed", "add", "average", "concatenate", "maximum", "merge", "minimum",
@@ -18,7 +20,8 @@ __all__ = ["Activation", "Add", "Average", "BatchNormalization", "Concatenate", 
 
 #: Layer classes by name, for rebuilding a model from its JSON config.
 LAYERS = {cls.__name__: cls for cls in
-          (Activation, Add, Average, BatchNormalization, Concatenate, Dense, Dropout, Embedding,
+          (Activation, Add, Average, BatchNormalization, Bidirectional, Concatenate, Dense,
+           Dropout, Embedding,
            Flatten, GRU, InputLayer, LSTM, Maximum, Minimum, Multiply, Reshape, SimpleRNN,
            Subtract, TimeDistributed)}
 

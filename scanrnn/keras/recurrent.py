@@ -22,6 +22,7 @@ after every batch; :meth:`Recurrent.reset_states` zeroes (or resizes) them.
 from __future__ import annotations
 
 import numpy as np
+import pytensor.tensor as pt
 
 from .. import cells
 from .. import init as initializers
@@ -29,8 +30,16 @@ from .. import recurrent as core_recurrent
 from . import activations
 from .core_layers import _check_initializer, _pick, _positive_int
 from .engine import KerasTensor, Layer, as_list, shape_str, weight_rng
+from .recurrent_cells import GRUResetBeforeCell, dropout_masks, dropout_rng, unroll_masked
 
 STATE_NAMES = ("h", "c")
+
+
+def _rate(value, what):
+    value = float(value or 0.0)
+    if not 0.0 <= value < 1.0:
+        raise ValueError(f"{what} must be in [0, 1), got {value!r}")
+    return value
 
 
 def _elementwise(name, what, layer):
@@ -72,6 +81,16 @@ class Recurrent(Layer):
         Carry the final states into the next batch (needs a fixed batch size).
     truncate_gradient : int
         Backpropagate through at most this many steps (-1: all), as in Theano.
+    use_bias : bool
+        Without biases (their arrays are left out of the weights, as in Keras).
+    dropout, recurrent_dropout : float
+        Keras's variational dropout while training (Keras 1: ``dropout_W``,
+        ``dropout_U``): one mask per sequence, the same at every step, on the
+        inputs ``(B, I)`` and on ``h_{t-1}`` ``(B, H)`` where it enters the recurrent
+        products (the carried state itself is not dropped).  Drawn in the graph
+        from a counter-based stream (``<name>.dropout_rng``, ``[seed, counter]``).
+    seed : int, optional
+        Seed of that stream (default: drawn from the weight generator).
     """
 
     supports_masking = True
@@ -82,18 +101,17 @@ class Recurrent(Layer):
                  bias_initializer="zeros",
                  unit_forget_bias=True, return_sequences=False, return_state=False,
                  go_backwards=False, stateful=False, truncate_gradient=-1, dropout=0.0,
-                 recurrent_dropout=0.0, reset_after=True, *, output_dim=None, init=None,
+                 recurrent_dropout=0.0, reset_after=True, seed=None, *, output_dim=None,
+                 init=None,
                  inner_init=None, inner_activation=None, forget_bias_init=None,
                  dropout_W=0.0, dropout_U=0.0, input_dim=None, input_length=None, **kwargs):
-        if dropout or recurrent_dropout or dropout_W or dropout_U:
-            raise ValueError(f"{type(self).__name__}: dropout inside the recurrence is not "
-                             f"supported; put a Dropout layer before or after it")
-        if not use_bias:
-            raise ValueError(f"{type(self).__name__}(use_bias=False) is not supported: the core "
-                             f"cells always have a bias")
-        if not reset_after:
-            raise ValueError("GRU(reset_after=False) is not supported: the core GRU applies the "
-                             "reset gate after the recurrent product (Keras 3 and cuDNN)")
+        self.dropout = _rate(_pick(dropout or None, dropout_W or None, 0.0, "dropout_W"),
+                             "dropout")
+        self.recurrent_dropout = _rate(_pick(recurrent_dropout or None, dropout_U or None, 0.0,
+                                             "dropout_U"), "recurrent_dropout")
+        self.seed = seed
+        self.use_bias = bool(use_bias)
+        self.reset_after = bool(reset_after)
         if input_dim is not None:
             kwargs.setdefault("input_shape", (input_length, input_dim))
         elif input_length is not None:
@@ -125,6 +143,7 @@ class Recurrent(Layer):
         self.cell = None
         self.params = None
         self.states = []
+        self.rng = None
 
     # -- the core cell ----------------------------------------------------------------------
     def make_cell(self, input_size: int) -> cells.Cell:
@@ -135,7 +154,9 @@ class Recurrent(Layer):
         if self.cell_kind in ("gru", "lstm"):
             kwargs["recurrent_activation"] = activations.for_cell(self.recurrent_activation)
         if self.cell_kind == "lstm":
-            kwargs["forget_bias"] = 1.0 if self.unit_forget_bias else 0.0
+            kwargs["forget_bias"] = 1.0 if (self.unit_forget_bias and self.use_bias) else 0.0
+        if self.cell_kind == "gru" and not self.reset_after:
+            return GRUResetBeforeCell(input_size, self.units, **kwargs)
         return cells.make_cell(self.cell_kind, input_size, self.units, **kwargs)
 
     def build(self, input_shape):
@@ -151,8 +172,15 @@ class Recurrent(Layer):
                              f"got {shape_str(shape)}")
         self.cell = self.make_cell(int(shape[-1]))
         self.params = self.cell.init_params(weight_rng())
-        for short, var in self.params.items():
-            self.track_weight(short, var)
+        for short in list(self.params):
+            if short.startswith("b") and not self.use_bias:   # b, b_h: zeros, not weights
+                shape = self.cell.param_shapes()[short]
+                self.params[short] = pt.zeros(shape, dtype=self.params[short].dtype)
+            else:
+                self.track_weight(short, self.params[short])
+        if self.dropout or self.recurrent_dropout:
+            seed = self.seed if self.seed is not None else int(weight_rng().integers(2**31))
+            self.rng = dropout_rng(seed, f"{self.name}.dropout_rng")
         if self.stateful:
             if shape[0] is None:
                 raise ValueError(
@@ -217,17 +245,30 @@ class Recurrent(Layer):
         if self.stateful:
             initial = self.states
         mask = ctx.masks.get(x)
-        outputs, finals = core_recurrent.unroll(
-            self.cell, x.dimshuffle(1, 0, 2), self.params, initial_state=initial or None,
-            mask=None if mask is None else mask.T, go_backwards=self.go_backwards,
-            truncate_gradient=self.truncate_gradient, return_sequences=self.return_sequences,
-            name=self.name)
+        outputs, finals = self._unroll(x, initial, None if mask is None else mask.T, ctx)
         if self.stateful:
             for state, final in zip(self.states, finals):
                 ctx.add_update(state, final, self)
         if self.return_sequences:
             outputs = outputs.dimshuffle(1, 0, 2)
         return [outputs, *finals] if self.return_state else outputs
+
+    def _unroll(self, x, initial, mask, ctx):
+        """The core loop over ``x`` ``(B, T, I)``; with dropout (training only) the masked one."""
+        loop = {"go_backwards": self.go_backwards, "truncate_gradient": self.truncate_gradient,
+                "return_sequences": self.return_sequences, "name": self.name, "mask": mask}
+        xt = x.dimshuffle(1, 0, 2)
+        if not (ctx.training and (self.dropout or self.recurrent_dropout)):
+            return core_recurrent.unroll(self.cell, xt, self.params,
+                                         initial_state=initial or None, **loop)
+        drop_x, drop_h, advanced = dropout_masks(self.rng, x.shape[0], self.cell.input_size,
+                                                 self.units, self.dropout,
+                                                 self.recurrent_dropout)
+        ctx.add_update(self.rng, advanced, self)
+        if drop_x is not None:
+            xt = xt * drop_x[None].astype(xt.dtype)
+        initial = initial or self.cell.initial_state(x.shape[0])
+        return unroll_masked(self.cell, xt, self.params, initial, recurrent_mask=drop_h, **loop)
 
     def compute_mask(self, inputs, ctx):
         """The input mask ``(B, T)`` for ``return_sequences`` (reversed with
@@ -263,7 +304,11 @@ class Recurrent(Layer):
                   "bias_initializer": self.bias_initializer,
                   "return_sequences": self.return_sequences, "return_state": self.return_state,
                   "go_backwards": self.go_backwards, "stateful": self.stateful,
-                  "truncate_gradient": self.truncate_gradient}
+                  "truncate_gradient": self.truncate_gradient, "use_bias": self.use_bias,
+                  "dropout": self.dropout, "recurrent_dropout": self.recurrent_dropout,
+                  "seed": self.seed}
+        if self.cell_kind == "gru":
+            config["reset_after"] = self.reset_after
         if self.cell_kind in ("gru", "lstm"):
             config["recurrent_activation"] = self.recurrent_activation
         if self.cell_kind == "lstm":
@@ -286,6 +331,9 @@ class SimpleRNN(Recurrent):
 class GRU(Recurrent):
     """GRU, reset gate after the recurrent product (Keras 3); ``3*(H*(I+H)+2H)`` parameters.
 
+    ``reset_after=False`` (Keras 2 / TF1 weights) applies the reset gate to ``h``
+    before the recurrent product and has one bias ``b (3H)``: ``3*(H*(I+H)+H)``.
+
     Weights: ``W_x (I, 3H), W_h (H, 3H), b (3H), b_h (3H)`` (gates z, r, n).
     :meth:`set_weights` also takes Keras 3's three arrays, whose last, ``(2, 3H)``,
     holds ``b`` and ``b_h`` as rows; :meth:`get_weights` returns the four.
@@ -298,13 +346,15 @@ class GRU(Recurrent):
         return len(arrays) > at and np.ndim(arrays[at]) == 2 and np.shape(arrays[at])[0] == 2
 
     def canonical_arrays(self, arrays):
-        if len(arrays) == 3 and self._keras_bias(arrays, 2):
+        if self.use_bias and self.reset_after and len(arrays) == 3 and \
+                self._keras_bias(arrays, 2):
             W_x, W_h, biases = arrays
             return [W_x, W_h, np.asarray(biases)[0], np.asarray(biases)[1]]
         return arrays
 
     def count_arrays(self, arrays):
-        return 3 if self._keras_bias(arrays, 2) else len(self.weights)
+        keras_pair = self.use_bias and self.reset_after and self._keras_bias(arrays, 2)
+        return 3 if keras_pair else len(self.weights)
 
 
 class LSTM(Recurrent):

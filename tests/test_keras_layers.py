@@ -1,0 +1,155 @@
+"""Recurrent arguments and layers beyond the basics: ``use_bias=False``, GRU
+``reset_after=False``, ``Bidirectional`` (against Keras 3's numbers in
+``tests/fixtures/keras3_io.npz``) and variational ``dropout`` / ``recurrent_dropout``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import scanrnn
+from scanrnn.keras import (GRU, LSTM, Bidirectional, Dense, Embedding, Input, Model, Sequential,
+                           SimpleRNN, load_model, model_from_json)
+from scanrnn.keras.engine import Context
+
+FIXTURES = Path(__file__).parent / "fixtures"
+IO = np.load(FIXTURES / "keras3_io.npz")
+
+
+def _keras_weights(name):
+    keys = [k for k in IO.files if k.startswith(f"{name}_w")]
+    return [IO[k] for k in sorted(keys, key=lambda k: int(k.split("_w")[1]))]
+
+
+def _keras_outputs(name):
+    keys = [k for k in IO.files if k.startswith(f"{name}_y")]
+    return [IO[k] for k in sorted(keys, key=lambda k: int(k.split("_y")[1]))]
+
+
+def variants_model():
+    return Sequential([
+        Input((5, 3)),
+        GRU(4, reset_after=False, return_sequences=True),
+        GRU(3, use_bias=False, return_sequences=True),
+        GRU(3, use_bias=False, reset_after=False, return_sequences=True),
+        LSTM(3, use_bias=False, return_sequences=True),
+        SimpleRNN(2, use_bias=False),
+    ])
+
+
+def bidirectional_model():
+    ids = Input((6,), dtype="int32")
+    x = Embedding(10, 4, mask_zero=True)(ids)
+    x = Bidirectional(GRU(3, return_sequences=True))(x)
+    x = Bidirectional(SimpleRNN(2, return_sequences=True), merge_mode="ave")(x)
+    seq = Bidirectional(LSTM(2, return_sequences=True), merge_mode="mul")(x)
+    out, fh, fc, bh, bc = Bidirectional(LSTM(2, return_state=True), merge_mode="sum")(x)
+    fwd, bwd = Bidirectional(GRU(2), merge_mode=None)(x)
+    return Model(ids, [seq, out, fh, fc, bh, bc, fwd, bwd])
+
+
+def test_use_bias_false_and_gru_reset_before_equal_keras3():
+    model = variants_model()
+    H, I = 4, 3
+    assert model.layers[0].count_params() == 3 * (H * (I + H) + H)       # one bias
+    assert model.layers[1].count_params() == 3 * 3 * (4 + 3)              # no bias
+    assert [len(layer.weights) for layer in model.layers] == [3, 2, 2, 2, 2]
+    model.set_weights(_keras_weights("variants"))
+    np.testing.assert_allclose(model.predict(IO["variants_x"]), _keras_outputs("variants")[0],
+                               atol=1e-5)
+    again = model_from_json(model.to_json())
+    assert [layer.use_bias for layer in again.layers] == [True, False, False, False, False]
+    assert again.layers[0].reset_after is False
+
+
+def test_bidirectional_equals_keras3_with_masks_states_and_merge_modes():
+    model = bidirectional_model()
+    model.set_weights(_keras_weights("bidi"))
+    for got, want in zip(model.predict(IO["bidi_x"]), _keras_outputs("bidi")):
+        np.testing.assert_allclose(got, want, atol=1e-5)
+    concat = model.layers[2]
+    assert concat.forward_layer.name.startswith("forward_")
+    assert concat.backward_layer.go_backwards
+    assert concat.count_params() == 2 * 3 * (3 * (4 + 3) + 2 * 3)
+
+
+def test_bidirectional_round_trips_through_json():
+    model = bidirectional_model()
+    model.set_weights(_keras_weights("bidi"))
+    again = model_from_json(model.to_json())
+    again.set_weights(model.get_weights())
+    for got, want in zip(again.predict(IO["bidi_x"]), _keras_outputs("bidi")):
+        np.testing.assert_allclose(got, want, atol=1e-5)
+
+
+def test_bidirectional_from_a_keras_file():
+    pytest.importorskip("h5py", reason="h5py is not installed (the optional extra for "
+                                       "Keras files)")
+    model = load_model(FIXTURES / "keras3_bidi.keras", compile=False)
+    for got, want in zip(model.predict(IO["bidi_x"]), _keras_outputs("bidi")):
+        np.testing.assert_allclose(got, want, atol=1e-5)
+
+
+def test_bidirectional_rejects_what_it_cannot_wrap():
+    with pytest.raises(TypeError, match="wraps a SimpleRNN"):
+        Bidirectional(Dense(3))
+    with pytest.raises(ValueError, match="merge_mode"):
+        Bidirectional(GRU(3), merge_mode="max")
+
+
+# -- dropout ------------------------------------------------------------------------------------
+
+def _linear_rnn(**dropout):
+    """SimpleRNN(4, linear) with W_x = W_h = I and no bias: ``h_t = x_t d_x + h_{t-1} d_h``."""
+    layer = SimpleRNN(4, activation="linear", return_sequences=True, use_bias=False,
+                      kernel_initializer="identity", recurrent_initializer="identity",
+                      seed=3, **dropout)
+    Sequential([Input((6, 4)), layer])
+    return layer
+
+
+def _run_training_graph(layer, x, calls=1):
+    import pytensor.tensor as pt
+    ctx = Context(training=True)
+    xv = pt.tensor("x", shape=(None, 6, 4), dtype="float32")
+    fn = scanrnn.function([xv], layer(xv, ctx=ctx), updates=ctx.updates)
+    return [np.asarray(fn(x)) for _ in range(calls)]
+
+
+def test_input_dropout_mask_is_fixed_across_time_steps():
+    layer = _linear_rnn(dropout=0.5)
+    x = np.ones((64, 6, 4), dtype="float32")
+    first, second = _run_training_graph(layer, x, calls=2)
+    # h_t = t * (x d_x): one mask per sequence, the same at every step
+    steps = np.arange(1, 7, dtype="float32")[None, :, None]
+    np.testing.assert_allclose(first, first[:, :1] * steps, rtol=1e-6)
+    assert set(np.unique(first[:, 0])) == {0.0, 2.0}                     # 1 / (1 - 0.5)
+    assert 0.35 < np.mean(first[:, 0] == 0) < 0.65
+    assert not np.array_equal(first, second)                             # the stream advances
+
+
+def test_recurrent_dropout_mask_is_fixed_across_time_steps():
+    layer = _linear_rnn(recurrent_dropout=0.5)
+    x = np.ones((64, 6, 4), dtype="float32")
+    (h,) = _run_training_graph(layer, x)
+    d_h = h[:, 1] - 1.0                                                   # h_2 = 1 + h_1 d_h
+    assert set(np.unique(d_h)) == {0.0, 2.0}
+    for t in range(2, 6):
+        np.testing.assert_allclose(h[:, t], 1.0 + h[:, t - 1] * d_h, rtol=1e-6)
+
+
+def test_dropout_only_while_training_and_fit_runs():
+    x = np.random.default_rng(0).normal(size=(16, 6, 4)).astype("float32")
+    y = np.random.default_rng(1).normal(size=(16, 2)).astype("float32")
+    plain = Sequential([Input((6, 4)), LSTM(5), Dense(2)])
+    dropped = Sequential([Input((6, 4)), LSTM(5, dropout=0.3, recurrent_dropout=0.3), Dense(2)])
+    dropped.set_weights(plain.get_weights())
+    np.testing.assert_allclose(dropped.predict(x), plain.predict(x), rtol=1e-6)
+    dropped.compile(loss="mse", optimizer="adam")
+    history = dropped.fit(x, y, epochs=2, batch_size=8, verbose=0)
+    assert np.all(np.isfinite(history.history["loss"]))
+    assert model_from_json(dropped.to_json()).layers[0].recurrent_dropout == 0.3
+    with pytest.raises(ValueError, match="dropout must be in"):
+        GRU(3, dropout=1.5)
