@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 from scanrnn.keras import (GRU, LSTM, SGD, Activation, Adagrad, Adam, Callback, Dense,
-                           Embedding, Input, Model, RMSprop, Sequential, model_from_json)
+                           Embedding, Input, Model, RMSprop, Sequential, SimpleRNN,
+                           model_from_json)
 from scanrnn.keras.engine import Context
 
 REF = np.load(Path(__file__).parent / "fixtures" / "keras3_reference.npz")
@@ -159,3 +160,53 @@ def test_go_backwards_reverses_the_output_mask_with_the_outputs():
     # the first row's padding is read first: its states stay zero where the mask is 0
     np.testing.assert_array_equal(seq[0, :2], 0)
     assert np.all(seq[0, 2:] != 0)
+
+
+# -- sample_weight and class_weight --------------------------------------------------------------
+
+def _classifier():
+    p0 = REF["sw_initial"]
+    model = Sequential([Input((4,)), Dense(3, activation="softmax")])
+    model.set_weights([p0[:12].reshape(4, 3), p0[12:]])
+    model.compile(optimizer=SGD(learning_rate=0.1), loss="sparse_categorical_crossentropy")
+    return model
+
+
+def _flat(model):
+    return np.concatenate([w.ravel() for w in model.get_weights()])
+
+
+def test_sample_weight_in_evaluate_and_train_on_batch_equals_keras3():
+    """Keras 3: the loss is mean(loss_i * w_i), not renormalised by the weights."""
+    model = _classifier()
+    x, y, w = REF["opt_x"], REF["sw_y"], REF["sw_w"]
+    assert model.evaluate(x, y, sample_weight=w, batch_size=4) == \
+        pytest.approx(float(REF["sw_eval"]), rel=1e-5)
+    assert model.evaluate(x, y, sample_weight=np.ones(10)) == pytest.approx(model.evaluate(x, y))
+    model.train_on_batch(x, y, sample_weight=w)
+    np.testing.assert_allclose(_flat(model), REF["sw_after_step"], rtol=1e-5, atol=1e-6)
+
+
+def test_class_weight_in_fit_equals_keras3():
+    model = _classifier()
+    x, y, w = REF["opt_x"], REF["sw_y"], REF["sw_w"]
+    model.train_on_batch(x, y, sample_weight=w)
+    history = model.fit(x, y, class_weight={0: 0.5, 1: 2.0, 2: 1.0}, batch_size=4, epochs=2,
+                        shuffle=False, verbose=0)
+    np.testing.assert_allclose(history.history["loss"], REF["sw_class_losses"], rtol=1e-5)
+    np.testing.assert_allclose(_flat(model), REF["sw_after_fit"], rtol=1e-5, atol=1e-6)
+
+
+def test_per_step_sample_weights_on_a_sequence_output_equal_keras3():
+    seq = Sequential([Input((4, 3)), SimpleRNN(2, return_sequences=True, activation="linear"),
+                      Activation("softmax")])
+    seq.set_weights([REF[f"sws_w{i}"] for i in range(3)])
+    seq.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+    x, y, w = REF["sws_x"], REF["sws_y"], REF["sws_w"]
+    assert seq.evaluate(x, y, sample_weight=w) == pytest.approx(float(REF["sws_eval"]), rel=1e-5)
+    # (N,) weights broadcast over the steps
+    per_sample = np.array([1.0, 0.0, 2.0, 0.5, 1.0, 3.0])
+    assert seq.evaluate(x, y, sample_weight=per_sample) == pytest.approx(
+        seq.evaluate(x, y, sample_weight=np.repeat(per_sample[:, None], 4, 1)))
+    with pytest.raises(ValueError, match="one weight per sample"):
+        seq.evaluate(x, y, sample_weight=np.ones(5))

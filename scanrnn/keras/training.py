@@ -27,7 +27,7 @@ from .._config import floatx
 from ..backends import function as compile_function
 from ..backends import resolve_backend
 from . import losses as klosses
-from . import optimizers
+from . import optimizers, sample_weights
 from .callbacks import CallbackList, History
 from .engine import Context, shape_str
 from .progbar import Progbar, format_logs
@@ -105,9 +105,9 @@ class Trainer:
             raise TypeError(f"compile got unknown argument(s): {', '.join(sorted(kwargs))}")
         if loss is None:
             raise ValueError("compile needs a loss, e.g. loss='sparse_categorical_crossentropy'")
-        if sample_weight_mode is not None:
-            raise ValueError("sample_weight_mode is not supported; mask padding with "
-                             "Embedding(mask_zero=True) instead")
+        if sample_weight_mode not in (None, "temporal"):   # (N, T) weights need no mode
+            raise ValueError(f"sample_weight_mode must be None or 'temporal', got "
+                             f"{sample_weight_mode!r}")
         for item in (loss.values() if isinstance(loss, dict) else as_items(loss)):
             klosses.get(item)
         self.optimizer = optimizers.get(optimizer)
@@ -187,17 +187,26 @@ class Trainer:
                                      dtype=dtype))
         return targets
 
-    def _loss_graph(self, outputs, targets, ctx):
+    def _weight_variables(self, targets):
+        """One per-sample loss weight input per output, shaped like its losses."""
+        return [pt.tensor(name=f"{self.output_names[i]}_sample_weight",
+                          shape=(None, *t.type.shape[1:(None if loss.sparse else -1)]),
+                          dtype=floatx())
+                for i, (t, (loss, _, _)) in enumerate(zip(targets, self._losses()))]
+
+    def _loss_graph(self, outputs, targets, ctx, sample_weights=None):
         total, metric_values = 0, []
-        for out_t, pred, y, (loss, weight, metrics) in zip(self.outputs, outputs, targets,
-                                                           self._losses()):
+        sample_weights = sample_weights or [None] * len(outputs)
+        for out_t, pred, y, sw, (loss, weight, metrics) in zip(
+                self.outputs, outputs, targets, sample_weights, self._losses()):
             classes = out_t.shape[-1]
             logits = ctx.logits.get(pred)
             mask = ctx.masks.get(pred)
             values = loss(y, pred, logits=logits, num_classes=classes)
             if mask is not None and mask.ndim != values.ndim:
                 mask = None
-            total = total + weight * core_losses.reduce(values, "mean", mask)
+            weighted = values if sw is None else values * sw
+            total = total + weight * core_losses.reduce(weighted, "mean", mask)
             for _, metric in metrics:
                 metric_values.append(core_losses.reduce(
                     metric(y, pred, logits=logits, num_classes=classes), "mean", mask))
@@ -220,16 +229,18 @@ class Trainer:
         if kind == "predict":
             return compile_function(inputs, outputs, ctx.updates, **common)
         targets = self._target_variables()
-        loss, metric_values = self._loss_graph(outputs, targets, ctx)
+        weights = self._weight_variables(targets)
+        loss, metric_values = self._loss_graph(outputs, targets, ctx, weights)
         updates = ctx.updates
         if kind == "train":
             updates = optim.merge(self.optimizer.get_updates(loss, self._trainable_params()),
                                   ctx.updates)
-        return compile_function(inputs + targets, [loss, *metric_values], updates,
-                                      **common)
+        return compile_function(inputs + targets + weights, [loss, *metric_values], updates,
+                                **common)
 
     def train_function(self):
-        """The compiled training step ``f(*inputs, *targets) -> [loss, *metrics]``."""
+        """The compiled training step ``f(*inputs, *targets, *sample_weights) -> [loss,
+        *metrics]`` (one sample-weight array per output, see :mod:`.sample_weights`)."""
         self._require_compiled("training")
         return self._function("train")
 
@@ -394,24 +405,25 @@ class Trainer:
         Keras 1's ``nb_epoch`` is ``epochs``.  ``shuffle`` is True (a new order each
         epoch), False (for stateful models) or ``'batch'`` (shuffle whole batches).
         Stateful models need ``batch_size`` equal to their fixed batch size.
+        ``sample_weight`` ``(N,)`` or per step ``(N, T)`` (a list or dict for several
+        outputs) and ``class_weight`` ``{class id: weight}`` scale each sample's loss
+        as in Keras 3 (:mod:`scanrnn.keras.sample_weights`); metrics are unweighted.
         """
         if kwargs:
             raise TypeError(f"fit got unknown argument(s): {', '.join(sorted(kwargs))}")
-        if class_weight is not None or sample_weight is not None:
-            raise ValueError("class_weight and sample_weight are not supported")
         epochs = int(nb_epoch if nb_epoch is not None else epochs)
         self._require_compiled("fit")
         xs = self._standardize_x(x)
-        ys = self._standardize_y(y)
+        ys = self._weighted_targets(y, sample_weight, class_weight)
         n = self._length(xs, ys)
         val = None
         if validation_data is not None:
             items = list(validation_data)
-            if len(items) == 3 and items[2] is not None:
-                raise ValueError("validation sample weights are not supported")
             if len(items) not in (2, 3):
-                raise ValueError("validation_data must be (x_val, y_val)")
-            val = (self._standardize_x(items[0]), self._standardize_y(items[1]))
+                raise ValueError("validation_data must be (x_val, y_val) or (x_val, y_val, "
+                                 "sample_weight_val)")
+            val = (self._standardize_x(items[0]),
+                   self._weighted_targets(items[1], items[2] if len(items) == 3 else None))
         elif validation_split:
             if not 0.0 < validation_split < 1.0:
                 raise ValueError(f"validation_split must be in (0, 1), got {validation_split}")
@@ -485,13 +497,18 @@ class Trainer:
                     stop - start)
         return acc.means()
 
+    def _weighted_targets(self, y, sample_weight=None, class_weight=None) -> list:
+        """The target arrays followed by one loss-weight array per output (ones by default):
+        what the train and test functions take after the inputs."""
+        ys = self._standardize_y(y)
+        return ys + sample_weights.per_output(self, ys, sample_weight, class_weight)
+
     def evaluate(self, x=None, y=None, batch_size=None, verbose=0, sample_weight=None,
                  return_dict=False):
-        """Loss (and metrics) on ``(x, y)``: a float, or ``[loss, *metrics]``."""
+        """Loss (and metrics) on ``(x, y)``: a float, or ``[loss, *metrics]``.  The loss
+        weighs each sample by ``sample_weight`` (Keras 3: the mean of ``loss * weight``)."""
         self._require_compiled("evaluate")
-        if sample_weight is not None:
-            raise ValueError("sample_weight is not supported")
-        xs, ys = self._standardize_x(x), self._standardize_y(y)
+        xs, ys = self._standardize_x(x), self._weighted_targets(y, sample_weight)
         n = self._length(xs, ys)
         logs = self._evaluate_arrays(xs, ys, self._batch_size(batch_size, n, "evaluate"))
         if verbose:
@@ -523,17 +540,17 @@ class Trainer:
         results = [np.concatenate([np.asarray(c) for c in chunk]) for chunk in chunks]
         return results if len(results) > 1 else results[0]
 
-    def train_on_batch(self, x, y):
+    def train_on_batch(self, x, y, sample_weight=None, class_weight=None):
         """One training step on one batch; the loss (or ``[loss, *metrics]``)."""
-        xs, ys = self._standardize_x(x), self._standardize_y(y)
+        xs, ys = self._standardize_x(x), self._weighted_targets(y, sample_weight, class_weight)
         self._batch_size(self._length(xs, ys), self._length(xs, ys), "train_on_batch")
         values = [float(np.asarray(v)) for v in self.train_function()(*xs, *ys)]
         return values[0] if len(values) == 1 else values
 
-    def test_on_batch(self, x, y):
+    def test_on_batch(self, x, y, sample_weight=None):
         """Loss (and metrics) of one batch, without training."""
         self._require_compiled("test_on_batch")
-        xs, ys = self._standardize_x(x), self._standardize_y(y)
+        xs, ys = self._standardize_x(x), self._weighted_targets(y, sample_weight)
         self._batch_size(self._length(xs, ys), self._length(xs, ys), "test_on_batch")
         values = [float(np.asarray(v)) for v in self._function("test")(*xs, *ys)]
         return values[0] if len(values) == 1 else values
