@@ -244,10 +244,16 @@ class Recurrent(Layer):
                              f"(batch, timesteps, features), got ndim={x.ndim}")
         if self.stateful:
             initial = self.states
+        if x.type.shape[0] is not None:   # a static batch (e.g. 1) must reach scan's states too
+            initial = [pt.specify_shape(s, (x.type.shape[0], self.units)) for s in initial]
         mask = ctx.masks.get(x)
         outputs, finals = self._unroll(x, initial, None if mask is None else mask.T, ctx)
         if self.stateful:
             for state, final in zip(self.states, finals):
+                if final.type.shape != state.type.shape:
+                    # a static batch (the batch-of-one graph): the update must keep the
+                    # state's free type, and a slice to the state's own rows is one
+                    final = final[:state.shape[0]]
                 ctx.add_update(state, final, self)
         if self.return_sequences:
             outputs = outputs.dimshuffle(1, 0, 2)
@@ -265,6 +271,9 @@ class Recurrent(Layer):
                                                  self.units, self.dropout,
                                                  self.recurrent_dropout)
         ctx.add_update(self.rng, advanced, self)
+        batch = x.type.shape[0]                    # static sizes agree with the sequence's
+        drop_x, drop_h = (None if m is None else pt.specify_shape(m, (batch, size))
+                          for m, size in ((drop_x, self.cell.input_size), (drop_h, self.units)))
         if drop_x is not None:
             xt = xt * drop_x[None].astype(xt.dtype)
         initial = initial or self.cell.initial_state(x.shape[0])

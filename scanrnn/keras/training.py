@@ -28,6 +28,7 @@ from ..backends import function as compile_function
 from ..backends import resolve_backend
 from . import losses as klosses
 from . import optimizers, sample_weights
+from .batch_one import single_batch, updates_sharing_slots
 from .callbacks import CallbackList, History
 from .engine import Context, shape_str
 from .progbar import Progbar, format_logs
@@ -215,15 +216,20 @@ class Trainer:
     def _trainable_params(self):
         return self.trainable_weights
 
-    def _function(self, kind):
-        fn = self._functions.get(kind)
+    def _function(self, kind, batch_size=None):
+        """The compiled ``kind`` function; ``batch_size=1``: its batch-of-one graph."""
+        fn = self._functions.get((kind, batch_size))
         if fn is None:
-            fn = self._functions[kind] = self._make_function(kind)
+            fn = self._functions[(kind, batch_size)] = self._make_function(kind, batch_size)
         return fn
 
-    def _make_function(self, kind):
+    def _run(self, kind, arrays):
+        """Call the compiled ``kind`` function on one batch (see :mod:`.batch_one`)."""
+        return self._function(kind, single_batch(resolve_backend(self.backend), arrays))(*arrays)
+
+    def _make_function(self, kind, batch_size=None):
         ctx = Context(training=kind == "train")
-        inputs, outputs = self.build_graph(ctx)
+        inputs, outputs = self.build_graph(ctx, batch_size)
         common = {"backend": self.backend, "name": f"{self.name}.{kind}",
                   "return_numpy": False, "on_unused_input": "ignore"}
         if kind == "predict":
@@ -233,10 +239,18 @@ class Trainer:
         loss, metric_values = self._loss_graph(outputs, targets, ctx, weights)
         updates = ctx.updates
         if kind == "train":
-            updates = optim.merge(self.optimizer.get_updates(loss, self._trainable_params()),
-                                  ctx.updates)
+            updates = optim.merge(self._optimizer_updates(loss, batch_size), ctx.updates)
         return compile_function(inputs + targets + weights, [loss, *metric_values], updates,
                                 **common)
+
+    def _optimizer_updates(self, loss, batch_size):
+        params = self._trainable_params()
+        if batch_size is None:
+            updates = self.optimizer.get_updates(loss, params)
+            self._optimizer_slots = list(updates.slots)
+            return updates
+        self._function("train")                  # the general step owns the optimizer state
+        return updates_sharing_slots(self.optimizer, loss, params, self._optimizer_slots)
 
     def train_function(self):
         """The compiled training step ``f(*inputs, *targets, *sample_weights) -> [loss,
@@ -437,7 +451,7 @@ class Trainer:
             warnings.warn("fitting a stateful model with shuffle=True: consecutive batches are "
                           "not consecutive text, so the carried state links unrelated "
                           "sequences; pass shuffle=False", stacklevel=2)
-        fn = self.train_function()
+        self.train_function()
         history = History()
         steps = math.ceil(n / batch_size)
         params = {"batch_size": batch_size, "epochs": epochs, "steps": steps, "samples": n,
@@ -451,7 +465,7 @@ class Trainer:
                 print(f"Epoch {epoch + 1}/{epochs}", flush=True)
             cbs.on_epoch_begin(epoch)
             bar = Progbar(steps, verbose=verbose)
-            logs = self._train_epoch(fn, xs, ys, n, batch_size, shuffle, bar, cbs)
+            logs = self._train_epoch(xs, ys, n, batch_size, shuffle, bar, cbs)
             if val is not None:
                 val_logs = self._evaluate_arrays(val[0], val[1], batch_size)
                 logs.update({f"val_{k}": v for k, v in val_logs.items()})
@@ -462,7 +476,7 @@ class Trainer:
         cbs.on_train_end()
         return history
 
-    def _train_epoch(self, fn, xs, ys, n, batch_size, shuffle, bar, cbs):
+    def _train_epoch(self, xs, ys, n, batch_size, shuffle, bar, cbs):
         steps = math.ceil(n / batch_size)
         batch_order = range(steps)
         if shuffle == "batch":
@@ -476,7 +490,7 @@ class Trainer:
             start = step * batch_size
             stop = min(start + batch_size, n)
             cbs.on_train_batch_begin(done - 1, {"batch": done - 1, "size": stop - start})
-            outputs = fn(*[a[start:stop] for a in xs], *[a[start:stop] for a in ys])
+            outputs = self._run("train", [a[start:stop] for a in [*xs, *ys]])
             acc.add(outputs, stop - start)
             if batch_logs:  # Keras 3: the running means over the epoch so far
                 cbs.on_train_batch_end(done - 1, {"batch": done - 1, "size": stop - start,
@@ -488,13 +502,11 @@ class Trainer:
         return acc.means()
 
     def _evaluate_arrays(self, xs, ys, batch_size):
-        fn = self._function("test")
         n = self._length(xs, ys)
         acc = _Accumulator(self.metrics_names)
         for start in range(0, n, batch_size):
             stop = min(start + batch_size, n)
-            acc.add(fn(*[a[start:stop] for a in xs], *[a[start:stop] for a in ys]),
-                    stop - start)
+            acc.add(self._run("test", [a[start:stop] for a in [*xs, *ys]]), stop - start)
         return acc.means()
 
     def _weighted_targets(self, y, sample_weight=None, class_weight=None) -> list:
@@ -527,11 +539,10 @@ class Trainer:
         xs = self._standardize_x(x)
         n = self._length(xs)
         batch_size = self._batch_size(batch_size, n, "predict")
-        fn = self._function("predict")
         chunks = [[] for _ in self.outputs]
         bar = Progbar(math.ceil(n / batch_size), verbose=verbose)
         for start in range(0, n, batch_size):
-            outputs = fn(*[a[start:start + batch_size] for a in xs])
+            outputs = self._run("predict", [a[start:start + batch_size] for a in xs])
             for chunk, out in zip(chunks, outputs):
                 chunk.append(out)
             if bar.due():
@@ -544,7 +555,8 @@ class Trainer:
         """One training step on one batch; the loss (or ``[loss, *metrics]``)."""
         xs, ys = self._standardize_x(x), self._weighted_targets(y, sample_weight, class_weight)
         self._batch_size(self._length(xs, ys), self._length(xs, ys), "train_on_batch")
-        values = [float(np.asarray(v)) for v in self.train_function()(*xs, *ys)]
+        self.train_function()
+        values = [float(np.asarray(v)) for v in self._run("train", [*xs, *ys])]
         return values[0] if len(values) == 1 else values
 
     def test_on_batch(self, x, y, sample_weight=None):
@@ -552,14 +564,14 @@ class Trainer:
         self._require_compiled("test_on_batch")
         xs, ys = self._standardize_x(x), self._weighted_targets(y, sample_weight)
         self._batch_size(self._length(xs, ys), self._length(xs, ys), "test_on_batch")
-        values = [float(np.asarray(v)) for v in self._function("test")(*xs, *ys)]
+        values = [float(np.asarray(v)) for v in self._run("test", [*xs, *ys])]
         return values[0] if len(values) == 1 else values
 
     def predict_on_batch(self, x):
         """The outputs of one batch."""
         xs = self._standardize_x(x)
         self._batch_size(self._length(xs), self._length(xs), "predict_on_batch")
-        results = [np.asarray(r) for r in self._function("predict")(*xs)]
+        results = [np.asarray(r) for r in self._run("predict", xs)]
         return results if len(results) > 1 else results[0]
 
 
