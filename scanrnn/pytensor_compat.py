@@ -69,3 +69,17 @@ def inner_outputs_with(op, replace: dict) -> list:
         return graph.bind({i: replace.get(i, i) for i in graph.inputs})
     from pytensor.graph.replace import clone_replace
     return clone_replace(list(op.inner_outputs), replace=replace)
+
+
+def inferred_shape(shape_feature, var):
+    """The shape ``ShapeFeature`` inferred for ``var`` (a tuple of scalars), or ``None``.
+
+    3.0.7 keeps the inferred shapes in the dict ``shape_of``; 3.1+ computes them on
+    demand with ``shape_tuple`` and deprecates ``shape_of`` (a ``DeprecationWarning``),
+    while 3.0.7's ``shape_tuple`` ignores what was inferred.
+    """
+    if getattr(var.type, "ndim", 0) == 0:
+        return None
+    if isinstance(getattr(type(shape_feature), "shape_of", None), property):
+        return shape_feature.shape_tuple(var)
+    return shape_feature.shape_of.get(var)

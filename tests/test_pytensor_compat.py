@@ -97,3 +97,21 @@ def test_a_float64_jax_function_leaves_the_process_wide_x64_setting_alone():
     assert f32(np.ones(3, dtype="float32")).dtype == np.float32
     assert f64(np.ones(3), 1e-12)[0] == 1 + 1e-12
     assert bool(jax.config.jax_enable_x64) == before
+
+
+def test_inferred_shapes_are_read_without_deprecation_warnings():
+    from pytensor.graph.fg import FunctionGraph
+    from pytensor.tensor.rewriting.shape import ShapeFeature
+
+    from scanrnn.pytensor_compat import inferred_shape
+
+    x = pt.matrix("x")
+    y = pt.concatenate([x, x], axis=0).T
+    fgraph = FunctionGraph([x], [y], clone=False)
+    fgraph.attach_feature(ShapeFeature())
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        shape = inferred_shape(fgraph.shape_feature, y)
+        assert inferred_shape(fgraph.shape_feature, x.sum()) is None
+    f = pytensor.function([x], list(shape), mode="FAST_COMPILE")
+    assert [int(s) for s in f(np.zeros((2, 3), dtype=x.dtype))] == [3, 4]

@@ -36,7 +36,7 @@ from pytensor.scan.op import Scan
 from pytensor.tensor.elemwise import Elemwise
 from pytensor.tensor.rewriting.shape import ShapeFeature
 
-from ..pytensor_compat import inner_outputs_with
+from ..pytensor_compat import inferred_shape, inner_outputs_with
 
 __all__ = [
     "KIND_NOTES",
@@ -471,7 +471,7 @@ def fill_shapes(fgraph, stats: GraphStats, args) -> str | None:
         clone = fgraph.clone()
         if not hasattr(clone, "shape_feature"):
             clone.attach_feature(ShapeFeature())
-        shape_of = clone.shape_feature.shape_of
+        feature = clone.shape_feature
         inputs = [i for i in clone.inputs if not isinstance(i, SharedVariable)]
         if len(inputs) != len(args):
             return f"expected {len(inputs)} input values, got {len(args)}"
@@ -483,8 +483,9 @@ def fill_shapes(fgraph, stats: GraphStats, args) -> str | None:
                 continue
             candidates = [("n_steps", node.inputs[0])]
             for v in list(node.inputs) + list(node.outputs):
-                if getattr(v.type, "ndim", 0) > 0 and v in shape_of:
-                    candidates.append((v, pt.stack([pt.cast(s, "int64") for s in shape_of[v]])))
+                shape = inferred_shape(feature, v)
+                if shape is not None:
+                    candidates.append((v, pt.stack([pt.cast(s, "int64") for s in shape])))
             for key, expr in candidates:
                 if not _needs_loop(inputs, expr):   # else only known by running a Scan
                     wanted.append(expr)
