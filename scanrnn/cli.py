@@ -623,13 +623,14 @@ def _train_header(run, trainer, lm_data, vocab, corpus_path, text, resumed) -> s
 
 
 def _train_summary(run, trainer) -> str:
+    from .losses import perplexity
     best = trainer.best_val_loss
     lines = [f"done ({trainer.stop_reason}): {trainer.global_step} steps, {trainer.epoch} "
              f"epochs, {trainer.elapsed:.0f} s"]
     if math.isfinite(best):
         unit = "word" if trainer.config.tokens == "word" else "char"
         lines.append(f"best validation loss {best:.4f} nats/{unit}: perplexity "
-                     f"{math.exp(best):.3f}, {best / math.log(2):.3f} bits/{unit} (step "
+                     f"{perplexity(best):.3f}, {best / math.log(2):.3f} bits/{unit} (step "
                      f"{trainer.best_step}) -> {run.best_path}")
     lines.append(f"next: scanrnn sample {run.path}   |   scanrnn eval {run.path}")
     return "\n".join(lines)

@@ -107,10 +107,18 @@ def mean_squared_error(predictions, targets, *, reduction: str = "mean", mask=No
 
 
 def perplexity(mean_nll):
-    """``exp(mean cross-entropy in nats)``: a float for a number, symbolic otherwise."""
+    """``exp(mean cross-entropy in nats)``: a float for a number, symbolic otherwise.
+
+    A float loss past ``log(float max)`` (about 709.8 nats) gives ``inf``, not an
+    ``OverflowError`` or a capped number; NaN stays NaN.
+    """
     if isinstance(mean_nll, pt.TensorVariable):
         return pt.exp(mean_nll)
-    return float(np.exp(mean_nll))
+    value = float(mean_nll)
+    return math.exp(value) if value < _LOG_FLOAT_MAX or math.isnan(value) else math.inf
+
+
+_LOG_FLOAT_MAX = math.log(np.finfo(np.float64).max)
 
 
 def bits_per_char(mean_nll):

@@ -543,6 +543,7 @@ class RunRecorder:
 
     # -- callback hooks -----------------------------------------------------------------
     def on_step(self, trainer, step, loss):
+        from .losses import perplexity
         self.last_step = step
         self._log_sum += float(loss)
         self._log_count += 1
@@ -556,7 +557,7 @@ class RunRecorder:
                 "kind": "step", "epoch": trainer.epoch + trainer.step_in_epoch
                 / max(1, trainer.steps_per_epoch()), "step": step,
                 "tokens": trainer.tokens_seen, "seconds": trainer.elapsed_now(),
-                "lr": trainer.lr, "train_loss": mean, "train_ppl": math.exp(min(mean, 700)),
+                "lr": trainer.lr, "train_loss": mean, "train_ppl": perplexity(mean),
                 "train_bpc": mean / math.log(2), "tokens_per_s": tokens / dt if dt > 0 else None})
             self._log_sum, self._log_count = 0.0, 0
             self._train_time_at_row = trainer.train_time

@@ -39,7 +39,7 @@ from . import optim
 from ._config import floatx
 from .backends import function, resolve_backend
 from .data import CorpusError, batch_rows, random_batches, sequential_batches, tokens_needed
-from .losses import cross_entropy
+from .losses import cross_entropy, perplexity
 from .models import CharLM, config_from_dict
 
 __all__ = [
@@ -305,7 +305,7 @@ class Evaluator:
             states = out[1:]
         count = B * L
         loss = total / count
-        result = {"loss": loss, "perplexity": float(np.exp(min(loss, 700.0))),
+        result = {"loss": loss, "perplexity": perplexity(loss),
                   "bits_per_char": loss / LN2, "tokens": int(count)}
         if unk_id is not None:
             result["unknown"] = int(np.sum(Y == unk_id))
@@ -725,7 +725,7 @@ class Trainer:
         tokens = self._epoch_timed_steps * c.batch_size * c.seq_len
         metrics = {"epoch": self.epoch + 1, "step": self.global_step,
                    "tokens": self.tokens_seen, "time": self.elapsed_now(), "lr": self.lr,
-                   "train_loss": train_loss, "train_perplexity": math.exp(min(train_loss, 700)),
+                   "train_loss": train_loss, "train_perplexity": perplexity(train_loss),
                    "train_bits_per_char": train_loss / LN2,
                    "tokens_per_s": (tokens / self._epoch_train_time
                                     if self._epoch_train_time > 0 else float("nan"))}
@@ -818,7 +818,7 @@ class Trainer:
                                 tps = (self._epoch_timed_steps * c.batch_size * c.seq_len
                                        / max(self._epoch_train_time, 1e-9))
                                 bar.set_postfix(loss=f"{loss:.3f}",
-                                                ppl=f"{math.exp(min(loss, 700)):.2f}",
+                                                ppl=f"{perplexity(loss):.2f}",
                                                 tok_s=f"{tps:,.0f}", refresh=False)
                         if self.global_step % c.log_every == 0:
                             self._call("on_step", self.global_step, loss)
@@ -855,7 +855,7 @@ class Trainer:
         kind = "validation" if self.val_ids is not None else "epoch training"
         self._log(f"stopped ({self.stop_reason}) after {self.global_step} steps, "
                   f"{self.elapsed:.0f}s; best {kind} loss {best}"
-                  + (f" (ppl {math.exp(self.best_val_loss):.3f}) at step {self.best_step}"
+                  + (f" (ppl {perplexity(self.best_val_loss):.3f}) at step {self.best_step}"
                      if math.isfinite(self.best_val_loss) else ""))
         self._call("on_train_end")
         return self.history

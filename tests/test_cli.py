@@ -520,3 +520,19 @@ def test_resume_refuses_a_different_model(capsys, run_dir, tmp_path):
 def test_new_run_refuses_an_existing_run(capsys, run_dir):
     in_process_error(capsys, "train", *TINY, "--epochs", "1", "--out", run_dir,
                      fragments=("already holds a run", "--resume"))
+
+
+def test_a_validation_loss_past_709_nats_reports_infinite_perplexity(tmp_path):
+    """math.exp of the loss overflowed (OverflowError traceback) once the loss passed ~709."""
+    from scanrnn.losses import perplexity
+    assert perplexity(709.0) == pytest.approx(math.exp(709.0))
+    assert perplexity(710.0) == math.inf and perplexity(1e30) == math.inf
+    assert math.isnan(perplexity(float("nan"))) and perplexity(-1.0) == math.exp(-1.0)
+    out = tmp_path / "huge"
+    run = scanrnn("train", *TINY, "--max-tokens", "384", "--eval-every", "3", "--init", "normal",
+                  "--init-scale", "1000", "--out", out)
+    assert run.returncode == 0, run.stderr
+    assert "Traceback" not in run.stderr and "OverflowError" not in run.stderr
+    with open(out / "metrics.csv") as f:
+        rows = [r for r in csv.DictReader(f) if r.get("val_loss")]
+    assert rows and float(rows[-1]["val_loss"]) > 709
