@@ -7,8 +7,18 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from scanrnn.keras import (GRU, LSTM, Adam, Bidirectional, Dense, Embedding, Input, Sequential,
-                           SimpleRNN, TimeDistributed)
+from scanrnn.keras import (
+    GRU,
+    LSTM,
+    Adam,
+    Bidirectional,
+    Dense,
+    Embedding,
+    Input,
+    Sequential,
+    SimpleRNN,
+    TimeDistributed,
+)
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 

@@ -11,9 +11,23 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from scanrnn.keras import (GRU, LSTM, SGD, Activation, Adagrad, Adam, Callback, Dense,
-                           Embedding, Input, Model, RMSprop, Sequential, SimpleRNN,
-                           model_from_json)
+from scanrnn.keras import (
+    GRU,
+    LSTM,
+    SGD,
+    Activation,
+    Adagrad,
+    Adam,
+    Callback,
+    Dense,
+    Embedding,
+    Input,
+    Model,
+    RMSprop,
+    Sequential,
+    SimpleRNN,
+    model_from_json,
+)
 from scanrnn.keras.engine import Context
 
 REF = np.load(Path(__file__).parent / "fixtures" / "keras3_reference.npz")

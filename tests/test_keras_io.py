@@ -11,8 +11,21 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from scanrnn.keras import (GRU, LSTM, Adam, BatchNormalization, Concatenate, Dense, Embedding,
-                           Input, Model, Sequential, SimpleRNN, TimeDistributed, load_model)
+from scanrnn.keras import (
+    GRU,
+    LSTM,
+    Adam,
+    BatchNormalization,
+    Concatenate,
+    Dense,
+    Embedding,
+    Input,
+    Model,
+    Sequential,
+    SimpleRNN,
+    TimeDistributed,
+    load_model,
+)
 
 FIXTURES = Path(__file__).parent / "fixtures"
 IO = np.load(FIXTURES / "keras3_io.npz")

@@ -10,8 +10,19 @@ import numpy as np
 import pytest
 
 import scanrnn
-from scanrnn.keras import (GRU, LSTM, Bidirectional, Dense, Embedding, Input, Model, Sequential,
-                           SimpleRNN, load_model, model_from_json)
+from scanrnn.keras import (
+    GRU,
+    LSTM,
+    Bidirectional,
+    Dense,
+    Embedding,
+    Input,
+    Model,
+    Sequential,
+    SimpleRNN,
+    load_model,
+    model_from_json,
+)
 from scanrnn.keras.engine import Context
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -52,8 +63,8 @@ def bidirectional_model():
 
 def test_use_bias_false_and_gru_reset_before_equal_keras3():
     model = variants_model()
-    H, I = 4, 3
-    assert model.layers[0].count_params() == 3 * (H * (I + H) + H)       # one bias
+    units, inputs = 4, 3
+    assert model.layers[0].count_params() == 3 * (units * (inputs + units) + units)  # one bias
     assert model.layers[1].count_params() == 3 * 3 * (4 + 3)              # no bias
     assert [len(layer.weights) for layer in model.layers] == [3, 2, 2, 2, 2]
     model.set_weights(_keras_weights("variants"))

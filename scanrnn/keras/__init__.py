@@ -19,10 +19,9 @@ from . import callbacks, layers, losses, models, optimizers, utils
 from .callbacks import (Callback, EarlyStopping, History, LambdaCallback, LearningRateScheduler,
                         ModelCheckpoint, TerminateOnNaN)
 from .layers import (GRU, LSTM, Activation, Add, Average, BatchNormalization, Bidirectional,
-                     Concatenate, Dense,
-                     Dropout, Embedding, Flatten, Input, InputLayer, Layer, Maximum, Minimum,
-                     Multiply, Reshape, SimpleRNN, Subtract, TimeDistributed, add, average,
-                     concatenate, maximum, merge, minimum, multiply, subtract)
+                     Concatenate, Dense, Dropout, Embedding, Flatten, Input, InputLayer, Layer,
+                     Maximum, Minimum, Multiply, Reshape, SimpleRNN, Subtract, TimeDistributed,
+                     add, average, concatenate, maximum, merge, minimum, multiply, subtract)
 from .models import Model, Sequential, load_model, model_from_json
 from .optimizers import SGD, Adagrad, Adam, RMSprop
 from .utils import get_file, set_random_seed, to_categorical
@@ -30,9 +29,8 @@ from .utils import get_file, set_random_seed, to_categorical
 __all__ = [
     "GRU", "LSTM", "SGD", "Activation", "Adagrad", "Adam", "Add", "Average",
     "BatchNormalization", "Bidirectional", "Callback", "Concatenate", "Dense", "Dropout",
-    "EarlyStopping",
-    "Embedding", "Flatten", "History", "Input", "InputLayer", "LambdaCallback", "Layer",
-    "LearningRateScheduler", "Maximum", "Minimum", "Model", "ModelCheckpoint", "Multiply",
+    "EarlyStopping", "Embedding", "Flatten", "History", "Input", "InputLayer", "LambdaCallback",
+    "Layer", "LearningRateScheduler", "Maximum", "Minimum", "Model", "ModelCheckpoint", "Multiply",
     "RMSprop", "Reshape", "Sequential", "SimpleRNN", "Subtract", "TerminateOnNaN",
     "TimeDistributed", "add", "average", "callbacks", "concatenate", "get_file", "layers",
     "load_model", "losses", "maximum", "merge", "minimum", "model_from_json", "models",

@@ -12,18 +12,16 @@ from .recurrent import GRU, LSTM, Recurrent, SimpleRNN
 from .wrappers import TimeDistributed
 
 __all__ = ["Activation", "Add", "Average", "BatchNormalization", "Bidirectional", "Concatenate",
-           "Dense",
-           "Dropout", "Embedding", "Flatten", "GRU", "Input", "InputLayer", "LSTM", "Layer",
-           "Maximum", "Minimum", "Multiply", "Recurrent", "Reshape", "SimpleRNN", "Subtract",
-           "TimeDistributed", "add", "average", "concatenate", "maximum", "merge", "minimum",
-           "multiply", "subtract", "deserialize", "LAYERS"]
+           "Dense", "Dropout", "Embedding", "Flatten", "GRU", "Input", "InputLayer", "LSTM",
+           "Layer", "Maximum", "Minimum", "Multiply", "Recurrent", "Reshape", "SimpleRNN",
+           "Subtract", "TimeDistributed", "add", "average", "concatenate", "maximum", "merge",
+           "minimum", "multiply", "subtract", "deserialize", "LAYERS"]
 
 #: Layer classes by name, for rebuilding a model from its JSON config.
 LAYERS = {cls.__name__: cls for cls in
           (Activation, Add, Average, BatchNormalization, Bidirectional, Concatenate, Dense,
-           Dropout, Embedding,
-           Flatten, GRU, InputLayer, LSTM, Maximum, Minimum, Multiply, Reshape, SimpleRNN,
-           Subtract, TimeDistributed)}
+           Dropout, Embedding, Flatten, GRU, InputLayer, LSTM, Maximum, Minimum, Multiply,
+           Reshape, SimpleRNN, Subtract, TimeDistributed)}
 
 
 def deserialize(spec: dict) -> Layer:

@@ -17,8 +17,8 @@ import numpy as np
 import pytensor.tensor as pt
 
 from . import saving
-from .engine import (Context, Input, InputLayer, KerasTensor, Layer, as_list, assign_weights,
-                     shape_str, unique_name)
+from .engine import (Context, Input, InputLayer, KerasTensor, Layer, as_list, shape_str,
+                     unique_name)
 from .recurrent import Recurrent
 from .training import Trainer
 
