@@ -108,6 +108,8 @@ def test_bidirectional_rejects_what_it_cannot_wrap():
         Bidirectional(Dense(3))
     with pytest.raises(ValueError, match="merge_mode"):
         Bidirectional(GRU(3), merge_mode="max")
+    seeded = Bidirectional(GRU(3, dropout=0.5, seed=3))        # the halves draw different masks
+    assert (seeded.forward_layer.seed, seeded.backward_layer.seed) == (3, 4)
 
 
 # -- dropout ------------------------------------------------------------------------------------

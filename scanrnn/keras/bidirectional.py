@@ -19,8 +19,11 @@ MERGE_MODES = ("concat", "sum", "mul", "ave", None)
 
 
 def _copy_backwards(layer, name):
+    """The backward half: the same layer reading the other way (its own dropout stream)."""
     config = {**layer.get_config(), "name": name, "go_backwards": not layer.go_backwards}
     config.pop("batch_input_shape", None)
+    if config.get("seed") is not None:
+        config["seed"] = config["seed"] + 1
     return type(layer).from_config(config)
 
 
@@ -31,7 +34,8 @@ class Bidirectional(Layer):
     ``None``: the two halves as a list); without ``return_sequences``,
     ``(B, 2H)`` from the last step of each direction.  With the inner layer's
     ``return_state``, the final states follow: forward ones, then backward ones.
-    Weights: the forward layer's, then the backward layer's.
+    Weights: the forward layer's, then the backward layer's.  ``initial_state`` is
+    not taken (give the halves their states by building them in a functional model).
     """
 
     supports_masking = True
