@@ -408,8 +408,21 @@ def _setup_resume(args, run, train_over):
     if vocab.idx_to_token != lm_data.vocab.idx_to_token:
         raise UsageError(f"the corpus {corpus_path} no longer gives the vocabulary saved in "
                          f"{run.vocab_path}; was the file changed?")
-    checkpoint = run.load_checkpoint("latest") if run.has_checkpoint("latest") else None
-    return train_config, lm_config, lm_data, vocab, text, corpus_path, checkpoint
+    return train_config, lm_config, lm_data, vocab, text, corpus_path, _resume_checkpoint(run)
+
+
+def _resume_checkpoint(run):
+    """The checkpoint a resume continues from: latest.npz, else best.npz (said), else None."""
+    if run.has_checkpoint("latest"):
+        return run.load_checkpoint("latest")
+    if run.has_checkpoint("best"):
+        checkpoint = run.load_checkpoint("best")
+        print(f"scanrnn train: {run.latest_path.name} is missing from {run.path}: resuming from "
+              f"{run.best_path.name} (step {checkpoint.meta.get('global_step', '?')}); metrics "
+              f"rows after it move to {run.metrics_path.name}.replaced", file=sys.stderr,
+              flush=True)
+        return checkpoint
+    return None
 
 
 def _setup_new(args, train_over, model_over):

@@ -53,6 +53,17 @@ METRIC_COLUMNS = ("kind", "epoch", "step", "tokens", "seconds", "lr", "train_los
                   "train_bpc", "val_loss", "val_ppl", "val_bpc", "tokens_per_s")
 
 
+def _metrics_csv(rows, header: bool = True) -> str:
+    """``rows`` (dicts) as metrics.csv text."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=METRIC_COLUMNS, extrasaction="ignore")
+    if header:
+        writer.writeheader()
+    for row in rows:
+        writer.writerow({k: _fmt(row.get(k)) for k in METRIC_COLUMNS})
+    return buffer.getvalue()
+
+
 class RunDirError(ValueError):
     """A path that is not a usable run directory."""
 
@@ -280,16 +291,19 @@ class RunDir:
             return [{k: _parse(v) for k, v in row.items()} for row in csv.DictReader(handle)]
 
     def truncate_metrics(self, step: int) -> None:
-        """Drop rows logged after ``step`` (used on resume, so no row is counted twice)."""
+        """Move rows logged after ``step`` out of metrics.csv (used on resume, so no row is
+        counted twice); they are appended to ``metrics.csv.replaced``, never lost."""
         if not self.metrics_path.is_file():
             return
-        rows = [r for r in self.read_metrics() if r.get("step") is None or r["step"] <= step]
-        buffer = io.StringIO()
-        writer = csv.DictWriter(buffer, fieldnames=METRIC_COLUMNS, extrasaction="ignore")
-        writer.writeheader()
-        for row in rows:
-            writer.writerow({k: _fmt(row.get(k)) for k in METRIC_COLUMNS})
-        ckpt.atomic_write_text(self.metrics_path, buffer.getvalue())
+        rows = self.read_metrics()
+        kept = [r for r in rows if r.get("step") is None or r["step"] <= step]
+        if len(kept) == len(rows):
+            return
+        replaced = self.metrics_path.with_name(self.metrics_path.name + ".replaced")
+        old = replaced.read_text(encoding="utf-8") if replaced.is_file() else ""
+        dropped = [r for r in rows if r.get("step") is not None and r["step"] > step]
+        ckpt.atomic_write_text(replaced, old + _metrics_csv(dropped, header=not old))
+        ckpt.atomic_write_text(self.metrics_path, _metrics_csv(kept))
 
     def append_samples(self, header: str, texts) -> None:
         """Append generated ``texts`` under a ``header`` line to samples.txt."""

@@ -536,3 +536,45 @@ def test_a_validation_loss_past_709_nats_reports_infinite_perplexity(tmp_path):
     with open(out / "metrics.csv") as f:
         rows = [r for r in csv.DictReader(f) if r.get("val_loss")]
     assert rows and float(rows[-1]["val_loss"]) > 709
+
+
+def test_resume_without_latest_continues_from_best_and_loses_nothing(tmp_path):
+    """It used to start from step 0, overwrite best.npz with a worse model, truncate metrics."""
+    out = tmp_path / "run"
+    first = scanrnn("train", *TINY, "--epochs", "1", "--eval-every", "20", "--out", out)
+    assert first.returncode == 0, first.stderr
+    run = RunDir.open(out)
+    best_before = ck.load(run.best_path).meta
+    rows_before = run.read_metrics()
+    run.latest_path.unlink()
+    again = scanrnn("train", "--out", out, "--resume", "--no-progress", "--epochs", "2")
+    assert again.returncode == 0, again.stderr
+    assert "latest.npz is missing" in again.stderr and "resuming from best.npz" in again.stderr
+    assert f"from step {best_before['global_step']} " in again.stdout
+    best_after = ck.load(run.best_path).meta
+    assert best_after["best_val_loss"] <= best_before["best_val_loss"]
+    assert best_after["global_step"] > best_before["global_step"]
+    moved_path = out / "metrics.csv.replaced"
+    moved = []
+    if moved_path.is_file():
+        with open(moved_path, newline="") as f:
+            moved = list(csv.DictReader(f))
+    after = run.read_metrics()
+    kept = [r for r in rows_before if r["step"] <= best_before["global_step"]]
+    assert after[:len(kept)] == kept and len(moved) == len(rows_before) - len(kept)
+
+
+def test_rows_a_resume_replaces_are_moved_aside_not_lost(tmp_path):
+    from scanrnn.data import Vocab
+    run = RunDir.create(tmp_path / "r", {"model": {"hidden": 4}}, Vocab("abc"))
+    for step in (10, 20, 30, 40):
+        run.append_metrics({"kind": "step", "step": step, "train_loss": step / 10})
+    run.truncate_metrics(20)
+    assert [r["step"] for r in run.read_metrics()] == [10, 20]
+    run.append_metrics({"kind": "step", "step": 30, "train_loss": 9.0})
+    run.truncate_metrics(10)
+    assert [r["step"] for r in run.read_metrics()] == [10]
+    with open(run.metrics_path.with_name("metrics.csv.replaced"), newline="") as f:
+        moved = [(int(r["step"]), float(r["train_loss"])) for r in csv.DictReader(f)]
+    assert moved == [(30, 3.0), (40, 4.0), (20, 2.0), (30, 9.0)]
+    run.unlock()
