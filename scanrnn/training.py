@@ -979,11 +979,15 @@ class Trainer:
                 continue
             if value.shape != now.shape:
                 problems.append(f"{key}: shape {value.shape}, expected {now.shape}")
+            elif value.dtype.kind == "f" and not np.isfinite(value).all():
+                problems.append(f"{key}: holds NaN or infinite values")
             values.append((var, value))
         best = {k[5:]: np.asarray(v, np.float32) for k, v in arrays.items()
                 if k.startswith("best/")}
         if best and set(best) != set(self.model.param_names):
             problems.append("best/ weights do not match the model's parameter names")
+        problems += [f"best/{k}: holds NaN or infinite values" for k, v in best.items()
+                     if not np.isfinite(v).all()]
         if problems:
             raise ValueError("trainer state does not fit: " + "; ".join(problems))
         return values, best

@@ -233,6 +233,26 @@ def test_a_rejected_state_leaves_the_trainer_as_it_was(corpus, fragment, bad_arr
     _assert_same_state(trainer, arrays, meta)
 
 
+def test_a_state_with_non_finite_weights_is_refused(corpus):
+    """Resuming a NaN checkpoint trained on and then called the NaN one "the last good"."""
+    _, vocab, ids = corpus
+    model = CharLM(vocab_size=len(vocab), hidden=8, embed=4, layers=1)
+    cfg = TrainConfig(seq_len=8, batch_size=2, sampling="sequential", seed=42, **QUIET)
+    trainer = Trainer(model, cfg, ids[:200], None, vocab)
+    before = trainer.state_dict()
+    arrays, meta = _another_state(trainer)
+    for key in ("param/out.W", "opt/out.W.m"):
+        broken = dict(arrays)
+        broken[key] = np.full_like(arrays[key], np.nan)
+        with pytest.raises(ValueError, match=f"{key}: holds NaN or infinite values"):
+            trainer.load_state_dict(broken, meta)
+        _assert_same_state(trainer, *before)
+    broken = {**arrays, **{f"best/{n}": np.full_like(v, np.inf)
+                           for n, v in model.get_weights().items()}}
+    with pytest.raises(ValueError, match="best/.*holds NaN or infinite values"):
+        trainer.load_state_dict(broken, meta)
+
+
 def test_non_finite_loss_is_detected_before_the_update(corpus):
     _, vocab, ids = corpus
     model = CharLM(vocab_size=len(vocab), hidden=8, embed=4, layers=1, dropout=0.1)
