@@ -687,7 +687,9 @@ def cmd_sample(args) -> int:
 
 
 def cmd_eval(args) -> int:
-    from .training import evaluate, evaluate_text, prepare_data
+    """``scanrnn eval``: the run's model scored on text encoded with the run's vocabulary."""
+    from .data import Vocab
+    from .training import evaluate_text, evaluate_tokens, split_tokens, text_tokens
     backend = _check_backend(args.backend)
     run = _load(args)
     tc = run.train_config
@@ -696,13 +698,17 @@ def cmd_eval(args) -> int:
             raise UsageError("--max-chars needs --corpus")
         data = run.run_config.get("data", {})
         text, path = _load_text(tc.corpus, data.get("max_chars"))
-        lm_data = prepare_data(tc, text)
-        if len(lm_data.val_ids) < 2:
+        train_tokens, val_tokens = split_tokens(text_tokens(text, tc.preprocess, tc.tokens),
+                                                tc.val_fraction)
+        if len(val_tokens) < 2:
             raise UsageError(f"the run {run.path} has no validation text "
                              f"(val_fraction {tc.val_fraction}); pass --corpus")
-        result = evaluate(run.model, lm_data.val_ids, batch_size=args.batch_size,
-                          seq_len=args.seq_len, backend=backend, unk_id=run.vocab.unk)
-        result["unknown_tokens"] = lm_data.unknown_val
+        if Vocab(train_tokens, mode=tc.tokens).idx_to_token != run.vocab.idx_to_token:
+            print(f"scanrnn eval: warning: {path} has changed since training (its training "
+                  f"part no longer gives the run's vocabulary); scoring its last "
+                  f"{tc.val_fraction:g} with the run's vocab.json", file=sys.stderr)
+        result = evaluate_tokens(run.model, run.vocab, val_tokens, batch_size=args.batch_size,
+                                 seq_len=args.seq_len, backend=backend)
         what = f"validation text of {path} (last {tc.val_fraction:g})"
     else:
         text, path = _load_text(args.corpus, args.max_chars)

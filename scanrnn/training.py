@@ -216,6 +216,24 @@ class LMData:
     unknown_val: list = field(default_factory=list)
 
 
+def text_tokens(text: str, preprocess: str = "none", tokens: str = "char") -> list:
+    """``text`` as the tokens training reads: d2l's preprocessing line by line when
+    ``preprocess="d2l"``, then characters or words (``tokens``)."""
+    from .data import d2l_lines, tokenize
+    if preprocess not in ("none", "d2l"):
+        raise ValueError(f"preprocess must be 'none' or 'd2l', got {preprocess!r}")
+    return tokenize(d2l_lines(text) if preprocess == "d2l" else text, tokens)
+
+
+def split_tokens(tokens: list, val_fraction: float) -> tuple[list, list]:
+    """The one train/validation split: the last ``val_fraction`` of the tokens is held out."""
+    if len(tokens) < 2:
+        raise CorpusError(f"the corpus has {len(tokens)} token(s) after preprocessing; "
+                          f"a language model needs text")
+    n_val = round(len(tokens) * val_fraction)
+    return tokens[:len(tokens) - n_val], tokens[len(tokens) - n_val:]
+
+
 def prepare_data(config: TrainConfig, text: str | None = None) -> LMData:
     """Load ``config.corpus`` (or ``text``), preprocess, split, build the vocabulary.
 
@@ -223,19 +241,12 @@ def prepare_data(config: TrainConfig, text: str | None = None) -> LMData:
     as ``<unk>`` (listed in ``unknown_val``).  With ``preprocess="d2l"`` and character
     tokens on timemachine this is d2l's corpus (170,580 tokens, vocabulary 28).
     """
-    from .data import Vocab, d2l_lines, load_corpus, tokenize
+    from .data import Vocab, load_corpus
 
     if text is None:
         text = load_corpus(config.corpus)
-    if config.preprocess == "d2l":
-        tokens = tokenize(d2l_lines(text), config.tokens)
-    else:
-        tokens = tokenize(text, config.tokens)
-    if len(tokens) < 2:
-        raise CorpusError(f"the corpus has {len(tokens)} token(s) after preprocessing; "
-                          f"a language model needs text")
-    n_val = round(len(tokens) * config.val_fraction)
-    train_tokens, val_tokens = tokens[:len(tokens) - n_val], tokens[len(tokens) - n_val:]
+    train_tokens, val_tokens = split_tokens(
+        text_tokens(text, config.preprocess, config.tokens), config.val_fraction)
     vocab = Vocab(train_tokens, mode=config.tokens)
     unknown = vocab.unknown(val_tokens) if val_tokens else []
     train_ids = vocab.encode(train_tokens)
@@ -337,16 +348,17 @@ def evaluate_text(model: CharLM, vocab, text: str, preprocess: str = "none", **k
     The result also lists them (``unknown_tokens``).  ``preprocess="d2l"`` applies the d2l
     preprocessing first (use it for models trained on d2l-preprocessed text).
     """
-    from .data import d2l_preprocess
-    if preprocess not in ("none", "d2l"):
-        raise ValueError(f"preprocess must be 'none' or 'd2l', got {preprocess!r}")
-    if preprocess == "d2l":
-        text = d2l_preprocess(text)
-    missing = vocab.unknown(text)
+    return evaluate_tokens(model, vocab, text_tokens(text, preprocess, vocab.mode), **kwargs)
+
+
+def evaluate_tokens(model: CharLM, vocab, tokens: list, **kwargs) -> dict:
+    """:func:`evaluate` on tokens encoded with ``vocab`` (those outside it count as
+    ``<unk>`` and are listed in ``unknown_tokens``)."""
+    missing = vocab.unknown(tokens)
     if missing and vocab.unk is None:
         raise ValueError(f"the text has tokens outside the vocabulary and it has no unknown "
                          f"token: {missing[:20]}")
-    result = evaluate(model, vocab.encode(text), unk_id=vocab.unk, **kwargs)
+    result = evaluate(model, vocab.encode(tokens), unk_id=vocab.unk, **kwargs)
     result["unknown_tokens"] = missing
     return result
 

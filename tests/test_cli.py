@@ -578,3 +578,44 @@ def test_rows_a_resume_replaces_are_moved_aside_not_lost(tmp_path):
         moved = [(int(r["step"]), float(r["train_loss"])) for r in csv.DictReader(f)]
     assert moved == [(30, 3.0), (40, 4.0), (20, 2.0), (30, 9.0)]
     run.unlock()
+
+
+def _tiny_corpus(path, chars=20000):
+    from scanrnn.data import load_corpus
+    path.write_text(load_corpus("timemachine")[:chars], encoding="utf-8")
+    return path
+
+
+def test_eval_scores_with_the_runs_vocabulary_when_the_corpus_changed(tmp_path):
+    """eval used to rebuild the vocabulary from today's file and print a wrong loss silently."""
+    from scanrnn.data import load_corpus
+    from scanrnn.training import evaluate_tokens, split_tokens, text_tokens
+    corpus = _tiny_corpus(tmp_path / "book.txt")
+    out = tmp_path / "run"
+    tiny = [a for a in TINY if a != "20000" and a != "--max-chars"]
+    trained = scanrnn("train", *tiny, "--corpus", corpus, "--max-tokens", "640", "--out", out)
+    assert trained.returncode == 0, trained.stderr
+    corpus.write_text("z" * 4000 + load_corpus("timemachine")[:20000], encoding="utf-8")
+    result = scanrnn("eval", out)
+    assert result.returncode == 0, result.stderr
+    assert "has changed since training" in result.stderr and "run's vocab.json" in result.stderr
+    run = load_run(out)
+    tc = run.train_config
+    _, val = split_tokens(text_tokens(corpus.read_text(), tc.preprocess, tc.tokens),
+                          tc.val_fraction)
+    want = evaluate_tokens(run.model, run.vocab, val, backend="jax")["loss"]
+    assert f"loss {want:.4f} nats/char" in result.stdout
+
+
+def test_eval_of_a_word_level_run_tokenizes_as_training_did(tmp_path):
+    """eval --corpus on a word-level run joined words across line ends ('aboutand')."""
+    corpus = _tiny_corpus(tmp_path / "book.txt", 40000)
+    out = tmp_path / "run"
+    tiny = [a for a in TINY if a != "20000" and a != "--max-chars"]
+    trained = scanrnn("train", *tiny, "--corpus", corpus, "--tokens", "word", "--max-tokens",
+                      "256", "--out", out)
+    assert trained.returncode == 0, trained.stderr
+    same = scanrnn("eval", out, "--corpus", corpus)
+    assert same.returncode == 0, same.stderr
+    unknown = [line for line in same.stdout.splitlines() if line.startswith("<unk>")]
+    assert not any("aboutand" in line or "andthe" in line for line in unknown), unknown
