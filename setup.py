@@ -29,7 +29,9 @@ setup(
     extras_require={
         "jax": ["jax>=0.4.30"],
         "plot": ["matplotlib"],
-        "dev": ["pytest", "jax>=0.4.30"],
+        # .weights.h5 / .keras files from Keras 3 (scanrnn.keras.load_weights, load_model)
+        "keras-io": ["h5py>=3.16"],  # the version the suite ran with
+        "dev": ["pytest", "jax>=0.4.30", "h5py>=3.16", "ruff>=0.17"],
         "bench": ["jax>=0.4.30", "torch", "keras>=3"],
     },
     entry_points={"console_scripts": ["scanrnn=scanrnn.cli:main"]},

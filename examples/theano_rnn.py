@@ -100,7 +100,7 @@ def part1_theano(xs, ys, vocab_size, n_hidden, l_rate, backend, report_every):
         err += fn(np.zeros(n_hidden), X[i], Y[i], l_rate)
         if i % report_every == report_every - 1:
             errors.append(err / report_every)
-            print("Error:{:.3f}".format(err / report_every))
+            print(f"Error:{err / report_every:.3f}")
             err = 0.0
     elapsed = time.perf_counter() - start
     f_y = scanrnn.function([t_h0, t_inp], v_y, backend=backend)
@@ -128,7 +128,7 @@ def part2_library(xs, ys, vocab_size, n_hidden, l_rate, backend, report_every, b
         seen += batch_size
         if seen % report_every < batch_size:
             errors.append(err / seen)
-            print("Error:{:.3f}".format(err / seen))
+            print(f"Error:{err / seen:.3f}")
             err, seen = 0.0, 0
     return errors, time.perf_counter() - start
 

@@ -33,7 +33,7 @@ import contextlib
 import importlib
 import importlib.util
 import warnings
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 import pytensor
@@ -56,7 +56,7 @@ class BackendError(ValueError):
     """An unknown or unavailable backend was asked for."""
 
 
-@lru_cache(maxsize=None)
+@cache
 def _available(backend: str) -> bool:
     if backend == "python":
         return True
@@ -190,9 +190,10 @@ def check_argument(var, value, index: int = 0):
         _check_range(var, index, array, want)
         array = np.asarray(array, dtype=want)
     if array.ndim != var.ndim:
+        known = any(s is not None for s in var.type.shape)
         raise ValueError(
             f"{_describe(var, index)} expects a {var.ndim}-D array"
-            f"{' of shape ' + str(var.type.shape) if any(s is not None for s in var.type.shape) else ''}, "
+            f"{' of shape ' + str(var.type.shape) if known else ''}, "
             f"got a {array.ndim}-D array of shape {array.shape}")
     for axis, (want_n, got_n) in enumerate(zip(var.type.shape, array.shape)):
         if want_n is not None and want_n != got_n:

@@ -111,7 +111,7 @@ class Cell:
 
     # -- symbolic pieces ----------------------------------------------------
     def project(self, x, params, bias: bool = True):
-        """Input projection of all steps at once: ``(T, B, G*H)`` (``bias=False``: without ``b``)."""
+        """Input projection of all steps at once: ``(T, B, G*H)`` (``bias=False``: no ``b``)."""
         if x.dtype.startswith(("int", "uint")):
             projected = params["W_x"][x]
         else:

@@ -12,8 +12,8 @@ backend would otherwise freeze a copy of a shared generator inside each compiled
 function), and the same seed gives the same text on the same backend.
 
 JAX needs a constant number of steps, so one function is compiled per ``length`` (and
-per batch size ``num``), cached on the model; prefixes are left-padded to a multiple of 16 and masked, so a
-new prefix length rarely triggers a new compilation.
+per batch size ``num``), cached on the model; prefixes are left-padded to a multiple of 16
+and masked, so a new prefix length rarely triggers a new compilation.
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ numpy arrays (used by the Keras-like layers and by checkpoints).
 from __future__ import annotations
 
 import math
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import pytensor

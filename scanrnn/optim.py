@@ -23,15 +23,14 @@ from collections.abc import Sequence
 import numpy as np
 import pytensor
 import pytensor.tensor as pt
-from pytensor.compile.sharedvalue import SharedVariable
 from pytensor.graph.basic import Variable
 from pytensor.graph.traversal import ancestors
 
 from ._config import floatx
 
 __all__ = ["Updates", "learning_rate_of", "slots_of", "shared_learning_rate", "gradients",
-           "clip_by_global_norm", "sgd", "momentum", "nesterov_momentum", "apply_momentum", "adagrad", "rmsprop",
-           "adam", "merge", "OPTIMIZERS", "get"]
+           "clip_by_global_norm", "sgd", "momentum", "nesterov_momentum", "apply_momentum",
+           "adagrad", "rmsprop", "adam", "merge", "OPTIMIZERS", "get"]
 
 
 # what a variable is to the optimizer, kept in its ``tag`` (so it survives any dict copy)
@@ -245,7 +244,8 @@ def merge(*update_dicts) -> Updates:
     for updates in update_dicts:
         for var, value in (updates or {}).items():
             if var in out:
-                raise ValueError(f"{var} is updated twice; each shared variable may have one update")
+                raise ValueError(f"{var} is updated twice; each shared variable may have one "
+                                 "update")
             out[var] = value
     return out
 

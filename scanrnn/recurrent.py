@@ -78,7 +78,8 @@ def unroll(cell, x, params: dict, initial_state=None, *, mask=None,
         state across batches).
     """
     if x.ndim not in (2, 3):
-        raise ValueError(f"unroll expects a time-major (T, B) or (T, B, I) input, got ndim={x.ndim}")
+        raise ValueError(f"unroll expects a time-major (T, B) or (T, B, I) input, "
+                         f"got ndim={x.ndim}")
     if initial_state is None:
         initial_state = cell.initial_state(x.shape[1])
     initial_state = list(initial_state)

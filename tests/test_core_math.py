@@ -358,7 +358,7 @@ def test_learning_rate_of_expressions_symbols_and_several_rates():
     v = init.zeros((2,), name="v")
     both = optim.merge(optim.sgd(loss, [w], 0.1), optim.adam((v ** 2).sum(), [v], 0.2))
     with pytest.raises(ValueError, match="read 2 learning rates"):
-        both.learning_rate
+        _ = both.learning_rate
     assert [s.name for s in both.slots] == ["adam.t", "v.m", "v.v"]
     both.learning_rate = lr                               # named explicitly, it is kept
     assert both.learning_rate is lr and both.copy().learning_rate is lr

@@ -181,7 +181,8 @@ def test_json_dot_and_text_formats(report, tmp_path):
     unquoted = re.sub(r'"(?:[^"\\]|\\.)*"', '""', dot)
     assert unquoted.count("{") == unquoted.count("}")
     if shutil.which("dot"):
-        proc = subprocess.run(["dot", "-Tcanon"], check=False, input=dot, capture_output=True, text=True)
+        proc = subprocess.run(["dot", "-Tcanon"], check=False, input=dot, capture_output=True,
+                              text=True)
         assert proc.returncode == 0, proc.stderr[:500]
     for fmt in ("text", "json", "dot"):
         path = report.save(tmp_path / f"r.{fmt}", fmt)

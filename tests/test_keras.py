@@ -147,7 +147,7 @@ def test_dense_embedding_and_batchnorm_are_plain_expressions():
     np.testing.assert_allclose(n, ev / np.sqrt(1 + 1e-3), rtol=1e-5)   # moving stats 0, 1
 
 
-# -- functional models: shared layers, merge, several inputs and outputs ----------------------------
+# -- functional models: shared layers, merge, several inputs and outputs ---------------------
 
 def test_shared_layers_share_weights_and_train_once():
     a, b = Input(shape=(3,), name="a"), Input(shape=(3,), name="b")
@@ -344,7 +344,7 @@ def test_keras1_and_keras3_spellings_agree():
     assert to_categorical(np.array([[1, 2]]), 3).shape == (1, 2, 3)
 
 
-# -- errors -------------------------------------------------------------------------------------------
+# -- errors ------------------------------------------------------------------------------------
 
 def test_bad_input_raises_clear_errors(trained):
     model, x, y, _, _ = trained
