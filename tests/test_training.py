@@ -207,6 +207,15 @@ def _assert_same_state(trainer, arrays, meta):
     assert float(trainer.lr_var.get_value()) == pytest.approx(meta["lr"])
 
 
+def _trainer_and_two_states(corpus):
+    """A small trainer, its own state and another state that fits it."""
+    _, vocab, ids = corpus
+    model = CharLM(vocab_size=len(vocab), hidden=8, embed=4, layers=1)
+    cfg = TrainConfig(seq_len=8, batch_size=2, sampling="sequential", seed=42, **QUIET)
+    trainer = Trainer(model, cfg, ids[:200], None, vocab)
+    return trainer, trainer.state_dict(), _another_state(trainer)
+
+
 @pytest.mark.parametrize("fragment, bad_arrays, bad_meta", [
     ("batches were drawn with seed 43", {}, {"batch_seed": 43}),
     ("param/out.W: shape (3, 3)", {"param/out.W": np.zeros((3, 3))}, {}),
@@ -216,12 +225,7 @@ def _assert_same_state(trainer, arrays, meta):
 ])
 def test_a_rejected_state_leaves_the_trainer_as_it_was(corpus, fragment, bad_arrays, bad_meta):
     """load_state_dict checks everything before it sets anything."""
-    _, vocab, ids = corpus
-    model = CharLM(vocab_size=len(vocab), hidden=8, embed=4, layers=1)
-    cfg = TrainConfig(seq_len=8, batch_size=2, sampling="sequential", seed=42, **QUIET)
-    trainer = Trainer(model, cfg, ids[:200], None, vocab)
-    before = trainer.state_dict()
-    arrays, meta = _another_state(trainer)
+    trainer, before, (arrays, meta) = _trainer_and_two_states(corpus)
     bad = {**meta, **bad_meta}
     if "global_step" in bad_meta:
         del bad["global_step"]
@@ -235,12 +239,7 @@ def test_a_rejected_state_leaves_the_trainer_as_it_was(corpus, fragment, bad_arr
 
 def test_a_state_with_non_finite_weights_is_refused(corpus):
     """Resuming a NaN checkpoint trained on and then called the NaN one "the last good"."""
-    _, vocab, ids = corpus
-    model = CharLM(vocab_size=len(vocab), hidden=8, embed=4, layers=1)
-    cfg = TrainConfig(seq_len=8, batch_size=2, sampling="sequential", seed=42, **QUIET)
-    trainer = Trainer(model, cfg, ids[:200], None, vocab)
-    before = trainer.state_dict()
-    arrays, meta = _another_state(trainer)
+    trainer, before, (arrays, meta) = _trainer_and_two_states(corpus)
     for key in ("param/out.W", "opt/out.W.m"):
         broken = dict(arrays)
         broken[key] = np.full_like(arrays[key], np.nan)
@@ -248,7 +247,7 @@ def test_a_state_with_non_finite_weights_is_refused(corpus):
             trainer.load_state_dict(broken, meta)
         _assert_same_state(trainer, *before)
     broken = {**arrays, **{f"best/{n}": np.full_like(v, np.inf)
-                           for n, v in model.get_weights().items()}}
+                           for n, v in trainer.model.get_weights().items()}}
     with pytest.raises(ValueError, match="best/.*holds NaN or infinite values"):
         trainer.load_state_dict(broken, meta)
 
