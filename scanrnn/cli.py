@@ -380,11 +380,11 @@ def _open_to_resume(args):
 
 def _setup_resume(args, run, train_over):
     """A locked run's saved configuration with the allowed overrides, data, checkpoint."""
-    from .models import LMConfig
-    from .training import TrainConfig, prepare_data
+    from .rundir import parse_configs
+    from .training import prepare_data
     run.remove_stale_temp_files()
     saved = run.read_config()
-    saved_model, saved_train = saved["model"], dict(saved["train"])
+    saved_model, saved_train = saved["model"], dict(saved.get("train", {}))
     data = saved.get("data", {})
     current = {**{k: saved_model.get(v) for k, v in MODEL_FLAGS.items()},
                **{k: saved_train.get(k) for k in TRAIN_FLAGS},
@@ -400,8 +400,7 @@ def _setup_resume(args, run, train_over):
         for k in BUDGET_FLAGS:
             saved_train[k] = train_over.get(k)
     saved_train.update({k: v for k, v in train_over.items() if k not in BUDGET_FLAGS})
-    train_config = TrainConfig.from_dict(saved_train)
-    lm_config = LMConfig.from_dict(saved_model)
+    lm_config, train_config = parse_configs(run, saved_model, saved_train)
     text, corpus_path = _load_text(train_config.corpus, data.get("max_chars"))
     lm_data = prepare_data(train_config, text)
     vocab = run.read_vocab()

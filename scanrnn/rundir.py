@@ -226,8 +226,25 @@ class RunDir:
 
     # -- configuration ----------------------------------------------------------
     def read_config(self) -> dict:
-        """config.json as a dict."""
-        return json.loads(self.config_path.read_text(encoding="utf-8"))
+        """config.json as a dict, its sections checked (RunDirError says what is wrong)."""
+        path = self.config_path
+        try:
+            config = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise RunDirError(f"{path} is not valid JSON ({exc})") from None
+        if not isinstance(config, dict):
+            raise RunDirError(f"{path} must hold a JSON object, got {_json_kind(config)}")
+        if "model" not in config:
+            raise RunDirError(f"{path} has no 'model' section; was it edited by hand?")
+        for section in ("model", "train", "data", "recorder"):
+            if section in config and not isinstance(config[section], dict):
+                raise RunDirError(f"{path}: '{section}' must be an object ({{...}}), got "
+                                  f"{_json_kind(config[section])}; was it edited by hand?")
+        max_chars = config.get("data", {}).get("max_chars")
+        if max_chars is not None and (type(max_chars) is not int or max_chars <= 0):
+            raise RunDirError(f"{path}: data.max_chars must be a positive integer or null, "
+                              f"got {max_chars!r}")
+        return config
 
     def read_vocab_dict(self) -> dict:
         """vocab.json as a dict."""
@@ -409,20 +426,30 @@ class Run:
     run_config: dict = field(default_factory=dict)
 
 
+def _json_kind(value) -> str:
+    return {dict: "an object", list: "a list", str: "a string", type(None): "null",
+            bool: "a boolean"}.get(type(value), "a number")
+
+
+def parse_configs(run: RunDir, model: dict, train: dict):
+    """``(LMConfig, TrainConfig)`` from config.json's sections; RunDirError if invalid."""
+    from .models import LMConfig
+    from .training import TrainConfig
+    try:
+        return LMConfig.from_dict(model), TrainConfig.from_dict(train)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise RunDirError(f"{run.config_path} has an invalid configuration ({exc})") from None
+
+
 def build_model(run: RunDir):
     """A fresh model for the run's configuration (no weights loaded).
 
     Returns ``(model, vocab, lm_config, train_config, config_dict)``.
     """
-    from .models import CharLM, LMConfig
-    from .training import TrainConfig
+    from .models import CharLM
     config = run.read_config()
     vocab = run.read_vocab()
-    try:
-        lm_config = LMConfig.from_dict(config["model"])
-        train_config = TrainConfig.from_dict(config.get("train", {}))
-    except (KeyError, TypeError, ValueError) as exc:
-        raise RunDirError(f"{run.config_path} has an invalid configuration ({exc})") from None
+    lm_config, train_config = parse_configs(run, config["model"], config.get("train", {}))
     if len(vocab) != lm_config.vocab_size:
         raise RunDirError(f"{run.vocab_path} has {len(vocab)} tokens but the model in "
                           f"{CONFIG_FILE} was built for {lm_config.vocab_size}")

@@ -619,3 +619,26 @@ def test_eval_of_a_word_level_run_tokenizes_as_training_did(tmp_path):
     assert same.returncode == 0, same.stderr
     unknown = [line for line in same.stdout.splitlines() if line.startswith("<unk>")]
     assert not any("aboutand" in line or "andthe" in line for line in unknown), unknown
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda c: c.pop("model"), "has no 'model' section"),
+    (lambda c: c.update(model=[1, 2]), "'model' must be an object"),
+    (lambda c: c.update(train=None), "'train' must be an object ({...}), got null"),
+    (lambda c: c.update(data="timemachine"), "'data' must be an object"),
+    (lambda c: c.update(recorder="x"), "'recorder' must be an object"),
+    (lambda c: c["data"].update(max_chars="20000"), "data.max_chars must be a positive"),
+    (lambda c: c["train"].update(lr="fast"), "has an invalid configuration"),
+])
+def test_a_hand_edited_config_is_refused_in_one_line(run_dir, tmp_path, capsys, edit, message):
+    """--resume and eval used to print tracebacks (KeyError, TypeError, AttributeError)."""
+    copy = tmp_path / "run"
+    shutil.copytree(run_dir, copy)
+    config = json.loads((copy / "config.json").read_text())
+    edit(config)
+    (copy / "config.json").write_text(json.dumps(config))
+    for argv in (["train", "--out", copy, "--resume"], ["eval", copy], ["sample", copy]):
+        code, out, err = call(capsys, *argv)
+        assert code == 2, (argv, out, err)
+        assert message in err and "Traceback" not in err, (argv, err)
+        assert len(err.strip().splitlines()) == 1, err
