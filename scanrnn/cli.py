@@ -400,6 +400,8 @@ def _setup_resume(args, run, train_over):
         for k in BUDGET_FLAGS:
             saved_train[k] = train_over.get(k)
     saved_train.update({k: v for k, v in train_over.items() if k not in BUDGET_FLAGS})
+    if args.sample_prefix:
+        saved_train["sample_prefixes"] = list(args.sample_prefix)
     lm_config, train_config = parse_configs(run, saved_model, saved_train)
     text, corpus_path = _load_text(train_config.corpus, data.get("max_chars"))
     lm_data = prepare_data(train_config, text)
@@ -511,6 +513,7 @@ def cmd_train(args) -> int:
             train_config, lm_config, lm_data, vocab, text, corpus_path = \
                 _setup_new(args, train_over, model_over)
             checkpoint = None
+        recorded_train = train_config
         # the run directory keeps the best weights in best.npz: the model keeps its last ones
         train_config = dataclasses.replace(train_config, progress=not args.no_progress,
                                            verbose=not args.quiet, restore_best=False,
@@ -521,6 +524,8 @@ def cmd_train(args) -> int:
                           lm_data.val_ids, vocab)
         if run is None:
             run = _create_run(args, trainer, lm_data, vocab, corpus_path)
+        else:   # the flags this resume changed are recorded for the next one
+            run.record_train_config(recorded_train.to_dict())
         return _train_run(args, run, trainer, checkpoint, lambda: _train_header(
             run, trainer, lm_data, vocab, corpus_path, text, args.resume))
     finally:

@@ -150,6 +150,14 @@ class RunDir:
         ckpt.atomic_write_text(self.config_path,
                                json.dumps(full, indent=2, sort_keys=False) + "\n")
 
+    def record_train_config(self, train: dict) -> None:
+        """Replace config.json's ``train`` section (what a resume changed is kept for the
+        next one); the model section and the checkpoints' hash stay as they are."""
+        config = self.read_config()
+        config["train"] = train
+        ckpt.atomic_write_text(self.config_path,
+                               json.dumps(config, indent=2, sort_keys=False) + "\n")
+
     @classmethod
     def open(cls, path) -> RunDir:
         """Open an existing run directory, with a clear error if ``path`` is not one."""

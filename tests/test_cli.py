@@ -642,3 +642,22 @@ def test_a_hand_edited_config_is_refused_in_one_line(run_dir, tmp_path, capsys, 
         assert code == 2, (argv, out, err)
         assert message in err and "Traceback" not in err, (argv, err)
         assert len(err.strip().splitlines()) == 1, err
+
+
+def test_flags_given_on_resume_are_honoured_and_recorded_for_the_next(tmp_path):
+    """--sample-prefix was ignored on --resume; an --lr was forgotten by the next resume."""
+    out = tmp_path / "run"
+    first = scanrnn("train", *TINY, "--epochs", "1", "--sample-every", "1", "--out", out)
+    assert first.returncode == 0, first.stderr
+    steps = RunDir.open(out).read_metrics()[-1]["step"]
+    second = scanrnn("train", "--out", out, "--resume", "--epochs", "2", "--lr", "0.002",
+                     "--sample-prefix", "the psy", "--no-progress")
+    assert second.returncode == 0, second.stderr
+    train = json.loads((out / "config.json").read_text())["train"]
+    assert train["lr"] == 0.002 and train["sample_prefixes"] == ["the psy"]
+    assert "the psy" in (out / "samples.txt").read_text()
+    third = scanrnn("train", "--out", out, "--resume", "--epochs", "3", "--no-progress")
+    assert third.returncode == 0, third.stderr
+    later = [r for r in RunDir.open(out).read_metrics() if r["step"] > steps]
+    assert later and max(r["lr"] for r in later) <= 0.002
+    assert json.loads((out / "config.json").read_text())["train"]["epochs"] == 3
