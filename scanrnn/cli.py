@@ -12,6 +12,7 @@ import dataclasses
 import datetime
 import math
 import os
+import shlex
 import sys
 from pathlib import Path
 
@@ -610,7 +611,8 @@ def _interrupted(run, trainer, recorder, aborted: bool) -> int:
     if consistent:
         path = recorder.save_latest(trainer)
         print(f"\ninterrupted at step {trainer.global_step} (epoch {trainer.epoch + 1}); saved "
-              f"{path}\ncontinue with: scanrnn train --out {run.path} --resume",
+              f"{path}\ncontinue with: scanrnn train --out {shlex.quote(str(run.path))} "
+              "--resume",
               file=sys.stderr, flush=True)
     else:
         kept = (f"the checkpoint of step {recorder.saved_step} is kept"
@@ -646,10 +648,12 @@ def _train_summary(run, trainer) -> str:
              f"epochs, {trainer.elapsed:.0f} s"]
     if math.isfinite(best):
         unit = "word" if trainer.config.tokens == "word" else "char"
-        lines.append(f"best validation loss {best:.4f} nats/{unit}: perplexity "
+        kind = "validation" if trainer.val_ids is not None else "epoch training (no held-out text)"
+        lines.append(f"best {kind} loss {best:.4f} nats/{unit}: perplexity "
                      f"{perplexity(best):.3f}, {best / math.log(2):.3f} bits/{unit} (step "
                      f"{trainer.best_step}) -> {run.best_path}")
-    lines.append(f"next: scanrnn sample {run.path}   |   scanrnn eval {run.path}")
+    quoted = shlex.quote(str(run.path))
+    lines.append(f"next: scanrnn sample {quoted}   |   scanrnn eval {quoted}")
     return "\n".join(lines)
 
 
@@ -848,6 +852,11 @@ def main(argv=None) -> int:
         return EXIT_INTERRUPTED
     except (ValueError, OSError) as exc:
         print(f"{prog}: error: {_one_line(exc)}", file=sys.stderr, flush=True)
+        return EXIT_USAGE
+    except MemoryError as exc:
+        print(f"{prog}: error: out of memory ({_one_line(exc) or 'MemoryError'}); try a "
+              f"smaller model (--hidden, --layers), batch or --length", file=sys.stderr,
+              flush=True)
         return EXIT_USAGE
 
 

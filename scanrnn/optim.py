@@ -23,6 +23,7 @@ from collections.abc import Sequence
 import numpy as np
 import pytensor
 import pytensor.tensor as pt
+from pytensor.compile.sharedvalue import SharedVariable
 from pytensor.graph.basic import Variable
 from pytensor.graph.traversal import ancestors
 
@@ -131,8 +132,16 @@ def shared_learning_rate(value=0.01, name: str = "learning_rate"):
 
 
 def gradients(loss_or_grads, params):
-    """``pt.grad(loss, params)``, or the given gradient list checked for length."""
+    """``pt.grad(loss, params)``, or the given gradient list checked for length.
+
+    Every parameter must be a shared variable: an update can only change those.
+    """
     params = list(params)
+    for i, p in enumerate(params):
+        if not isinstance(p, SharedVariable):
+            raise TypeError(f"parameter {i} ({getattr(p, 'name', None)!r}) is "
+                            f"{type(p).__name__}, not a shared variable; optimizers update "
+                            "shared variables (pytensor.shared(...) or scanrnn.init.*)")
     if isinstance(loss_or_grads, Sequence) and not isinstance(loss_or_grads, Variable):
         grads = list(loss_or_grads)
         if len(grads) != len(params):

@@ -16,8 +16,10 @@ Every failure raises :class:`CorpusError` saying what was wrong and what to do.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
+import stat
 import tempfile
 import urllib.error
 import urllib.request
@@ -191,6 +193,23 @@ def _verify(path: Path, corpus: Corpus) -> None:
 # resolution
 
 
+def _special_file(path: Path) -> str | None:
+    """What ``path`` is when it exists but is not a regular file or folder (else None)."""
+    try:
+        mode = path.stat().st_mode
+    except RuntimeError:  # pragma: no cover - Python < 3.13 raises this for a loop
+        return "a symbolic link loop"
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return "a symbolic link loop"
+        if path.is_symlink():
+            return f"a symbolic link to {os.readlink(path)!r}, which does not exist"
+        return None
+    kinds = [(stat.S_ISFIFO, "a named pipe (FIFO)"), (stat.S_ISCHR, "a character device"),
+             (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket")]
+    return next((name for test, name in kinds if test(mode)), None)
+
+
 def resolve_corpus(name_or_path: str | os.PathLike, *, download: bool = True,
                    cache_dir: str | os.PathLike | None = None,
                    timeout: float = DOWNLOAD_TIMEOUT) -> Path:
@@ -215,6 +234,10 @@ def resolve_corpus(name_or_path: str | os.PathLike, *, download: bool = True,
     if path.is_dir():
         raise CorpusError(f"{path} is a folder, not a text file; pass a file or a corpus name "
                           f"({', '.join(sorted(CORPORA))})")
+    special = _special_file(path)
+    if special:
+        raise CorpusError(f"{path} is {special}, not a regular text file; pass a text file or "
+                          f"a corpus name ({', '.join(sorted(CORPORA))})")
     corpus = _lookup(text)
     if corpus is None:
         raise CorpusError(
