@@ -455,12 +455,16 @@ class _StopRequest:
     The first signal sets a flag; :meth:`on_step` (a training callback, called after the
     step's bookkeeping) raises ``KeyboardInterrupt`` there, so the state saved next is
     consistent.  A second signal aborts at once (``aborted`` is then True and nothing
-    is saved).  An ignored SIGINT (a background job) stays ignored.
+    is saved).  Before the first step has finished (while the training function
+    compiles) there is nothing new to save: a signal stops at once (``before_start``).
+    An ignored SIGINT (a background job) stays ignored.
     """
 
     def __init__(self):
         self.requested = False
         self.aborted = False
+        self.started = False
+        self.before_start = False
         self._old = {}
 
     def __enter__(self):
@@ -473,6 +477,9 @@ class _StopRequest:
         return self
 
     def _handler(self, signum, frame):
+        if not self.started:
+            self.before_start = True
+            raise KeyboardInterrupt
         if self.requested:
             self.aborted = True
             raise KeyboardInterrupt
@@ -480,6 +487,7 @@ class _StopRequest:
         os.write(2, b"\nstopping after this step and saving (press Ctrl-C again to abort)\n")
 
     def on_step(self, trainer, step, loss):
+        self.started = True
         if self.requested:
             raise KeyboardInterrupt
 
@@ -583,6 +591,8 @@ def _train_run(args, run, trainer, checkpoint, header) -> int:
         try:
             trainer.fit()
         except KeyboardInterrupt:
+            if stop.before_start:
+                return _interrupted_before_start(args, run)
             return _interrupted(run, trainer, recorder, aborted=stop.aborted)
         except NonFiniteLossError as exc:
             kept = (f"The last good checkpoint {run.latest_path} (step {recorder.saved_step}) "
@@ -598,6 +608,17 @@ def _train_run(args, run, trainer, checkpoint, header) -> int:
 def _tokens_of(text, config):
     from .data import d2l_lines, tokenize
     return tokenize(d2l_lines(text) if config.preprocess == "d2l" else text, config.tokens)
+
+
+def _interrupted_before_start(args, run) -> int:
+    """A signal while the first step compiled: nothing new to save; a new run is removed."""
+    if not args.resume and run.discard_unstarted():
+        what = f"{run.path} removed (it had not trained a step)"
+    else:
+        what = "the run's checkpoints are as they were"
+    print(f"\ninterrupted before the first step finished (while compiling); {what}",
+          file=sys.stderr, flush=True)
+    return EXIT_INTERRUPTED
 
 
 def _interrupted(run, trainer, recorder, aborted: bool) -> int:

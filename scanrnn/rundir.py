@@ -224,6 +224,25 @@ class RunDir:
             self.lock_path.unlink(missing_ok=True)   # while held: nobody else holds it
             os.close(fd)
 
+    def discard_unstarted(self) -> bool:
+        """Remove a run that this process created and that never saved a step (config,
+        vocabulary, empty metrics, the lock): the folder is as before the command.  Returns
+        False, touching nothing, when the run holds a checkpoint or anything unknown."""
+        if self._lock_fd is None or self.has_checkpoint("latest") or self.has_checkpoint("best"):
+            return False
+        ours = {CONFIG_FILE, VOCAB_FILE, self.metrics_path.name, self.lock_path.name}
+        present = {p.name for p in self.path.iterdir()}
+        if not present <= ours or self.read_metrics():
+            return False
+        for name in present - {self.lock_path.name}:
+            (self.path / name).unlink(missing_ok=True)
+        self.unlock()
+        try:
+            self.path.rmdir()
+        except OSError:
+            pass
+        return True
+
     def remove_stale_temp_files(self) -> list[Path]:
         """Delete temporary files left by saves that were killed (call only when no other
         process writes to this run, e.g. before resuming it)."""

@@ -661,3 +661,45 @@ def test_flags_given_on_resume_are_honoured_and_recorded_for_the_next(tmp_path):
     later = [r for r in RunDir.open(out).read_metrics() if r["step"] > steps]
     assert later and max(r["lr"] for r in later) <= 0.002
     assert json.loads((out / "config.json").read_text())["train"]["epochs"] == 3
+
+
+# `scanrnn train` whose compilation blocks (as a long one would) once it has started
+COMPILING_TRAIN = """
+import os, sys, time
+from pathlib import Path
+from scanrnn import backends, cli
+marker, compile_ = Path(sys.argv[1]), backends.Function._compile
+
+def slow_compile(self, signature):
+    if self.name == "train_step":
+        marker.write_text(str(os.getpid()))
+        time.sleep(600)                       # a compile that would take ten minutes
+    return compile_(self, signature)
+
+backends.Function._compile = slow_compile
+sys.exit(cli.main(sys.argv[2:]))
+"""
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_during_the_first_compile_stops_at_once(tmp_path, signum):
+    """The handler only set a flag, so a long compile ignored Ctrl-C and SIGTERM; a new run
+    interrupted before its first step leaves no half-made run directory behind."""
+    out, marker = tmp_path / "run", tmp_path / "compiling"
+    proc = subprocess.Popen([sys.executable, "-c", COMPILING_TRAIN, str(marker), "train",
+                             *TINY, "--epochs", "1", "--out", str(out)], cwd=ROOT, env=_env(),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_until_paused(proc, marker)
+        sent = time.monotonic()
+        proc.send_signal(signum)
+        stdout, stderr = proc.communicate(timeout=60)
+        waited = time.monotonic() - sent
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, (stdout, stderr)
+    assert waited < 30, waited                # not the ten minutes of the blocked compile
+    assert "interrupted before the first step finished (while compiling)" in stderr
+    assert "Traceback" not in stderr and not out.exists()
+    again = scanrnn("train", *TINY, "--max-tokens", "128", "--out", out)
+    assert again.returncode == 0, again.stderr   # not "already holds a run"
