@@ -90,7 +90,7 @@ def measure(kind, n_batches, repeats):
     if kind == "rnn":
         y = y[:, -1]
     shuffle = kind != "lstm_stateful"
-    xs, ys = model._standardize_x(x), model._standardize_y(y)
+    xs, ys = model._standardize_x(x), model._weighted_targets(y)   # targets, then weights
     fn = model.train_function()
     batches = [[a[i * BS:(i + 1) * BS] for a in xs + ys] for i in range(n_batches)]
 
