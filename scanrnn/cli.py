@@ -594,6 +594,10 @@ def _train_run(args, run, trainer, checkpoint, header) -> int:
             if stop.before_start:
                 return _interrupted_before_start(args, run)
             return _interrupted(run, trainer, recorder, aborted=stop.aborted)
+        except RecursionError:
+            if not stop.started and not args.resume:
+                run.discard_unstarted()   # nothing was trained: leave no half-made run
+            raise
         except NonFiniteLossError as exc:
             kept = (f"The last good checkpoint {run.latest_path} (step {recorder.saved_step}) "
                     "is kept" if run.has_checkpoint("latest")
@@ -873,6 +877,14 @@ def main(argv=None) -> int:
         return EXIT_INTERRUPTED
     except (ValueError, OSError) as exc:
         print(f"{prog}: error: {_one_line(exc)}", file=sys.stderr, flush=True)
+        return EXIT_USAGE
+    except RecursionError:
+        from .pytensor_compat import PYTENSOR_VERSION
+        hint = ("; PyTensor 3.0.7 (Python 3.11) infers shapes recursively through every layer: "
+                "Python 3.12+ gets PyTensor 3.3, which compiles deep models in linear time"
+                if PYTENSOR_VERSION < (3, 1) else "")
+        print(f"{prog}: error: the graph is too deep to compile (Python's recursion limit was "
+              f"reached); use fewer --layers{hint}", file=sys.stderr, flush=True)
         return EXIT_USAGE
     except MemoryError as exc:
         print(f"{prog}: error: out of memory ({_one_line(exc) or 'MemoryError'}); try a "

@@ -703,3 +703,15 @@ def test_a_signal_during_the_first_compile_stops_at_once(tmp_path, signum):
     assert "Traceback" not in stderr and not out.exists()
     again = scanrnn("train", *TINY, "--max-tokens", "128", "--out", out)
     assert again.returncode == 0, again.stderr   # not "already holds a run"
+
+
+def test_a_graph_too_deep_to_compile_is_one_line_and_leaves_no_run(tmp_path):
+    """--layers 100 on PyTensor 3.0.7 died with a RecursionError traceback after ~70 s and left
+    a run directory without a checkpoint ("already holds a run" on the next try)."""
+    deep = COMPILING_TRAIN.replace("time.sleep(600)", "raise RecursionError('maximum depth')")
+    out, marker = tmp_path / "run", tmp_path / "compiling"
+    result = subprocess.run([sys.executable, "-c", deep, str(marker), "train", *TINY,
+                             "--epochs", "1", "--out", str(out)], cwd=ROOT, env=_env(),
+                            capture_output=True, text=True, timeout=240)
+    assert_one_line_error(result, "the graph is too deep to compile", "use fewer --layers")
+    assert marker.is_file() and not out.exists()
