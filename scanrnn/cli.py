@@ -594,10 +594,6 @@ def _train_run(args, run, trainer, checkpoint, header) -> int:
             if stop.before_start:
                 return _interrupted_before_start(args, run)
             return _interrupted(run, trainer, recorder, aborted=stop.aborted)
-        except RecursionError:
-            if not stop.started and not args.resume:
-                run.discard_unstarted()   # nothing was trained: leave no half-made run
-            raise
         except NonFiniteLossError as exc:
             kept = (f"The last good checkpoint {run.latest_path} (step {recorder.saved_step}) "
                     "is kept" if run.has_checkpoint("latest")
@@ -605,6 +601,10 @@ def _train_run(args, run, trainer, checkpoint, header) -> int:
             print(f"scanrnn train: error: training stopped: {_one_line(exc)} {kept}.",
                   file=sys.stderr, flush=True)
             return EXIT_FAILED
+        except (RecursionError, MemoryError, ValueError, OSError):
+            if not stop.started and not args.resume:
+                run.discard_unstarted()   # it failed before a step: leave no half-made run
+            raise
     _say(args, _train_summary(run, trainer))
     return EXIT_OK
 
