@@ -182,8 +182,12 @@ class TrainConfig:
               "in [0, lr]")
         check(self.clip is None or (isinstance(self.clip, (int, float)) and self.clip >= 0),
               "clip", "a number >= 0 (0 = no clipping)")
-        check(isinstance(self.sample_temperature, (int, float)) and self.sample_temperature > 0,
-              "sample_temperature", "> 0")
+        from .generate import MAX_LENGTH, TEMPERATURE_RANGE   # what sampling can honour
+        low, high = TEMPERATURE_RANGE
+        check(isinstance(self.sample_temperature, (int, float))
+              and low <= self.sample_temperature <= high, "sample_temperature",
+              f"between {low:g} and {high:g}")
+        check(self.sample_length <= MAX_LENGTH, "sample_length", f"at most {MAX_LENGTH:,}")
         check(isinstance(self.min_delta, (int, float)) and self.min_delta >= 0, "min_delta",
               ">= 0")
         check(self.backend is not None, "backend", "a backend name")

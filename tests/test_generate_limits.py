@@ -43,3 +43,14 @@ def test_the_sampler_checks_before_it_compiles():
     assert sampler._functions == {}  # nothing was compiled for the refused calls
     greedy = sampler.sample_ids([1, 2], length=3, temperature=1e-38, greedy=True, seed=0)
     assert greedy.shape == (1, 3)
+
+
+def test_training_refuses_epoch_sample_settings_sampling_would_refuse_later():
+    """A --sample-temperature of 1e-38 trained a whole epoch before its sample failed."""
+    from scanrnn.training import TrainConfig
+    with pytest.raises(ValueError, match="sample_temperature must be between 0.001 and 1000"):
+        TrainConfig(sample_temperature=1e-38)
+    with pytest.raises(ValueError, match="sample_length must be at most 1,000,000"):
+        TrainConfig(sample_length=MAX_LENGTH + 1)
+    assert TrainConfig(sample_temperature=1e-3, sample_length=MAX_LENGTH).sample_length == \
+        MAX_LENGTH
