@@ -55,8 +55,9 @@ def _encode_prefix(vocab, prefix) -> np.ndarray:
 MAX_LENGTH = 1_000_000
 """Most tokens one call generates: the compiled loop of ``length`` steps, its constants and
 its ``(length, num)`` output are built at once (10**7 steps took 51 s; 10**9 exhausted 24 GB)."""
-TEMPERATURE_RANGE = (1e-3, 1e3)
-"""Temperatures float32 sampling computes faithfully: ``logits / t`` stays finite and normal."""
+TEMPERATURE_RANGE = (1e-30, 1e30)
+"""Temperatures float32 sampling computes faithfully: ``t`` is a normal float32 and ``logits / t``
+stays finite (1e-38 became 0 or a denormal and sampled "e e e e"; 1e39 overflowed to inf)."""
 
 
 def check_length(length) -> int:
