@@ -11,8 +11,11 @@ differences that matter to scanrnn:
   graphs are immutable ``FrozenFunctionGraph`` objects (``op.fgraph`` itself)
   whose nodes cannot be cloned one by one, and sharing an op is safe.
   :func:`frozen_inner_graph`, :func:`has_mutable_inner_graph`,
-  :func:`inline_op_from_graph` and :func:`clone_node` hide the difference; each
-  decides from the op it is given, not from a version number.
+  :func:`inline_op_from_graph`, :func:`clone_node` and :func:`inner_outputs_with`
+  hide the difference; each decides from the op it is given, not from a version.
+* **Inferred shapes.**  3.0.7's ``ShapeFeature`` keeps them in the dict
+  ``shape_of``; 3.1+ computes them on demand and deprecates ``shape_of``:
+  :func:`inferred_shape`.
 * **Deprecated keywords.**  3.1+ warns (``FutureWarning``) when
   ``clone_inner_graph(s)`` is passed; :func:`clone_node` passes it only where it
   still means something.
