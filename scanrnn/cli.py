@@ -430,7 +430,7 @@ def _resume_checkpoint(run):
 def _setup_new(args, train_over, model_over):
     """Configuration and data of a new run (nothing is written yet)."""
     from .models import LMConfig
-    from .training import TrainConfig, prepare_data
+    from .training import TrainConfig, prepare_data, text_tokens
     _, tc_defaults = _defaults()
     seed = args.seed if args.seed is not None else tc_defaults.seed
     fields = {**train_over, "seed": seed}
@@ -442,7 +442,8 @@ def _setup_new(args, train_over, model_over):
     text, corpus_path = _load_text(train_config.corpus, args.max_chars)
     lm_data = prepare_data(train_config, text)
     vocab = lm_data.vocab
-    prefixes = _sample_prefixes(args, vocab, _tokens_of(text, train_config),
+    prefixes = _sample_prefixes(args, vocab, text_tokens(text, train_config.preprocess,
+                                                         train_config.tokens),
                                 train_config.sample_prefixes)
     train_config = dataclasses.replace(train_config, sample_prefixes=prefixes)
     lm_config = LMConfig(vocab_size=len(vocab), seed=seed, **model_over)
@@ -607,11 +608,6 @@ def _train_run(args, run, trainer, checkpoint, header) -> int:
             raise
     _say(args, _train_summary(run, trainer))
     return EXIT_OK
-
-
-def _tokens_of(text, config):
-    from .data import d2l_lines, tokenize
-    return tokenize(d2l_lines(text) if config.preprocess == "d2l" else text, config.tokens)
 
 
 def _interrupted_before_start(args, run) -> int:
