@@ -17,7 +17,7 @@ import pytensor
 import pytensor.tensor as pt
 
 from .. import cells
-from .. import models as core_models
+from .. import random as core_random
 from .. import recurrent as core_recurrent
 from .._config import floatx
 
@@ -60,14 +60,14 @@ def dropout_masks(rng, batch, input_size, hidden_size, rate, recurrent_rate):
     block of draws (one key: two hash chains side by side trip a PyTensor 3.3 rewrite
     whose uint32 constants JAX then cannot build).
     """
-    u = core_models.uniform_hash(core_models.stream_key(rng, 0), (batch, input_size + hidden_size))
+    u = core_random.uniform_hash(core_random.stream_key(rng, 0),
+                                 (batch, input_size + hidden_size))
     masks = []
     for block, p in ((u[:, :input_size], rate), (u[:, input_size:], recurrent_rate)):
         scale = np.asarray(1.0 / (1.0 - p), dtype=floatx())
         masks.append(pt.switch(block >= np.float32(p), scale, np.asarray(0, dtype=floatx()))
                      if p > 0 else None)
-    advanced = pt.stack([rng[0], rng[1] + np.uint32(1)]).astype("uint32")
-    return masks[0], masks[1], advanced
+    return masks[0], masks[1], core_random.advanced(rng)
 
 
 def unroll_masked(cell, x, params, initial_state, *, mask=None, recurrent_mask=None,
