@@ -1,0 +1,1 @@
+"""Vendor RNN kernels for the JAX backend (oneDNN on the CPU)."""
