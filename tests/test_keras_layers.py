@@ -15,11 +15,13 @@ from scanrnn.keras import (
     LSTM,
     Bidirectional,
     Dense,
+    Dropout,
     Embedding,
     Input,
     Model,
     Sequential,
     SimpleRNN,
+    TimeDistributed,
     load_model,
     model_from_json,
 )
@@ -166,3 +168,46 @@ def test_dropout_only_while_training_and_fit_runs():
     assert model_from_json(dropped.to_json()).layers[0].recurrent_dropout == 0.3
     with pytest.raises(ValueError, match="dropout must be in"):
         GRU(3, dropout=1.5)
+
+
+def _dropout_stack(seed):
+    """Input -> Dropout -> LSTM (dropout, recurrent_dropout) -> Dropout -> Dense: three
+    streams (and their gradients) in one training graph."""
+    return Sequential([Input((6, 4)), Dropout(0.5, seed=seed),
+                       LSTM(5, return_sequences=True, dropout=0.2, recurrent_dropout=0.2,
+                            seed=seed + 1),
+                       Dropout(0.5, seed=seed + 2), TimeDistributed(Dense(3))])
+
+
+def test_dropout_layer_draws_in_the_graph_fresh_each_step_and_from_its_seed():
+    layer = Dropout(0.5, seed=7)
+    Sequential([Input((6, 4)), layer])
+    x = np.ones((64, 6, 4), dtype="float32")
+    import pytensor.tensor as pt
+    ctx = Context(training=True)
+    xv = pt.tensor("x", shape=(None, 6, 4), dtype="float32")
+    fn = scanrnn.function([xv], layer(xv, ctx=ctx), updates=ctx.updates)
+    first, second = (np.asarray(fn(x)) for _ in range(2))
+    assert set(np.unique(first)) == {0.0, 2.0} and 0.4 < np.mean(first == 0) < 0.6
+    assert not np.array_equal(first, second)                       # a new mask every step
+    assert np.asarray(layer.rng.get_value()).tolist() == [7, 2]    # [seed, steps drawn]
+    layer.rng.set_value(np.array([7, 0], dtype=np.uint32))         # rewind: the same masks
+    np.testing.assert_array_equal(np.asarray(fn(x)), first)
+
+
+def test_dropout_streams_train_alike_from_one_seed():
+    # on JAX (the default backend), where a shared numpy Generator would be copied per function
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(16, 6, 4)).astype("float32")
+    y = rng.normal(size=(16, 6, 3)).astype("float32")
+    losses = []
+    for _ in range(2):
+        scanrnn.keras.set_random_seed(5)
+        model = _dropout_stack(seed=11)
+        model.compile(loss="mse", optimizer="adam", backend="jax")
+        losses.append(model.fit(x, y, epochs=2, batch_size=8, verbose=0,
+                                shuffle=False).history["loss"])
+        noiseless = model.evaluate(x, y, batch_size=16)
+    assert np.all(np.isfinite(losses[0]))
+    np.testing.assert_allclose(losses[0], losses[1], rtol=1e-5)    # same seed, same masks
+    assert not np.isclose(losses[0][-1], noiseless, rtol=1e-3)     # training drops, eval not

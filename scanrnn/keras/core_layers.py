@@ -7,13 +7,12 @@ docstrings leave out nothing (``B`` batch, ``T`` steps, ``V`` vocabulary).
 from __future__ import annotations
 
 import numpy as np
-import pytensor
 import pytensor.tensor as pt
 
 from .. import init as initializers
 from .._config import floatx
-from . import activations
-from .engine import Layer, shape_str, weight_rng
+from . import activations, random_streams
+from .engine import Layer, shape_str
 
 
 def _check_initializer(name):
@@ -223,8 +222,10 @@ class Activation(Layer):
 class Dropout(Layer):
     """Zero each input with probability ``rate`` while training (scaled by ``1/(1-rate)``).
 
-    The random generator is a shared variable updated by the training function;
-    at prediction time the layer is the identity.  Keras 1 calls ``rate`` ``p``.
+    The mask is drawn in the graph from the layer's counter-based stream
+    (``<name>.rng``, ``uint32 [seed, counter]``, :mod:`.random_streams`): a new mask
+    every training step, the same sequence of masks for the same ``seed`` on every
+    backend.  At prediction time the layer is the identity.  Keras 1 calls ``rate`` ``p``.
     """
 
     supports_masking = True
@@ -241,16 +242,12 @@ class Dropout(Layer):
         self.rng = None
 
     def build(self, input_shape):
-        seed = self.seed if self.seed is not None else int(weight_rng().integers(2**31))
-        self.rng = pytensor.shared(np.random.default_rng(seed), name=f"{self.name}.rng")
+        self.rng = random_streams.new_stream(self.seed, f"{self.name}.rng")
 
     def call(self, x, ctx):
         if not ctx.training or self.rate == 0.0:
             return x
-        next_rng, keep = pt.random.bernoulli(1.0 - self.rate, size=x.shape, rng=self.rng,
-                                             return_next_rng=True)
-        ctx.add_update(self.rng, next_rng, self)
-        return x * pt.cast(keep, floatx()) / np.asarray(1.0 - self.rate, dtype=floatx())
+        return random_streams.dropped(x, self.rate, self.rng, ctx, self)
 
     def get_config(self):
         return {**super().get_config(), "rate": self.rate, "seed": self.seed}

@@ -27,10 +27,10 @@ import pytensor.tensor as pt
 from .. import cells
 from .. import init as initializers
 from .. import recurrent as core_recurrent
-from . import activations
+from . import activations, random_streams
 from .core_layers import _check_initializer, _pick, _positive_int
 from .engine import KerasTensor, Layer, as_list, shape_str, weight_rng
-from .recurrent_cells import GRUResetBeforeCell, dropout_masks, dropout_rng, unroll_masked
+from .recurrent_cells import GRUResetBeforeCell, dropout_masks, unroll_masked
 
 STATE_NAMES = ("h", "c")
 
@@ -179,8 +179,7 @@ class Recurrent(Layer):
             else:
                 self.track_weight(short, self.params[short])
         if self.dropout or self.recurrent_dropout:
-            seed = self.seed if self.seed is not None else int(weight_rng().integers(2**31))
-            self.rng = dropout_rng(seed, f"{self.name}.dropout_rng")
+            self.rng = random_streams.new_stream(self.seed, f"{self.name}.dropout_rng")
         if self.stateful:
             if shape[0] is None:
                 raise ValueError(

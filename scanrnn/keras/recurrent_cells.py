@@ -13,7 +13,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import pytensor
 import pytensor.tensor as pt
 
 from .. import cells
@@ -45,11 +44,6 @@ class GRUResetBeforeCell(cells.Cell):
         candidate = self.gate(xp_t, 2) + pt.dot(r * h_prev, W_h[:, 2 * H:])
         n = cells.activation(self.activation)(candidate)
         return z * h_prev + (1 - z) * n
-
-
-def dropout_rng(seed: int, name: str):
-    """The ``uint32 [seed, counter]`` shared state of a layer's dropout stream."""
-    return pytensor.shared(np.array([seed % 2**32, 0], dtype=np.uint32), name=name)
 
 
 def dropout_masks(rng, batch, input_size, hidden_size, rate, recurrent_rate):
