@@ -25,9 +25,7 @@ import numpy as np
 
 import scanrnn
 from scanrnn.data import Vocab, d2l_preprocess, load_corpus
-from scanrnn.generate import Sampler
-from scanrnn.models import CharLM, LMConfig
-from scanrnn.training import TrainConfig, Trainer
+from scanrnn.lm import CharLM, LMConfig, Sampler, TrainConfig, Trainer
 
 warnings.filterwarnings("ignore", category=UserWarning)
 RESULTS = Path(__file__).with_name("RESULTS_lm.md")

@@ -19,8 +19,7 @@ import argparse
 import time
 
 from scanrnn.data import Vocab, d2l_corpus, gluonbook_preprocess, load_corpus
-from scanrnn.models import CharLM
-from scanrnn.training import TrainConfig, Trainer
+from scanrnn.lm import CharLM, TrainConfig, Trainer
 
 SEEDS = {
     "002": dict(hidden=512, batch_size=32, seq_len=64, lr=100.0, clip=0.01, epochs=500,

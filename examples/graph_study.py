@@ -167,7 +167,7 @@ hand = explain(f"relu:vocab={sizes['vocab']},hidden={sizes['hidden']},seq={sizes
 run = hand.primary
 hand_fwd = first(run.scans, "forward")
 print("scanrnn.cells.RNNCell.project computes x W_x + b for all steps in one product before "
-      "the loop;\nthe step only adds h W_h (scanrnn.models.CharLM, relu, one-hot input, "
+      "the loop;\nthe step only adds h W_h (scanrnn.lm.CharLM, relu, one-hot input, "
       "batch 1, SGD):")
 show_slots(hand_fwd, kinds=("sequence", "sit-sot", "non-sequence"))
 print(f"  forward body: {hand_fwd.inner_nodes} nodes, {hand_fwd.inner_ops.get('Dot', 0)} "

@@ -19,9 +19,7 @@ import argparse
 import math
 import time
 
-from scanrnn.generate import generate
-from scanrnn.models import CharLM, LMConfig
-from scanrnn.training import TrainConfig, Trainer, evaluate, prepare_data
+from scanrnn.lm import CharLM, LMConfig, TrainConfig, Trainer, evaluate, generate, prepare_data
 
 REFERENCE = [("PyTorch LSTM 2x256, no dropout", 1.52, "20 s"),
              ("PyTorch LSTM 2x256, dropout 0.3", 1.470, "40 s"),

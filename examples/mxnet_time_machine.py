@@ -21,8 +21,7 @@ import argparse
 import time
 
 from scanrnn.data import Vocab, batch_rows, load_corpus
-from scanrnn.models import CharLM
-from scanrnn.training import TrainConfig, Trainer
+from scanrnn.lm import CharLM, TrainConfig, Trainer
 
 SEED = {"vocab": 77, "chars": 179_533, "sequences": 2_805, "per_row": 87}
 

@@ -11,7 +11,7 @@ from . import backends as _backends_module
 from .backends import BackendError, backends, function, installed_backends, to_numpy
 from .recurrent import scan, unroll
 
-__version__ = "0.1.0"
+from ._version import __version__
 
 # ``scanrnn.backends`` is the report function; let ``scanrnn.backends.X`` also reach
 # the module's public names (``from scanrnn.backends import X`` imports the module).

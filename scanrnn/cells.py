@@ -236,6 +236,8 @@ class LSTMCell(Cell):
 
 
 CELLS = {"rnn": RNNCell, "gru": GRUCell, "lstm": LSTMCell}
+#: every name :func:`make_cell` accepts ("tanh"/"relu": an RNN with that activation)
+CELL_KINDS = ("lstm", "gru", "rnn", "tanh", "relu")
 
 
 def make_cell(kind: str, input_size: int, hidden_size: int, **kwargs) -> Cell:
@@ -244,6 +246,6 @@ def make_cell(kind: str, input_size: int, hidden_size: int, **kwargs) -> Cell:
         kwargs.setdefault("activation", kind)
         kind = "rnn"
     if kind not in CELLS:
-        raise ValueError(f"unknown cell {kind!r}; known: rnn, tanh, relu, gru, lstm")
+        raise ValueError(f"unknown cell {kind!r}; known: {', '.join(CELL_KINDS)}")
     kwargs.setdefault("name", kind)
     return CELLS[kind](input_size, hidden_size, **kwargs)

@@ -36,7 +36,7 @@ from pytensor.gradient import DisconnectedType
 
 from ._config import floatx
 from .cells import GRUCell, LSTMCell, RNNCell, activation
-from .recurrent import scan
+from .loop import scan
 
 # PyTensor 3.0.7 renamed ``lop_overrides`` to ``pullback`` (the old name warns)
 _PULLBACK_ARGUMENT = ("pullback" if "pullback" in inspect.signature(OpFromGraph.__init__).parameters

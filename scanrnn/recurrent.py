@@ -1,42 +1,16 @@
-"""The loop: the one module of scanrnn that calls :func:`pytensor.scan`.
-
-:func:`scan` is ``pytensor.scan`` with the settings scanrnn always wants
-(``strict=True``: every shared variable the step uses is a ``non_sequence``;
-``return_updates=False``: recurrent state lives in ``outputs_info``; a name, so
-printed graphs map back to layers).  :func:`unroll` runs a
+"""Recurrent layers: :func:`unroll` runs a
 :class:`~scanrnn.cells.Cell` over a time-major sequence with the input
 projection hoisted out of the loop.
 """
 
 from __future__ import annotations
 
-import pytensor
 import pytensor.tensor as pt
 
+from . import fused as fused_module
+from .loop import scan
 
-def scan(fn, sequences=None, outputs_info=None, non_sequences=None, n_steps=None, *,
-         name: str = "scan", truncate_gradient: int = -1, go_backwards: bool = False):
-    """``pytensor.scan`` with ``strict=True`` and ``return_updates=False``.
-
-    ``fn`` receives, in order: one slice per sequence, the previous value of
-    each recurrent output (those with an initial value in ``outputs_info``),
-    then the ``non_sequences``.  Returns the stacked outputs (one variable, or
-    a list when ``fn`` returns several).  A shared random generator given in
-    ``outputs_info`` comes back as its *final* state, to be used in
-    ``updates={rng: final_rng}``.
-    """
-    return pytensor.scan(
-        fn,
-        sequences=sequences,
-        outputs_info=outputs_info,
-        non_sequences=non_sequences,
-        n_steps=n_steps,
-        truncate_gradient=truncate_gradient,
-        go_backwards=go_backwards,
-        name=name,
-        strict=True,
-        return_updates=False,
-    )
+__all__ = ["scan", "unroll"]
 
 
 def unroll(cell, x, params: dict, initial_state=None, *, mask=None,
@@ -86,10 +60,6 @@ def unroll(cell, x, params: dict, initial_state=None, *, mask=None,
     if len(initial_state) != cell.n_states:
         raise ValueError(f"{cell.kind} cell has {cell.n_states} state(s), got {len(initial_state)}")
     recurrent = cell.recurrent_params(params)
-    n_states = cell.n_states
-
-    from . import fused as fused_module
-
     can_fuse = mask is None and truncate_gradient == -1 and fused_module.supports(cell)
     if fused and not can_fuse:
         raise ValueError("fused=True needs a built-in cell (or a subclass that keeps its "
@@ -101,15 +71,23 @@ def unroll(cell, x, params: dict, initial_state=None, *, mask=None,
         ordered = projected[::-1] if go_backwards else projected
         states = fused_module.recurrence(cell, ordered, initial_state, recurrent,
                                          params["b"], name or cell.name)
-        outputs = cell.output(states)
-        return (outputs if return_sequences else outputs[-1]), [s[-1] for s in states]
+    else:
+        states = _scanned_states(cell, cell.project(x, params), initial_state, recurrent,
+                                 mask, go_backwards, truncate_gradient, name or cell.name)
+    outputs = cell.output(states)
+    return (outputs if return_sequences else outputs[-1]), [s[-1] for s in states]
 
-    projected = cell.project(x, params)
+
+def _scanned_states(cell, projected, initial_state, recurrent, mask, go_backwards,
+                    truncate_gradient, name) -> list:
+    """Every step's states (each ``(T, B, H)``) from a :func:`scan` of ``cell.step``; a
+    masked step keeps the previous states."""
     if mask is None:
         step = cell.step
         sequences = [projected]
     else:
         mask = pt.as_tensor_variable(mask)
+        n_states = cell.n_states
 
         def step(xp_t, m_t, *rest):
             old = rest[:n_states]
@@ -118,11 +96,7 @@ def unroll(cell, x, params: dict, initial_state=None, *, mask=None,
             keep = m_t[:, None].astype("bool")
             return [pt.switch(keep, n, o) for n, o in zip(new, old)]
         sequences = [projected, mask]
-
     result = scan(step, sequences=sequences, outputs_info=initial_state,
                   non_sequences=recurrent, go_backwards=go_backwards,
-                  truncate_gradient=truncate_gradient, name=name or cell.name)
-    states = result if isinstance(result, (list, tuple)) else [result]
-    final_states = [s[-1] for s in states]
-    outputs = cell.output(states)
-    return (outputs if return_sequences else outputs[-1]), final_states
+                  truncate_gradient=truncate_gradient, name=name)
+    return list(result) if isinstance(result, (list, tuple)) else [result]

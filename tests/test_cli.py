@@ -21,7 +21,7 @@ import pytest
 
 from scanrnn import checkpoint as ck
 from scanrnn import cli
-from scanrnn.rundir import RunDir, load_run
+from scanrnn.lm import RunDir, load_run
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ["--max-chars", "20000", "--hidden", "32", "--embed", "16", "--layers", "1",
@@ -67,19 +67,20 @@ def popen(*args):
 PAUSED_TRAIN = """
 import os, signal, sys, time
 from pathlib import Path
-from scanrnn import cli, rundir
+from scanrnn import cli
+from scanrnn.lm import recorder
 pause_at, marker = int(sys.argv[1]), Path(sys.argv[2])
-record = rundir.RunRecorder.on_step
+record = recorder.RunRecorder.on_step
 
 def on_step(self, trainer, step, loss):
     record(self, trainer, step, loss)
     if step == pause_at:
-        stop = signal.getsignal(signal.SIGTERM).__self__    # the CLI's _StopRequest
+        stop = signal.getsignal(signal.SIGTERM).__self__    # the trainer's StopRequest
         marker.write_text(str(os.getpid()))
         while not stop.requested:
             time.sleep(0.01)
 
-rundir.RunRecorder.on_step = on_step
+recorder.RunRecorder.on_step = on_step
 sys.exit(cli.main(sys.argv[3:]))
 """
 
@@ -589,7 +590,9 @@ def _tiny_corpus(path, chars=20000):
 def test_eval_scores_with_the_runs_vocabulary_when_the_corpus_changed(tmp_path):
     """eval used to rebuild the vocabulary from today's file and print a wrong loss silently."""
     from scanrnn.data import load_corpus
-    from scanrnn.training import evaluate_tokens, split_tokens, text_tokens
+    from scanrnn.data import text_tokens
+    from scanrnn.lm.data import split_tokens
+    from scanrnn.lm.evaluate import evaluate_tokens
     corpus = _tiny_corpus(tmp_path / "book.txt")
     out = tmp_path / "run"
     tiny = [a for a in TINY if a != "20000" and a != "--max-chars"]

@@ -6,8 +6,7 @@ import pytest
 
 import scanrnn
 from scanrnn.data import Vocab
-from scanrnn.generate import Sampler, generate
-from scanrnn.models import CharLM
+from scanrnn.lm import CharLM, Sampler, generate
 
 TEXT = "the time traveller smiled round at us then still smiling faintly"
 

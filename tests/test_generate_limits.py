@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from scanrnn.generate import MAX_LENGTH, TEMPERATURE_RANGE, Sampler, check_length, \
+from scanrnn.lm.config import MAX_LENGTH, TEMPERATURE_RANGE, check_length, \
     check_temperature
-from scanrnn.models import CharLM, LMConfig
+from scanrnn.lm import CharLM, LMConfig, Sampler
 
 
 @pytest.mark.parametrize("temperature", [1e-38, 1e-31, 1e31, 1e39, float("inf"), float("nan"),
@@ -49,7 +49,7 @@ def test_the_sampler_checks_before_it_compiles():
 
 def test_training_refuses_epoch_sample_settings_sampling_would_refuse_later():
     """A --sample-temperature of 1e-38 trained a whole epoch before its sample failed."""
-    from scanrnn.training import TrainConfig
+    from scanrnn.lm import TrainConfig
     with pytest.raises(ValueError, match="sample_temperature must be between 1e-30 and 1e"):
         TrainConfig(sample_temperature=1e-38)
     with pytest.raises(ValueError, match="sample_length must be at most 1,000,000"):

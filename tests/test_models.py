@@ -5,7 +5,8 @@ import pytensor.tensor as pt
 import pytest
 
 import scanrnn
-from scanrnn.models import CharLM, LMConfig, stream_key, uniform_hash
+from scanrnn.lm import CharLM, LMConfig
+from scanrnn.random import stream_key, uniform_hash
 
 V = 11
 

@@ -11,8 +11,8 @@ import pytest
 import scanrnn
 from scanrnn.data import Vocab, d2l_preprocess, load_corpus
 from scanrnn.losses import cross_entropy
-from scanrnn.models import CharLM
-from scanrnn.training import (
+from scanrnn.lm import (
+    CharLM,
     Callback,
     NonFiniteLossError,
     TrainConfig,
@@ -59,7 +59,7 @@ def test_sequential_carry_equals_one_long_unroll(corpus):
     trainer = Trainer(model, cfg, ids[:400], None, vocab)
     trainer.set_lr(0.0)   # look at the losses only
     Xs, Ys = trainer.epoch_batches(0)              # time-major (n, T, B)
-    losses = [trainer.train_step(X.T, Y.T)[0] for X, Y in zip(Xs, Ys)]
+    losses = [trainer.train_step(X, Y)[0] for X, Y in zip(Xs, Ys)]
     x = pt.tensor("x", shape=(None, None), dtype="int32")
     y = pt.tensor("y", shape=(None, None), dtype="int32")
     logits, finals = model.logits(x)
@@ -263,7 +263,7 @@ def test_non_finite_loss_is_detected_before_the_update(corpus):
         for X, Y in zip(Xs, Ys):
             before = (model.get_weights(), np.asarray(model.rng.get_value()).copy(),
                       [np.asarray(c.get_value()).copy() for c in trainer.carry])
-            trainer.train_step(X.T, Y.T)
+            trainer.train_step(X, Y)
     assert type(info.value) is NonFiniteLossError
     message = str(info.value)
     found = re.search(r"the training loss is (\S+) \(gradient norm (\S+)\) at step 1 "

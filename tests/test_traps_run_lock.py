@@ -12,13 +12,13 @@ import sys
 import pytest
 
 from scanrnn.data import Vocab
-from scanrnn.rundir import LOCK_FILE, RunDir, RunDirError
+from scanrnn.lm.rundir import LOCK_FILE, RunDir, RunDirError
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="flock is POSIX")
 
 TRY_LOCK = """
 import sys
-from scanrnn.rundir import RunDir, RunDirError
+from scanrnn.lm.rundir import RunDir, RunDirError
 try:
     RunDir(sys.argv[1]).lock()
 except RunDirError as exc:

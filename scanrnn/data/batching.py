@@ -337,7 +337,8 @@ def char_ngrams(ids, n: int, targets: str = "next", drop_last: int = 2
 
 
 def train_val_split(ids, val_fraction: float = 0.1, min_tokens: int = 2):
-    """Hold out the LAST ``val_fraction`` of a sequence (token ids or text) for validation.
+    """Hold out the LAST ``val_fraction`` of a sequence (token ids, text or a list of
+    tokens) for validation: the one train/validation split of scanrnn.
 
     Returns ``(train, val)`` of the input's type; ``val`` has ``round(len * val_fraction)``
     items (empty when ``val_fraction == 0``). Raises :class:`CorpusError` when either non-empty
@@ -346,7 +347,7 @@ def train_val_split(ids, val_fraction: float = 0.1, min_tokens: int = 2):
     if isinstance(val_fraction, bool) or not isinstance(val_fraction, (int, float, np.floating)) \
             or not 0.0 <= float(val_fraction) < 1.0:
         raise ValueError(f"val_fraction must be a number in [0, 1), got {val_fraction!r}")
-    if not isinstance(ids, str):
+    if not isinstance(ids, (str, list)):
         ids = _as_ids(ids)
     n = len(ids)
     n_val = int(round(n * float(val_fraction)))

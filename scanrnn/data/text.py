@@ -21,7 +21,7 @@ import numpy as np
 from .corpora import CorpusError, load_corpus
 
 __all__ = ["Vocab", "d2l_corpus", "d2l_lines", "d2l_preprocess", "gluonbook_preprocess",
-           "ngram_counts", "tokenize"]
+           "ngram_counts", "text_tokens", "tokenize"]
 
 _NON_LETTERS = re.compile("[^A-Za-z]+")
 _MODES = ("char", "word")
@@ -336,3 +336,14 @@ def d2l_corpus(name_or_path: str | os.PathLike = "timemachine", token: str = "ch
     if max_tokens > 0:
         ids = ids[:max_tokens]
     return ids, vocab
+
+
+PREPROCESSINGS = ("none", "d2l")
+
+
+def text_tokens(text: str, preprocess: str = "none", tokens: str = "char") -> list[str]:
+    """``text`` as a language model reads it: d2l's preprocessing line by line when
+    ``preprocess="d2l"`` (letters and spaces, lowercased), then characters or words."""
+    if preprocess not in PREPROCESSINGS:
+        raise ValueError(f"preprocess must be 'none' or 'd2l', got {preprocess!r}")
+    return tokenize(d2l_lines(text) if preprocess == "d2l" else text, tokens)

@@ -20,22 +20,15 @@ or several backends, into a :class:`GraphReport`:
 
 from __future__ import annotations
 
-from .analysis import (
-    GraphStats,
-    ScanSummary,
-    Slot,
-    compare_scans,
-    fill_shapes,
-    graph_stats,
-    symbolic_fgraph,
-    variable_label,
-)
-from .measure import BackendRun, compile_and_time, time_compiled
+from .explainer import explain, resolve_backends
+from .analysis import GraphStats, ScanSummary, Slot
+from .measure import BackendRun
 from .render import DotNotFound
 from .report import FORMATS, GraphReport
 from .rewrites import RewriteCapture, capture_rewrites, parse_log
 from .specs import PRESETS, SPEC_HELP, build_spec, lm_training_spec, theano_seed_spec
-from .target import GraphSpec, as_graph_spec
+from .graph_spec import GraphSpec
+from .target import as_graph_spec
 
 __all__ = [
     "FORMATS",
@@ -58,139 +51,3 @@ __all__ = [
     "resolve_backends",
     "theano_seed_spec",
 ]
-
-
-def resolve_backends(backends, default: str | None = None) -> list[str]:
-    """``"all"``, ``"auto"``, a name, a comma list or a list -> installed backend names.
-
-    ``"auto"`` is ``default`` (the backend a compiled target was built for) when given,
-    else scanrnn's default backend.
-    """
-    from scanrnn.backends import installed_backends, resolve_backend
-    if backends is None:
-        backends = ("auto",)
-    if isinstance(backends, str):
-        backends = [b.strip() for b in backends.split(",") if b.strip()]
-    names = []
-    for b in backends:
-        if str(b).lower() == "all":
-            names += installed_backends()
-        elif str(b).lower() == "auto" and default:
-            names.append(resolve_backend(default))
-        else:
-            names.append(resolve_backend(b))
-    if not names:
-        raise ValueError("no backend given; use 'auto', 'all' or names such as 'jax,numba'")
-    return list(dict.fromkeys(names))
-
-
-def explain(target, *, backends=("auto",), inputs=None, stage: str = "both",
-            jax_text: bool = False, run: bool = True, min_time_s: float = 0.3) -> GraphReport:
-    """Compile ``target`` on each backend and report what the compiler did.
-
-    Parameters
-    ----------
-    target
-        A :func:`scanrnn.function` result, a pytensor function, ``(outputs, inputs[,
-        updates])``, a model (:class:`scanrnn.models.CharLM`, or an object with
-        ``graph_spec()``/``training_graph()`` or a compiled ``train_function``), a run
-        directory, a model spec string (``"d2l"``, ``"theano"``, ``"lstm:hidden=64"``: see
-        :mod:`scanrnn.inspect.specs`) or a :class:`GraphSpec`.
-    backends : str or sequence
-        ``"auto"`` (the target's own backend, else scanrnn's default), ``"all"`` (every
-        installed backend), or names: ``"jax"``, ``"numba"``, ``"c"``, ``"python"``.
-    inputs : list, optional
-        Example argument values (one per input) to run and time the function; model
-        specs and run directories bring their own; without any, the graph is compiled
-        but not run (JAX then compiles the graph without pinned shapes).
-    stage : {"both", "before", "after"}
-        Analyse the symbolic graph, the rewritten graphs, or both.  Compiling (and so the
-        rewrite list and timings) happens for "after" and "both".
-    jax_text : bool
-        Add the jaxpr and StableHLO of the JAX function (needs example inputs).
-    run : bool or collection of str
-        Run and time the compiled functions (default True); or the backends to run (the
-        others are compiled only: no first call, which for Numba is the long part).
-    min_time_s : float
-        About how long to spend timing steady calls per backend.
-
-    Returns
-    -------
-    GraphReport
-        ``.text()``, ``.to_json()``, ``.to_dot()``, ``.save(path, format)``.
-    """
-    import numpy as np
-
-    import scanrnn
-
-    if stage not in ("before", "after", "both"):
-        raise ValueError(f"stage must be 'before', 'after' or 'both', got {stage!r}")
-    spec = as_graph_spec(target, inputs=inputs)
-    names = resolve_backends(backends, spec.backend)
-    info = scanrnn.backends()
-    report = GraphReport(
-        name=spec.name, description=spec.description,
-        inputs=[variable_label(v) for v in spec.inputs],
-        params=[[v.name, list(np.shape(v.get_value(borrow=True))), str(v.dtype)]
-                for v in spec.params()],
-        stage=stage, versions=info["versions"], step_source=spec.step_source)
-    if spec.compiled is not None:
-        return _explain_compiled(spec, report, names, run, min_time_s, jax_text)
-    if stage in ("before", "both"):
-        fgraph = symbolic_fgraph(spec.outputs, spec.updates, spec.inputs)
-        report.before_fgraph = fgraph
-        report.before = graph_stats(fgraph, "before")
-    if stage == "before":
-        return report
-    from scanrnn.backends import check_arguments
-    args = None
-    if spec.example_args is not None:
-        args = check_arguments(spec.inputs, spec.example_args)
-    for backend in names:
-        do_run = run if isinstance(run, bool) else backend in set(resolve_backends(run))
-        result = compile_and_time(spec, backend, run=do_run, min_time_s=min_time_s,
-                                  jax_text=jax_text)
-        if result.ok:
-            stats = graph_stats(result.fgraph, backend, with_text=True)
-            result.n_nodes, result.op_counts, result.scans = (stats.n_nodes, stats.op_counts,
-                                                              stats.scans)
-            if args is not None:
-                result.shapes_note = fill_shapes(result.fgraph, stats, [np.asarray(a)
-                                                                        for a in args])
-            else:
-                result.shapes_note = "no example input values"
-            if report.before is not None:
-                compare_scans(report.before, stats)
-        report.runs.append(result)
-    if report.before is not None and args is not None:
-        note = fill_shapes(report.before_fgraph, report.before, [np.asarray(a) for a in args])
-        if note:
-            report.notes.append(f"before rewriting, not every scan shape is known: {note}")
-    if not any(r.ok for r in report.runs):
-        report.notes.append("no backend compiled the graph; see the errors in section 4")
-    return report
-
-
-def _explain_compiled(spec, report, names, run, min_time_s, jax_text) -> GraphReport:
-    """A report on an already compiled pytensor function (its own backend only)."""
-    import numpy as np
-    report.stage = "after"
-    report.notes.append(
-        "the target was already compiled: PyTensor rewrote its graph in place, so the graph "
-        "before rewriting, the rewrites and the compile times are not available; pass the "
-        "symbolic graph (outputs, inputs, updates) or a scanrnn.function to see them")
-    others = [b for b in names if b != spec.backend]
-    if others:
-        report.notes.append(f"only the function's own backend ({spec.backend}) can be studied; "
-                            f"not compiled for: {', '.join(others)}")
-    do_run = run if isinstance(run, bool) else spec.backend in set(resolve_backends(run))
-    result = time_compiled(spec, run=do_run, min_time_s=min_time_s, jax_text=jax_text)
-    if result.ok:
-        stats = graph_stats(result.fgraph, result.backend)
-        result.n_nodes, result.op_counts, result.scans = (stats.n_nodes, stats.op_counts,
-                                                          stats.scans)
-        if spec.example_args is not None:
-            result.shapes_note = fill_shapes(result.fgraph, stats,
-                                             [np.asarray(a) for a in spec.example_args])
-    report.runs.append(result)
-    return report

@@ -20,34 +20,33 @@ non-sequence  the same value at every step (weights)
 from __future__ import annotations
 
 import re
-from collections import Counter
 from dataclasses import dataclass, field
 
-import numpy as np
 import pytensor
-import pytensor.tensor as pt
 from pytensor.compile.builders import OpFromGraph
-from pytensor.compile.mode import Mode
 from pytensor.compile.sharedvalue import SharedVariable
-from pytensor.graph.basic import Constant, Variable
+from pytensor.graph.basic import Constant
 from pytensor.graph.fg import FunctionGraph
 from pytensor.graph.traversal import ancestors, graph_inputs
 from pytensor.scan.op import Scan
-from pytensor.tensor.elemwise import Elemwise
-from pytensor.tensor.rewriting.shape import ShapeFeature
 
-from ..pytensor_compat import inferred_shape, inner_outputs_with
+from ..pytensor_compat import inner_outputs_with
+from .naming import (
+    OFG_BINDINGS,
+    describe,
+    is_view_of_input,
+    op_counts,
+    op_label,
+    resolve_binding,
+    root_name,
+)
 
 __all__ = [
     "KIND_NOTES",
     "GraphStats",
     "ScanSummary",
     "Slot",
-    "compare_scans",
-    "describe",
     "graph_stats",
-    "op_counts",
-    "op_key",
     "scan_nodes",
     "symbolic_fgraph",
 ]
@@ -119,115 +118,6 @@ class GraphStats:
     n_nodes: int
     op_counts: dict
     scans: list
-
-
-# -- naming ------------------------------------------------------------------------------
-def op_key(op) -> str:
-    """A short op type: ``Dot``, ``Scan``, ``Elemwise{Add}``, ``Elemwise{Composite}``."""
-    if isinstance(op, Elemwise):
-        return f"Elemwise{{{type(op.scalar_op).__name__}}}"
-    return type(op).__name__
-
-
-def op_label(op, width: int = 48) -> str:
-    """``str(op)`` shortened to ``width`` characters (Scans as ``Scan{name}``)."""
-    if isinstance(op, Scan):
-        return f"Scan{{{op.name}}}"
-    text = str(op)
-    return text if len(text) <= width else text[: width - 3] + "..."
-
-
-def op_counts(nodes) -> dict:
-    """``{op_key: count}``, most frequent first."""
-    counts = Counter(op_key(n.op) for n in nodes)
-    return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
-
-
-# Inner inputs of the OpFromGraph nodes being looked into -> the outer variables bound to
-# them, so a Scan inside an OpFromGraph is described in terms of the outer graph.
-_BINDINGS: dict = {}
-
-
-def _resolve(var):
-    for _ in range(8):
-        if var.owner is not None or var not in _BINDINGS:
-            break
-        var = _BINDINGS[var]
-    return var
-
-
-def describe(var, depth: int = 2) -> str:
-    """A short readable name for ``var``: its name, a constant, or ``Op(args)``."""
-    var = _resolve(var)
-    if var.name:
-        return var.name
-    if isinstance(var, Constant):
-        data = np.asarray(var.data)
-        return repr(data.item()) if data.size == 1 else f"const{list(data.shape)}"
-    owner = var.owner
-    if owner is None:
-        return f"<{var.type}>"
-    if isinstance(owner.op, Scan):
-        return f"{owner.op.name}.out{owner.outputs.index(var)}"
-    label = op_label(owner.op, 28)
-    if depth <= 0:
-        return label
-    args = [describe(i, depth - 1) for i in owner.inputs if not isinstance(i, Constant)][:3]
-    return f"{label}({', '.join(args)})"
-
-
-VIEW_OPS = ("Subtensor", "ExpandDims", "DimShuffle", "SpecifyShape", "MatrixTranspose",
-            "Squeeze", "IncSubtensor", "AllocEmpty")
-SHAPE_OPS = ("Shape", "Shape_i", "SpecifyShape")
-
-
-def root_name(var, limit: int = 6) -> str | None:
-    """The first named variable found walking up from ``var``.
-
-    The walk does not enter Scans (their outputs are named ``scan.outK``) nor shape
-    computations (a zero buffer shaped like ``W`` is not ``W``).
-    """
-    frontier, seen = [var], set()
-    for _ in range(limit):
-        nxt = []
-        for v in frontier:
-            if id(v) in seen:
-                continue
-            seen.add(id(v))
-            v = _resolve(v)
-            if v.name and not isinstance(v, Constant):
-                name = v.name
-                return name.removesuffix("[0:]")
-            if v.owner is None:
-                continue
-            if isinstance(v.owner.op, Scan):
-                return describe(v)
-            kind = op_key(v.owner.op)
-            if kind in ("Shape", "Shape_i"):
-                continue
-            if kind in ("Elemwise{Second}", "Alloc"):    # fill(shape-like, value)
-                nxt.append(v.owner.inputs[1 if kind == "Elemwise{Second}" else 0])
-                continue
-            nxt.extend(v.owner.inputs)
-        frontier = nxt
-    return None
-
-
-def is_view_of_input(var, limit: int = 8) -> bool:
-    """True if ``var`` is an input or a Scan output seen through slicing / reshaping only."""
-    for _ in range(limit):
-        var = _resolve(var)
-        if var.owner is None or isinstance(var.owner.op, Scan):
-            return True
-        if type(var.owner.op).__name__ not in VIEW_OPS:
-            return False
-        data_inputs = [i for i in var.owner.inputs if not isinstance(i, Constant)
-                       and getattr(i.type, "ndim", 0) > 0]
-        if not data_inputs:
-            return True
-        var = data_inputs[-1] if type(var.owner.op).__name__ == "IncSubtensor" \
-            else data_inputs[0]
-    return False
 
 
 # -- graphs ------------------------------------------------------------------------------
@@ -316,9 +206,9 @@ def _state_label(kind, k, outer, role, out_names) -> str:
     return f"dstate{k}" if kind in ("mit-mot", "mit-sot") else f"acc{k}"
 
 
-def _slots(node):
+def scan_slots(node):
     """Outer (input slots, output slots) and the inner input labels of a Scan node."""
-    op, ins, outs = node.op, list(node.inputs), list(node.outputs)
+    op, ins = node.op, list(node.inputs)
     role = _role(op)
     out_names = _output_names(node)
     inner_in = list(op.inner_inputs)
@@ -364,17 +254,25 @@ def _slots(node):
         labels[iv] = v.name or root_name(v) or f"nonseq{k}"
         in_slots.append(Slot("non-sequence", describe(v), labels[iv], v.dtype))
 
-    def inner_desc(var):
-        if var in labels:
-            return labels[var]
-        owner = var.owner
-        if owner is None:
-            return describe(var, 0)
-        args = [inner_desc(i) if i in labels else op_label(i.owner.op, 16) if i.owner
-                else describe(i, 0) for i in owner.inputs if not isinstance(i, Constant)][:3]
-        return f"{op_label(owner.op, 24)}({', '.join(args)})"
+    return in_slots, _output_slots(node, labels), labels
 
-    out_slots = []
+
+def _inner_description(var, labels) -> str:
+    """An inner variable as its slot label, or ``Op(args)`` of up to three arguments."""
+    if var in labels:
+        return labels[var]
+    owner = var.owner
+    if owner is None:
+        return describe(var, 0)
+    args = [_inner_description(i, labels) if i in labels else op_label(i.owner.op, 16)
+            if i.owner else describe(i, 0) for i in owner.inputs
+            if not isinstance(i, Constant)][:3]
+    return f"{op_label(owner.op, 24)}({', '.join(args)})"
+
+
+def _output_slots(node, labels) -> list:
+    """A Scan node's output slots, each with what its inner graph computes."""
+    op, outs = node.op, list(node.outputs)
     inner_out = list(op.inner_outputs)
     kinds = ([("mit-mot", o) for o in op.outer_mitmot_outs(outs)]
              + [("mit-sot", o) for o in op.outer_mitsot_outs(outs)]
@@ -383,14 +281,16 @@ def _slots(node):
              + [("untraced", o) for o in op.outer_untraced_sit_sot_outs(outs)])
     # inner outputs come in the same kind order; a mit-mot may have several per output
     inner_pos = op.info.n_mit_mot_outs
+    out_slots = []
     for kind, o in kinds:
         if kind == "mit-mot":
             inner = "accumulated"
         else:
-            inner = inner_desc(inner_out[inner_pos]) if inner_pos < len(inner_out) else ""
+            inner = (_inner_description(inner_out[inner_pos], labels)
+                     if inner_pos < len(inner_out) else "")
             inner_pos += 1
         out_slots.append(Slot(kind, describe(o), inner, o.dtype))
-    return in_slots, out_slots, labels
+    return out_slots
 
 
 def _inner_text(op, labels) -> str:
@@ -401,7 +301,7 @@ def _inner_text(op, labels) -> str:
 
 
 def _params(node) -> list[str]:
-    found = [v.name for v in ancestors([_resolve(v) for v in node.inputs])
+    found = [v.name for v in ancestors([resolve_binding(v) for v in node.inputs])
              if isinstance(v, SharedVariable) and v.name]
     return sorted(set(found))
 
@@ -409,7 +309,7 @@ def _params(node) -> list[str]:
 def summarize_scan(node, with_text: bool = True) -> ScanSummary:
     """A :class:`ScanSummary` of a Scan apply node (shapes filled by :func:`fill_shapes`)."""
     op = node.op
-    in_slots, out_slots, labels = _slots(node)
+    in_slots, out_slots, labels = scan_slots(node)
     inner_nodes = op.fgraph.apply_nodes
     n_steps = node.inputs[0]
     return ScanSummary(
@@ -435,12 +335,12 @@ def graph_stats(fgraph, stage: str, with_text: bool = True) -> GraphStats:
     nodes = expanded_nodes(fgraph)
     bindings = {}
     scans = scan_nodes(fgraph, bindings)
-    _BINDINGS.clear()
-    _BINDINGS.update(bindings)
+    OFG_BINDINGS.clear()
+    OFG_BINDINGS.update(bindings)
     try:
         summaries = [summarize_scan(n, with_text) for n in scans]
     finally:
-        _BINDINGS.clear()
+        OFG_BINDINGS.clear()
     forward_outs = {}
     for node, summary in zip(scans, summaries):
         if summary.role == "forward":
@@ -452,177 +352,3 @@ def graph_stats(fgraph, stage: str, with_text: bool = True) -> GraphStats:
                 if v in forward_outs:
                     forward_outs[v].read_by_gradient = True
     return GraphStats(stage, len(nodes), op_counts(nodes), summaries)
-
-
-# -- shapes and memory -------------------------------------------------------------------
-def _nbytes(shape, dtype) -> int:
-    return int(np.prod(shape, dtype=np.int64)) * np.dtype(dtype).itemsize
-
-
-def fill_shapes(fgraph, stats: GraphStats, args) -> str | None:
-    """Evaluate the shapes of every Scan slot in ``fgraph`` for the input values ``args``.
-
-    ``args`` are the values of the graph's non-shared inputs, in order.  Shapes come
-    from PyTensor's shape inference (``ShapeFeature``) evaluated on a clone, so no Scan
-    runs.  Fills ``shape``/``nbytes`` of the slots and the byte totals of ``stats``.
-    Returns an error message when the shapes could not be evaluated (else None).
-    """
-    try:
-        clone = fgraph.clone()
-        if not hasattr(clone, "shape_feature"):
-            clone.attach_feature(ShapeFeature())
-        feature = clone.shape_feature
-        inputs = [i for i in clone.inputs if not isinstance(i, SharedVariable)]
-        if len(inputs) != len(args):
-            return f"expected {len(inputs)} input values, got {len(args)}"
-        nodes = scan_nodes(clone)
-        top = set(clone.apply_nodes)     # Scans inside OpFromGraphs are sized once inlined
-        wanted, keys = [], []
-        for node in nodes:
-            if node not in top:
-                continue
-            candidates = [("n_steps", node.inputs[0])]
-            for v in list(node.inputs) + list(node.outputs):
-                shape = inferred_shape(feature, v)
-                if shape is not None:
-                    candidates.append((v, pt.stack([pt.cast(s, "int64") for s in shape])))
-            for key, expr in candidates:
-                if not _needs_loop(inputs, expr):   # else only known by running a Scan
-                    wanted.append(expr)
-                    keys.append((node, key))
-        if not wanted:
-            return "no shape could be inferred without running the loops"
-        fn = pytensor.function(inputs, wanted, mode=Mode(linker="py", optimizer=None),
-                               on_unused_input="ignore", accept_inplace=True)
-        values = fn(*args)
-    except Exception as exc:  # shape inference is best effort: report, don't fail
-        return f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
-    found = {}
-    for (node, v), value in zip(keys, values):
-        found.setdefault(node, {})[v] = value
-    for node, summary in zip(nodes, stats.scans):
-        got = found.get(node, {})
-        if "n_steps" in got:
-            summary.n_steps = int(got["n_steps"])
-        shapes = {v: [int(s) for s in value] for v, value in got.items() if v != "n_steps"}
-        _apply_shapes(node, summary, shapes)
-    if any(s.per_step_bytes is None for node, s in zip(nodes, stats.scans) if node in top):
-        return "some shapes are only known by running the loops"
-    return None
-
-
-def _needs_loop(inputs, expr) -> bool:
-    from pytensor.graph.traversal import applys_between
-    return any(isinstance(n.op, Scan) for n in applys_between(inputs, [expr]))
-
-
-def _apply_shapes(node, summary: ScanSummary, shapes) -> None:
-    op = node.op
-    ins = list(node.inputs)
-    outer_in = ([ins[0]] + op.outer_seqs(ins) + op.outer_mitmot(ins) + op.outer_mitsot(ins)
-                + op.outer_sitsot(ins) + op.outer_untraced_sit_sot(ins) + op.outer_nitsot(ins)
-                + op.outer_non_seqs(ins))
-    for slot, var in zip(summary.inputs, outer_in):
-        if var in shapes:
-            slot.shape = shapes[var]
-            slot.nbytes = _nbytes(slot.shape, var.dtype)
-            if slot.kind in ("sequence",):
-                slot.step_shape = slot.shape[1:]
-            elif slot.kind in ("untraced", "non-sequence"):
-                slot.step_shape = slot.shape
-            if slot.step_shape is not None:
-                slot.step_nbytes = _nbytes(slot.step_shape, var.dtype)
-    outs = list(node.outputs)
-    outer_out = (op.outer_mitmot_outs(outs) + op.outer_mitsot_outs(outs)
-                 + op.outer_sitsot_outs(outs) + op.outer_nitsot_outs(outs)
-                 + op.outer_untraced_sit_sot_outs(outs))
-    traced = untraced = per_step = 0
-    known = True
-    for slot, var in zip(summary.outputs, outer_out):
-        if var not in shapes:
-            known = False
-            continue
-        slot.shape = shapes[var]
-        slot.nbytes = _nbytes(slot.shape, var.dtype)
-        slot.step_shape = slot.shape if slot.kind == "untraced" else slot.shape[1:]
-        slot.step_nbytes = _nbytes(slot.step_shape, var.dtype)
-        per_step += slot.step_nbytes
-        if slot.kind in TRACED_KINDS:
-            traced += slot.nbytes
-        else:
-            untraced += slot.nbytes
-    if known:
-        summary.traced_bytes, summary.untraced_bytes = traced, untraced
-        summary.per_step_bytes = per_step
-
-
-# -- before vs after ---------------------------------------------------------------------
-def _kind_counts(summary: ScanSummary, side: str) -> Counter:
-    slots = summary.inputs if side == "in" else summary.outputs
-    return Counter(s.kind for s in slots)
-
-
-def compare_scans(before: GraphStats, after: GraphStats) -> None:
-    """Fill ``changes`` of each Scan in ``after`` with what rewriting did to it.
-
-    Scans are matched by name (forward ``rnn``, gradient ``grad_of_rnn``).  Reported:
-    inner nodes removed or added by op, new sequences computed outside the loop (the
-    hoisted work), non-sequences no longer needed inside, states turned untraced, and
-    outputs dropped.
-    """
-    pool = list(before.scans)
-    for scan in after.scans:
-        match = next((b for b in pool if b.name == scan.name and b.role == scan.role), None)
-        if match is None:
-            scan.changes = ["no Scan of this name before rewriting (created by a rewrite)"]
-            continue
-        pool.remove(match)
-        changes = []
-        if scan.inner_nodes != match.inner_nodes:
-            changes.append(f"loop body: {match.inner_nodes} -> {scan.inner_nodes} nodes")
-        b_ops, a_ops = Counter(match.inner_ops), Counter(scan.inner_ops)
-        gone = b_ops - a_ops
-        new = a_ops - b_ops
-        if gone:
-            changes.append("gone from the loop body (moved out, fused or replaced): "
-                           + ", ".join(f"{k} x{v}" for k, v in gone.most_common()))
-        if new:
-            changes.append("new in the loop body: "
-                           + ", ".join(f"{k} x{v}" for k, v in new.most_common()))
-        b_seqs = [s for s in match.inputs if s.kind == "sequence"]
-        a_seqs = [s for s in scan.inputs if s.kind == "sequence"]
-        b_comp = [s.outer for s in b_seqs if s.computed]
-        a_comp = [s.outer for s in a_seqs if s.computed]
-        if len(a_seqs) != len(b_seqs):
-            changes.append(f"sequences {len(b_seqs)} -> {len(a_seqs)}")
-        if len(a_comp) > len(b_comp):
-            changes.append(f"{len(a_comp) - len(b_comp)} sequence(s) now computed before the "
-                           "loop for all steps at once (hoisted): "
-                           + "; ".join(s for s in a_comp if s not in b_comp))
-        b_ns = [s.inner for s in match.inputs if s.kind == "non-sequence"]
-        a_ns = [s.inner for s in scan.inputs if s.kind == "non-sequence"]
-        dropped = [n for n in b_ns if n not in a_ns]
-        if len(a_ns) != len(b_ns):
-            text = f"non-sequences {len(b_ns)} -> {len(a_ns)}"
-            if dropped:
-                text += f" (no longer read inside the loop: {', '.join(dropped)})"
-            changes.append(text)
-        bi, ai = _kind_counts(match, "in"), _kind_counts(scan, "in")
-        if ai["untraced"] > bi["untraced"]:
-            changes.append(f"{ai['untraced'] - bi['untraced']} traced state(s) made untraced "
-                           "(only the last value is kept)")
-        bo, ao = _kind_counts(match, "out"), _kind_counts(scan, "out")
-        lost = [f"{k} x{bo[k] - ao[k]}" for k in ("nit-sot", "sit-sot", "mit-mot", "mit-sot")
-                if ao[k] < bo[k]]
-        if lost:
-            changes.append("outputs dropped or converted: " + ", ".join(lost))
-        if not changes:
-            changes.append("unchanged")
-        scan.changes = changes
-
-
-def variable_label(var: Variable) -> str:
-    """Name (or description) with type: ``x int32 (?, ?)``."""
-    dims = ["?" if s is None else str(s) for s in getattr(var.type, "shape", ())]
-    shape = f"({dims[0]},)" if len(dims) == 1 else f"({', '.join(dims)})"
-    return f"{describe(var, 1)} {getattr(var, 'dtype', '')} {shape}"

@@ -13,6 +13,12 @@ import argparse
 import sys
 from pathlib import Path
 
+from ..backends import BackendError
+from ..lm.rundir import RunDir
+from .explainer import explain
+from .render import DotNotFound
+from .specs import NotARunDirError, build_spec, run_dir_spec
+
 __all__ = ["build_parser", "main", "register", "run_graph"]
 
 DESCRIPTION = """\
@@ -95,12 +101,6 @@ def _format(args) -> str:
 
 def run_graph(args) -> int:
     """Run ``scanrnn graph`` with parsed ``args``; returns the exit status."""
-    from scanrnn.backends import BackendError
-
-    from . import explain
-    from .render import DotNotFound
-    from .specs import NotARunDirError, build_spec, run_dir_spec
-
     if bool(args.run_dir) == bool(args.model):
         return _error("give either RUN_DIR or --model SPEC (one of them)")
     fmt = _format(args)
@@ -112,8 +112,7 @@ def run_graph(args) -> int:
             target = build_spec(args.model)
         else:
             path = Path(args.run_dir)
-            from scanrnn import rundir
-            if not path.is_dir() or not rundir.RunDir.is_run_dir(path):
+            if not path.is_dir() or not RunDir.is_run_dir(path):
                 what = "does not exist" if not path.exists() else (
                     "is not a directory" if not path.is_dir() else
                     "has no scanrnn config.json")

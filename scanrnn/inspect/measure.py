@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..backends import check_arguments, function
 from .rewrites import capture_rewrites
 
 __all__ = ["BackendRun", "SharedSnapshot", "compile_and_time", "time_compiled"]
@@ -94,16 +95,13 @@ def compile_and_time(spec, backend: str, *, run: bool = True, min_time_s: float 
     The compiled pytensor function is in ``result.compiled`` and its rewritten graph in
     ``result.fgraph``.  Errors are caught and reported in ``result.error``.
     """
-    import scanrnn
-    from scanrnn.backends import check_arguments
-
     out = BackendRun(backend)
     args = spec.example_args
     snapshot = SharedSnapshot(spec.shared())
     try:
         with capture_rewrites() as log:
             start = time.perf_counter()
-            fn = scanrnn.function(spec.inputs, spec.outputs, spec.updates, backend=backend,
+            fn = function(spec.inputs, spec.outputs, spec.updates, backend=backend,
                                   name=spec.name, **spec.fn_kwargs)
             if args is not None:
                 compiled = fn.function_for(*args)
@@ -153,7 +151,6 @@ def time_compiled(spec, *, run: bool = True, min_time_s: float = 0.3,
     Rewriting and build times are unknown (it was compiled earlier); the first call is
     timed only if it has not been called yet.
     """
-    from scanrnn.backends import check_arguments
 
     fn = spec.compiled
     out = BackendRun(spec.backend or "unknown", compiled=fn, fgraph=fn.maker.fgraph)

@@ -17,7 +17,8 @@ from pytensor.compile.sharedvalue import SharedVariable
 from pytensor.graph.basic import Constant
 from pytensor.scan.op import Scan
 
-from .analysis import KIND_NOTES, _slots, describe, op_label
+from .analysis import KIND_NOTES, scan_slots
+from .naming import describe, op_label
 
 __all__ = ["DotNotFound", "format_bytes", "render_dot", "render_image", "render_text"]
 
@@ -98,6 +99,25 @@ def _scan_lines(scan, width: int, inner: bool = True) -> list[str]:
 
 def render_text(report, width: int = 100) -> str:
     """The report as readable text (sections: nodes, scans, rewrites, timings, memory)."""
+    ok_runs = [r for r in report.runs if r.ok]
+    out = _text_header(report, width)
+    out += _text_nodes(report, ok_runs, width)
+    out += _text_scans(report, ok_runs, width)
+    out += _text_rewrites(report, ok_runs, width)
+    if not report.runs:
+        out.append("\n(stage 'before': nothing was compiled; use stage 'after' or 'both' for "
+                   "the rewritten graphs, rewrites, timings and memory)")
+        for note in report.notes:
+            out += textwrap.wrap("note: " + note, width)
+        return "\n".join(out) + "\n"
+    out += _text_timings(report, ok_runs, width)
+    out += _text_memory(report, ok_runs, width)
+    out += _text_jax_and_notes(report, ok_runs, width)
+    return "\n".join(out) + "\n"
+
+
+def _text_header(report, width) -> list[str]:
+    """Name, description, inputs, shared variables, versions."""
     out = [f"== scanrnn graph report: {report.name} =="]
     if report.description:
         out += textwrap.wrap(report.description, width)
@@ -108,9 +128,12 @@ def render_text(report, width: int = 100) -> str:
                              subsequent_indent="  ")
     if report.versions:
         out.append("versions: " + ", ".join(f"{k} {v}" for k, v in report.versions.items()))
-    ok_runs = [r for r in report.runs if r.ok]
+    return out
 
-    # 1. node counts
+
+def _text_nodes(report, ok_runs, width) -> list[str]:
+    """1. Node counts by op type, before and after rewriting."""
+    out = []
     out.append(_section("1. Nodes by op type (before / after rewriting)", width))
     columns = (["before"] if report.before else []) + [r.backend for r in ok_runs]
     keys = []
@@ -127,8 +150,12 @@ def render_text(report, width: int = 100) -> str:
     total = ["total"] + ([report.before.n_nodes] if report.before else []) + \
         [r.n_nodes for r in ok_runs]
     out += _table(["op", *columns], rows + [total])
+    return out
 
-    # 2. scans
+
+def _text_scans(report, ok_runs, width) -> list[str]:
+    """2. Each Scan: its slots and its body."""
+    out = []
     out.append(_section("2. Scans: what each loop carries, and its body", width))
     legend = "; ".join(f"{k}: {v}" for k, v in KIND_NOTES.items() if k != "n_steps")
     out += textwrap.wrap("kinds: " + legend, width)
@@ -145,8 +172,12 @@ def render_text(report, width: int = 100) -> str:
             out.append(f"  (shapes not evaluated: {r.shapes_note})")
         for scan in r.scans:
             out += _scan_lines(scan, width, inner=detail)
+    return out
 
-    # 3. rewrites
+
+def _text_rewrites(report, ok_runs, width) -> list[str]:
+    """3. The rewrites that fired, by phase."""
+    out = []
     for r in ok_runs:
         if r.rewrite_s is None:      # compiled before explain(): nothing was captured
             continue
@@ -171,15 +202,12 @@ def render_text(report, width: int = 100) -> str:
         if r.internal_replacements:
             out.append(f"  (+ {r.internal_replacements} unnamed internal replacements: "
                        "inner graphs rebuilt by Scan rewrites)")
+    return out
 
-    if not report.runs:
-        out.append("\n(stage 'before': nothing was compiled; use stage 'after' or 'both' for "
-                   "the rewritten graphs, rewrites, timings and memory)")
-        for note in report.notes:
-            out += textwrap.wrap("note: " + note, width)
-        return "\n".join(out) + "\n"
 
-    # 4. timings
+def _text_timings(report, ok_runs, width) -> list[str]:
+    """4. Compile and run times per backend."""
+    out = []
     out.append(_section("4. Compile and run, per backend", width))
     rows = []
     for r in report.runs:
@@ -200,8 +228,12 @@ def render_text(report, width: int = 100) -> str:
             out.append(f"  {r.backend} failed: {r.error}")
     if ok_runs and not any(r.calls for r in ok_runs):
         out.append("  (not run: no example input values, or run=False; pass inputs=[...])")
+    return out
 
-    # 5. memory
+
+def _text_memory(report, ok_runs, width) -> list[str]:
+    """5. Memory kept by each scan."""
+    out = []
     out.append(_section("5. Memory kept by each scan", width))
     rows = []
     for r in ok_runs:
@@ -220,6 +252,12 @@ def render_text(report, width: int = 100) -> str:
         out += textwrap.wrap(
             "traced outputs store every step (the history the gradient scan reads back); "
             "untraced states keep only the last value.", width)
+    return out
+
+
+def _text_jax_and_notes(report, ok_runs, width) -> list[str]:
+    """6. The JAX program; warnings and notes."""
+    out = []
     for r in ok_runs:
         if r.jax_text:
             out.append(_section(f"6. JAX program ({r.backend})", width))
@@ -233,7 +271,7 @@ def render_text(report, width: int = 100) -> str:
                 w[:160] for w in r.warnings[:5]))
     for note in report.notes:
         out += textwrap.wrap("note: " + note, width)
-    return "\n".join(out) + "\n"
+    return out
 
 
 # -- dot ---------------------------------------------------------------------------------
@@ -298,7 +336,7 @@ class _DotWriter:
         return ids
 
     def scan_cluster(self, node, cluster: str, scan_id: str, indent: str):
-        _, _, labels = _slots(node)
+        _, _, labels = scan_slots(node)
         kinds = {}
         op = node.op
         info = op.info

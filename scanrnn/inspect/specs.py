@@ -11,7 +11,7 @@ name          graph (a full training step: loss, gradient, optimizer updates)
 ``d2l``       d2l's RNN from scratch (seeds 002/003): one-hot input, one tanh layer,
               ``N(0, 0.01)`` weights, mean cross-entropy, gradient clipping at 1, SGD with
               lr 1.  Defaults ``vocab=28, hidden=512, seq=35, batch=32``.
-``rnn``,      a :class:`scanrnn.models.CharLM` with that cell (``rnn``/``tanh``/``relu``,
+``rnn``,      a :class:`scanrnn.lm.CharLM` with that cell (``rnn``/``tanh``/``relu``,
 ``gru``,      ``gru``, ``lstm``), initial states as inputs and final states as outputs
 ``lstm``      (state carried across batches), Adam.  Defaults ``vocab=28, hidden=128,
               seq=35, batch=32, layers=1, embed=0`` (one-hot), ``dropout=0``.
@@ -25,6 +25,7 @@ Example: ``"lstm:hidden=64,layers=2,seq=20,batch=16"``, ``"d2l:hidden=8,seq=5,ba
 
 from __future__ import annotations
 
+import dataclasses
 import inspect as pyinspect
 import os
 from pathlib import Path
@@ -33,9 +34,18 @@ import numpy as np
 import pytensor.tensor as pt
 from pytensor.tensor.special import softmax
 
-from .. import init, losses, optim
+from .. import init, losses
+from ..backends import installed_backends
+from ..cells import CELL_KINDS
+from ..data import tokens_needed
+from ..lm.config import LMConfig
+from ..lm.model import CharLM
+from ..lm.run import build_model, load_run
+from ..lm.rundir import RunDir, RunDirError
+from ..lm.step import training_step
+from ..lm.trainer import Trainer
 from ..recurrent import scan
-from .target import GraphSpec
+from .graph_spec import GraphSpec
 
 __all__ = [
     "PRESETS",
@@ -58,7 +68,7 @@ PRESETS = {
     "d2l": dict(LM_DEFAULTS, cell="tanh", hidden=512, optimizer="sgd", lr=1.0, clip=1.0,
                 init="normal"),
 }
-CELL_NAMES = ("rnn", "tanh", "relu", "gru", "lstm")
+CELL_NAMES = CELL_KINDS
 SPEC_HELP = ("model spec NAME[:key=value,...]: NAME is theano (the fast.ai seed's Theano RNN), "
              "d2l (d2l's RNN from scratch) or a cell (rnn, tanh, relu, gru, lstm); keys "
              "vocab, hidden, seq, batch, layers, embed, dropout, optimizer, lr, clip, init, "
@@ -105,7 +115,6 @@ def build_spec(text: str) -> GraphSpec:
     for key in ("vocab", "hidden", "seq", "batch", "layers"):
         if not isinstance(values[key], int) or values[key] < 1:
             raise ValueError(f"{key} must be a positive integer, got {values[key]!r}")
-    from ..models import CharLM, LMConfig
     model = CharLM(LMConfig(vocab_size=values["vocab"], cell=cell, layers=values["layers"],
                             hidden=values["hidden"], embed=values["embed"],
                             dropout=float(values["dropout"]), init=values["init"],
@@ -122,27 +131,20 @@ def build_spec(text: str) -> GraphSpec:
 def lm_training_spec(model, batch: int = 32, seq: int = 35, optimizer: str = "adam",
                      learning_rate: float = 0.002, clip: float = 1.0,
                      name: str | None = None) -> GraphSpec:
-    """One training step of a :class:`~scanrnn.models.CharLM`, as a :class:`GraphSpec`.
+    """One training step of a :class:`~scanrnn.lm.CharLM`, as a :class:`GraphSpec`: the
+    graph of :func:`scanrnn.lm.step.training_step`, the one the trainer compiles.
 
     Inputs ``x``, ``y``: ``(T, B)`` int32 ids; then one ``(B, H)`` initial state per
     entry of ``model.state_names``.  Outputs: the mean cross-entropy and the final
     states.  Updates: the optimizer's (after global-norm clipping when ``clip > 0``) and
-    the dropout stream's counter.
+    the dropout stream's counter, guarded against a non-finite loss or gradient.
     """
     x = pt.tensor("x", shape=(None, None), dtype="int32")
     y = pt.tensor("y", shape=(None, None), dtype="int32")
     states = [pt.tensor(f"{s}0", shape=(None, model.config.hidden), dtype="float32")
               for s in model.state_names]
-    dropout = model.config.dropout > 0 or model.config.embed_dropout > 0
-    logits, finals = model.logits(x, states, training=dropout)
-    loss = losses.cross_entropy(logits, y, num_classes=model.vocab_size)
-    loss.name = "loss"
-    grads = pt.grad(loss, model.params)
-    if clip and clip > 0:
-        grads, _ = optim.clip_by_global_norm(grads, clip)
-    updates = optim.get(optimizer)(grads, model.params, learning_rate)
-    if dropout:
-        updates = optim.merge(updates, model.rng_updates())
+    step = training_step(model, x, y, states, optimizer=optimizer, lr=learning_rate, clip=clip)
+    loss, finals, updates = step.loss, step.finals, step.updates
     for var, state in zip(finals, model.state_names):
         var.name = f"{state}_final"
     rng = np.random.default_rng(0)
@@ -213,7 +215,7 @@ def theano_seed_spec(vocab: int = 86, hidden: int = 256, seq: int = 8, lr: float
 
 # -- run directories ---------------------------------------------------------------------
 def trainer_spec(model, train_config, name: str = "training step") -> GraphSpec:
-    """The exact training step :class:`scanrnn.training.Trainer` compiles for ``model``.
+    """The exact training step :class:`scanrnn.lm.Trainer` compiles for ``model``.
 
     A Trainer is built on dummy token ids (the graph does not depend on the data) with
     the JAX backend when installed, which compiles nothing until called; its
@@ -221,12 +223,6 @@ def trainer_spec(model, train_config, name: str = "training step") -> GraphSpec:
     optimizer's, guarded against non-finite steps, plus carried states and the dropout
     counter) is what gets studied.
     """
-    import dataclasses
-
-    from ..backends import installed_backends
-    from ..data import tokens_needed
-    from ..training import Trainer
-
     c = dataclasses.replace(train_config, backend="jax" if "jax" in installed_backends()
                             else "python", sample_every=0, verbose=False, progress=False)
     flavor = "d2l" if c.sampling == "rows" else c.batch_flavor
@@ -248,13 +244,12 @@ def trainer_spec(model, train_config, name: str = "training step") -> GraphSpec:
 
 def run_dir_spec(path) -> GraphSpec:
     """The training step of the run in ``path`` (a directory made by ``scanrnn train``)."""
-    from .. import rundir
-    run_dir = rundir.RunDir.open(path)
+    run_dir = RunDir.open(path)
     try:
-        run = rundir.load_run(path)
+        run = load_run(path)
         model, train_config, run_config = run.model, run.train_config, run.run_config
-    except rundir.RunDirError:        # no checkpoint yet: the graph needs no weights
-        model, _, _, train_config, run_config = rundir.build_model(run_dir)
+    except RunDirError:        # no checkpoint yet: the graph needs no weights
+        model, _, _, train_config, run_config = build_model(run_dir)
     spec = trainer_spec(model, train_config, name=f"run {Path(path).name}")
     backend = getattr(train_config, "backend", None) or run_config.get("backend")
     if backend and backend != "auto":
@@ -268,8 +263,7 @@ def spec_from_path_or_model(target) -> GraphSpec:
     text = os.fspath(target)
     path = Path(text)
     if path.exists():
-        from .. import rundir
-        if not rundir.RunDir.is_run_dir(path):
+        if not RunDir.is_run_dir(path):
             raise NotARunDirError(f"{text} is not a scanrnn run directory (no scanrnn "
                                   f"config.json in it; make one with 'scanrnn train')")
         return run_dir_spec(path)

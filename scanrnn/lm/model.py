@@ -14,116 +14,21 @@ Dropout masks come from the in-graph counter RNG of :mod:`scanrnn.random`.
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
 
 import numpy as np
 import pytensor
 import pytensor.tensor as pt
 
-from . import init as initializers
-from ._config import floatx
-from .cells import make_cell
-from .random import advanced, dropout, stream_key, uniform_hash  # noqa: F401  (re-exported)
-from .recurrent import unroll
+from .. import init as initializers
+from .._config import floatx
+from ..cells import make_cell
+from ..random import advanced, dropout, stream_key
+from ..recurrent import unroll
+from .config import LMConfig
 
-__all__ = ["CharLM", "LMConfig", "dropout", "uniform_hash"]
-
-CELL_KINDS = ("lstm", "gru", "rnn", "tanh", "relu")
-
-
-# --------------------------------------------------------------------------------------
-# Configuration
-# --------------------------------------------------------------------------------------
-@dataclass
-class LMConfig:
-    """Architecture of a :class:`CharLM`.
-
-    Parameters
-    ----------
-    vocab_size : int
-        Number of token ids ``V``.
-    cell : str
-        ``"lstm"``, ``"gru"``, ``"rnn"`` / ``"tanh"`` (Elman, tanh) or ``"relu"``.
-    layers, hidden : int
-        Number of stacked cells and their state size ``H``.
-    embed : int
-        Embedding size ``E``; ``0`` feeds one-hot vectors (the seeds' models).
-    dropout : float
-        Dropout rate between layers and before the output projection (training only).
-    embed_dropout : float
-        Dropout rate on the embedding output (training only).
-    output_bias : bool
-        Whether the output projection has a bias ``out.b``.
-    init : str
-        ``"default"`` (Glorot inputs, orthogonal recurrent weights, LSTM forget bias 1) or
-        ``"normal"``: every weight ``N(0, init_scale)``, biases 0 (seeds 002/003).
-    init_scale : float
-        Standard deviation for ``init="normal"``.
-    seed : int
-        Seed of the initial weights and of the dropout stream.
-    """
-
-    vocab_size: int
-    cell: str = "lstm"
-    layers: int = 2
-    hidden: int = 256
-    embed: int = 64
-    dropout: float = 0.3
-    embed_dropout: float = 0.0
-    output_bias: bool = True
-    init: str = "default"
-    init_scale: float = 0.01
-    seed: int = 0
-
-    def __post_init__(self):
-        def positive_int(name, value, minimum=1):
-            if isinstance(value, bool) or int(value) != value or value < minimum:
-                raise ValueError(f"LMConfig.{name} must be an integer >= {minimum}, "
-                                 f"got {value!r}")
-            return int(value)
-        self.vocab_size = positive_int("vocab_size", self.vocab_size, 2)
-        self.layers = positive_int("layers", self.layers)
-        self.hidden = positive_int("hidden", self.hidden)
-        self.embed = positive_int("embed", self.embed, 0)
-        self.seed = positive_int("seed", self.seed, 0)
-        if self.cell not in CELL_KINDS:
-            raise ValueError(f"LMConfig.cell must be one of {', '.join(CELL_KINDS)}, "
-                             f"got {self.cell!r}")
-        for name in ("dropout", "embed_dropout"):
-            rate = float(getattr(self, name))
-            if not 0.0 <= rate < 1.0:
-                raise ValueError(f"LMConfig.{name} must be in [0, 1), got {rate!r}")
-            setattr(self, name, rate)
-        if self.embed_dropout and not self.embed:
-            raise ValueError("LMConfig.embed_dropout needs an embedding (embed > 0)")
-        if self.init not in ("default", "normal"):
-            raise ValueError(f"LMConfig.init must be 'default' or 'normal', got {self.init!r}")
-        if not float(self.init_scale) > 0:
-            raise ValueError(f"LMConfig.init_scale must be > 0, got {self.init_scale!r}")
-
-    def to_dict(self) -> dict:
-        """Plain JSON-serialisable dict."""
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> LMConfig:
-        """Inverse of :meth:`to_dict`; unknown keys are an error (named)."""
-        return config_from_dict(cls, d)
+__all__ = ["CharLM"]
 
 
-def config_from_dict(cls, d: dict):
-    """Build the dataclass ``cls`` from a dict; unknown keys are an error that names them."""
-    known = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(d) - known)
-    if unknown:
-        raise ValueError(f"unknown {cls.__name__} field(s): {', '.join(unknown)}; "
-                         f"known: {', '.join(sorted(known))}")
-    return cls(**d)
-
-
-# --------------------------------------------------------------------------------------
-# The model
-# --------------------------------------------------------------------------------------
 class CharLM:
     """Embedding (or one-hot) -> stacked recurrent cells -> dense, with dropout.
 
@@ -308,7 +213,7 @@ class CharLM:
         return z + weights["out.b"] if self.config.output_bias else z
 
     def logits(self, x, initial_states=None, training: bool = False, rng=None,
-               name: str | None = None):
+               name: str | None = None, mask=None):
         """Symbolic forward pass over a time-major batch of ids.
 
         Parameters
@@ -322,6 +227,8 @@ class CharLM:
             :meth:`rng_updates` to the compiled function's updates to advance it).
         rng : TensorVariable, optional
             ``uint32 [seed, counter]`` used instead of :attr:`rng`.
+        mask : TensorVariable, optional
+            ``(T, B)`` float32, 0 at padded steps: they keep the previous state.
 
         Returns
         -------
@@ -355,7 +262,7 @@ class CharLM:
         for i, (cell, p, states) in enumerate(zip(self.cells, params, per_layer)):
             if i > 0:
                 h = drop(h, c.dropout, i)
-            h, fin = unroll(cell, h, p, states, name=f"{name or 'lm'}.{cell.name}")
+            h, fin = unroll(cell, h, p, states, mask=mask, name=f"{name or 'lm'}.{cell.name}")
             finals += list(fin)
         h = drop(h, c.dropout, c.layers)
         return self._project_out(h, self._by_name), finals

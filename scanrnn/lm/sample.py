@@ -6,7 +6,7 @@ sampling :func:`scanrnn.scan` of ``length`` steps: each step scales the logits b
 trick (``argmax(z + g)``, ``g = -log(-log(u))``) and feeds it back.  Greedy decoding
 (d2l's ``predict_rnn``) is the same graph with the noise switched off.
 
-The random draws are the counter-based hash of :mod:`scanrnn.models` keyed by ``seed``,
+The random draws are the counter-based hash of :mod:`scanrnn.random` keyed by ``seed``,
 an explicit input of the compiled function: a new seed needs no recompilation (the JAX
 backend would otherwise freeze a copy of a shared generator inside each compiled
 function), and the same seed gives the same text on the same backend.
@@ -23,17 +23,19 @@ import warnings
 import numpy as np
 import pytensor.tensor as pt
 
-from ._config import floatx
-from .backends import function, resolve_backend
-from .models import CharLM, stream_key, uniform_hash
-from .recurrent import scan, unroll
+from .._config import floatx
+from ..backends import function, resolve_backend
+from ..random import stream_key, uniform_hash
+from ..recurrent import scan
+from .config import MAX_LENGTH, TEMPERATURE_RANGE, check_length, check_temperature  # noqa: F401
+from .model import CharLM
 
-__all__ = ["Sampler", "generate"]
+__all__ = ["Sampler", "encode_prefix", "generate"]
 
 PREFIX_BUCKET = 16
 
 
-def _encode_prefix(vocab, prefix) -> np.ndarray:
+def encode_prefix(vocab, prefix) -> np.ndarray:
     if prefix is None or len(prefix) == 0:
         raise ValueError("prefix must contain at least one token (the sampler warms up on it)")
     if vocab is None:
@@ -50,39 +52,6 @@ def _encode_prefix(vocab, prefix) -> np.ndarray:
         raise ValueError(f"prefix {prefix!r} contains token(s) not in the vocabulary: "
                          f"{shown}{hint}; the vocabulary has {len(vocab)} tokens")
     return np.asarray(vocab.encode(prefix), dtype=np.int32)
-
-
-MAX_LENGTH = 1_000_000
-"""Most tokens one call generates: the compiled loop of ``length`` steps, its constants and
-its ``(length, num)`` output are built at once (10**7 steps took 51 s; 10**9 exhausted 24 GB)."""
-TEMPERATURE_RANGE = (1e-30, 1e30)
-"""Temperatures float32 sampling computes faithfully: ``t`` is a normal float32 and ``logits / t``
-stays finite (1e-38 became 0 or a denormal and sampled "e e e e"; 1e39 overflowed to inf)."""
-
-
-def check_length(length) -> int:
-    """``length`` as an int in ``[1, MAX_LENGTH]``, or a ``ValueError`` saying why not."""
-    if isinstance(length, bool) or int(length) != length or length <= 0:
-        raise ValueError(f"length must be a positive integer, got {length!r}")
-    if length > MAX_LENGTH:
-        raise ValueError(f"length {length:,} is more than {MAX_LENGTH:,} tokens, the most one call "
-                         f"generates (it compiles a loop of that many steps); generate in parts, "
-                         f"continuing from the previous text as the prefix")
-    return int(length)
-
-
-def check_temperature(temperature) -> float:
-    """``temperature`` as a float in :data:`TEMPERATURE_RANGE`, or a ``ValueError``."""
-    low, high = TEMPERATURE_RANGE
-    try:
-        value = float(temperature)
-    except (TypeError, ValueError):
-        raise ValueError(f"temperature must be a number, got {temperature!r}") from None
-    if not low <= value <= high:
-        raise ValueError(f"temperature must be between {low:g} and {high:g} (float32 sampling "
-                         f"turns a smaller one into 0 and a larger one into infinity), got "
-                         f"{temperature!r}; for argmax decoding use greedy sampling")
-    return value
 
 
 class Sampler:
@@ -128,14 +97,8 @@ class Sampler:
         noise = pt.scalar("noise", dtype=floatx())                          # 0 = greedy
 
         # Warm-up over the prefix: padded steps keep the zero state.
-        states = model.initial_states(num)
-        h = prefix
-        per_layer = model._split_states(states)
-        finals = []
-        for cell, p, st in zip(model.cells, model.layer_params(), per_layer):
-            h, fin = unroll(cell, h, p, st, mask=mask, name=f"warmup.{cell.name}")
-            finals += list(fin)
-        first_logits = model._project_out(h[-1], model._by_name)
+        prefix_logits, finals = model.logits(prefix, mask=mask, name="warmup")
+        first_logits = prefix_logits[-1]
 
         weights = model.step_weights()
         keys = list(weights)
@@ -219,7 +182,7 @@ class Sampler:
         """``num`` texts: ``prefix`` followed by ``length`` generated tokens."""
         if self.vocab is None:
             raise ValueError("Sampler.sample needs a vocabulary; use sample_ids for raw ids")
-        ids = _encode_prefix(self.vocab, prefix)
+        ids = encode_prefix(self.vocab, prefix)
         out = self.sample_ids(ids, length, temperature, top_k, greedy, seed, num)
         sep = " " if getattr(self.vocab, "mode", "char") == "word" else ""
         texts = [self.vocab.decode(row) for row in out]

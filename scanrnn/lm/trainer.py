@@ -1,13 +1,14 @@
 """Training a language model: one compiled step, a loop around it, evaluation.
 
-:class:`Trainer` compiles ONE training function per configuration: the loss of a
-``(T, B)`` batch, its gradient, global-norm clipping and the optimizer update, plus
+:class:`Trainer` compiles ONE training function per configuration, the graph of
+:func:`scanrnn.lm.step.training_step`: the loss of a ``(T, B)`` batch, its gradient,
+global-norm clipping and the optimizer update, plus
 
 * for ``sampling="sequential"`` / ``"rows"`` the hidden state carried across batches in
   shared variables updated through ``updates=`` (truncated backprop through time: the
   carried state enters the next batch as a constant); ``"random"`` starts every batch
   from zeros;
-* the dropout stream's counter (``model.rng``, see :mod:`scanrnn.models`);
+* the dropout stream's counter (``model.rng``, see :mod:`scanrnn.random`);
 * a guard: every update is ``switch(isfinite(loss) & isfinite(grad_norm), new, old)``, so a
   NaN/inf step changes nothing (weights, optimizer slots, carried state, RNG) and the host
   raises :class:`NonFiniteLossError` after looking at the returned loss.
@@ -17,358 +18,39 @@ validation (every epoch or every ``eval_every`` steps), early stopping that keep
 weights in memory, samples from prefixes, callbacks, a progress bar, and
 :meth:`Trainer.state_dict` / :meth:`Trainer.load_state_dict` for exact resumption.
 
-Batches are batch-major ``(B, T)`` in :mod:`scanrnn.data`; the graphs are time-major, so the
-trainer transposes them.
+Batches are time-major ``(T, B)`` int32, as the graphs are (:meth:`Trainer.epoch_batches`).
 """
 
 from __future__ import annotations
 
-import dataclasses
+import contextlib
 import math
-import signal
 import sys
-import threading
 import time
-from dataclasses import dataclass, field
 
 import numpy as np
 import pytensor
-import pytensor.tensor as pt
 
-from . import optim
-from ._config import floatx
-from .backends import function, resolve_backend
-from .data import CorpusError, batch_rows, random_batches, sequential_batches, tokens_needed
-from .losses import cross_entropy, perplexity
-from .models import CharLM, config_from_dict
+from .._config import floatx
+from ..backends import function, resolve_backend
+from ..data import batch_rows, random_batches, sequential_batches, tokens_needed
+from ..losses import perplexity
+from . import trainer_state
+from .config import TrainConfig
+from .evaluate import Evaluator, cached_evaluator
+from .interrupt import StopRequest
+from .model import CharLM
+from .sample import Sampler, encode_prefix
+from .step import NonFiniteLossError, training_step
+from .trainer_state import EpochStats
 
-__all__ = [
-    "Callback",
-    "Evaluator",
-    "LMData",
-    "NonFiniteLossError",
-    "TrainConfig",
-    "Trainer",
-    "evaluate",
-    "evaluate_text",
-    "prepare_data",
-]
+__all__ = ["Callback", "EpochStats", "Trainer"]
 
-SAMPLINGS = ("random", "sequential", "rows")
-SCHEDULES = ("constant", "halve", "cosine", "plateau")
 LN2 = math.log(2.0)
 
 
-class NonFiniteLossError(ValueError):
-    """The training loss (or its gradient) became NaN or infinite; the step was not applied."""
-
-
 # --------------------------------------------------------------------------------------
-# Configuration
-# --------------------------------------------------------------------------------------
-@dataclass
-class TrainConfig:
-    """How to train; the defaults are what ``scanrnn train`` runs.
-
-    Data: ``corpus`` (name or path), ``preprocess`` (``"d2l"``: letters and spaces,
-    lowercased, as d2l; ``"none"``: the raw text), ``tokens`` (``"char"``/``"word"``),
-    ``val_fraction`` (the LAST fraction of the text is held out).
-
-    Batches: ``seq_len`` ``T``, ``batch_size`` ``B``, ``sampling``: ``"random"`` (d2l random
-    sampling, state reset every batch), ``"sequential"`` (d2l sequential partitioning, state
-    carried; reset at each epoch start) or ``"rows"`` (the MXNet seed's layout, state carried);
-    ``batch_flavor``: ``"d2l"`` or ``"gluonbook"`` (seed 002's iterators).
-
-    Length: ``epochs``, ``minutes`` (wall clock of :meth:`Trainer.fit`, compilation
-    included), ``max_tokens``; training stops at the first reached (or by early stopping).
-
-    Optimisation: ``optimizer`` (a name from :mod:`scanrnn.optim`), ``lr``, ``clip`` (global
-    gradient norm; 0 = off), ``schedule``: ``"constant"``; ``"halve"`` (divide by 2 every
-    ``halve_every`` epochs, the MXNet seed); ``"cosine"`` (to ``min_lr`` over the run:
-    over the steps of ``epochs``/``max_tokens``, else over ``minutes`` of wall clock);
-    ``"plateau"`` (halve when ``plateau_patience`` validations in a row do not improve).
-
-    Validation: every ``eval_every`` steps (0 = at each epoch end; always at epoch ends),
-    on ``eval_batch_size`` rows read in chunks of ``eval_seq_len`` with the state carried;
-    early stopping after ``patience`` validations without an improvement larger than
-    ``min_delta`` (None = never); ``restore_best`` loads the best weights into the model at
-    the end (:meth:`Trainer.state_dict` and a later ``fit()`` still continue from the last
-    training weights).
-
-    Samples: every ``sample_every`` epochs (0 = never) from each of ``sample_prefixes``,
-    ``sample_length`` tokens at ``sample_temperature`` (or greedy).
-
-    Misc: ``backend``, ``seed`` (weights are seeded by the model; this seeds batches and
-    samples), ``log_every`` (steps between ``on_step`` callbacks), ``progress`` (tqdm bar),
-    ``verbose`` (a line every ``print_every`` epochs and at each mid-epoch validation).
-    """
-
-    corpus: str = "timemachine"
-    preprocess: str = "d2l"
-    tokens: str = "char"
-    val_fraction: float = 0.1
-    seq_len: int = 64
-    batch_size: int = 32
-    sampling: str = "random"
-    batch_flavor: str = "d2l"
-    epochs: int | None = None
-    minutes: float | None = 9.0
-    max_tokens: int | None = None
-    optimizer: str = "adam"
-    lr: float = 5e-3
-    clip: float = 1.0
-    schedule: str = "plateau"
-    halve_every: int = 100
-    plateau_patience: int = 2
-    min_lr: float = 0.0
-    backend: str = "auto"
-    seed: int = 0
-    eval_every: int = 150
-    eval_batch_size: int = 16
-    eval_seq_len: int = 256
-    patience: int | None = 8
-    min_delta: float = 0.0
-    restore_best: bool = True
-    sample_every: int = 0
-    sample_prefixes: tuple = ("time traveller",)
-    sample_length: int = 100
-    sample_temperature: float = 0.7
-    sample_greedy: bool = False
-    log_every: int = 1
-    print_every: int = 1
-    progress: bool = True
-    verbose: bool = True
-
-    def __post_init__(self):
-        if isinstance(self.sample_prefixes, str):
-            self.sample_prefixes = (self.sample_prefixes,)
-        self.sample_prefixes = tuple(self.sample_prefixes)
-        self.validate()
-
-    def validate(self) -> None:
-        """Raise ValueError naming the first bad field."""
-        def check(ok, name, what):
-            if not ok:
-                raise ValueError(f"TrainConfig.{name} must be {what}, got "
-                                 f"{getattr(self, name)!r}")
-
-        def is_int(v, lo=1):
-            return isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v >= lo
-
-        check(self.preprocess in ("d2l", "none"), "preprocess", "'d2l' or 'none'")
-        check(self.tokens in ("char", "word"), "tokens", "'char' or 'word'")
-        check(isinstance(self.val_fraction, (int, float)) and 0 <= self.val_fraction < 1,
-              "val_fraction", "a number in [0, 1)")
-        for name in ("seq_len", "batch_size", "halve_every", "plateau_patience", "eval_batch_size",
-                     "eval_seq_len", "sample_length", "log_every", "print_every"):
-            check(is_int(getattr(self, name)), name, "a positive integer")
-        for name in ("eval_every", "sample_every", "seed"):
-            check(is_int(getattr(self, name), 0), name, "an integer >= 0")
-        check(self.sampling in SAMPLINGS, "sampling", " or ".join(map(repr, SAMPLINGS)))
-        check(self.batch_flavor in ("d2l", "gluonbook"), "batch_flavor", "'d2l' or 'gluonbook'")
-        check(self.schedule in SCHEDULES, "schedule", " or ".join(map(repr, SCHEDULES)))
-        check(self.epochs is None or is_int(self.epochs), "epochs", "None or a positive integer")
-        check(self.max_tokens is None or is_int(self.max_tokens), "max_tokens",
-              "None or a positive integer")
-        check(self.minutes is None or (isinstance(self.minutes, (int, float))
-                                       and self.minutes > 0), "minutes", "None or > 0")
-        check(self.patience is None or is_int(self.patience), "patience",
-              "None or a positive integer")
-        check(self.optimizer in optim.OPTIMIZERS, "optimizer",
-              "one of " + ", ".join(optim.OPTIMIZERS))
-        check(isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and self.lr > 0,
-              "lr", "a finite number > 0")
-        check(isinstance(self.min_lr, (int, float)) and 0 <= self.min_lr <= self.lr, "min_lr",
-              "in [0, lr]")
-        check(self.clip is None or (isinstance(self.clip, (int, float)) and self.clip >= 0),
-              "clip", "a number >= 0 (0 = no clipping)")
-        from .generate import MAX_LENGTH, TEMPERATURE_RANGE   # what sampling can honour
-        low, high = TEMPERATURE_RANGE
-        check(isinstance(self.sample_temperature, (int, float))
-              and low <= self.sample_temperature <= high, "sample_temperature",
-              f"between {low:g} and {high:g}")
-        check(self.sample_length <= MAX_LENGTH, "sample_length", f"at most {MAX_LENGTH:,}")
-        check(isinstance(self.min_delta, (int, float)) and self.min_delta >= 0, "min_delta",
-              ">= 0")
-        check(self.backend is not None, "backend", "a backend name")
-
-    def to_dict(self) -> dict:
-        """Plain JSON-serialisable dict."""
-        d = dataclasses.asdict(self)
-        d["sample_prefixes"] = list(self.sample_prefixes)
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict) -> TrainConfig:
-        """Inverse of :meth:`to_dict`; unknown keys are an error (named)."""
-        return config_from_dict(cls, d)
-
-    # fields that change the compiled training graph (a resume must match them)
-    GRAPH_FIELDS = ("seq_len", "batch_size", "sampling", "optimizer", "clip", "batch_flavor")
-
-
-# --------------------------------------------------------------------------------------
-# Data preparation
-# --------------------------------------------------------------------------------------
-@dataclass
-class LMData:
-    """Token ids of the training and held-out parts and the vocabulary."""
-
-    train_ids: np.ndarray
-    val_ids: np.ndarray
-    vocab: object
-    unknown_val: list = field(default_factory=list)
-
-
-def text_tokens(text: str, preprocess: str = "none", tokens: str = "char") -> list:
-    """``text`` as the tokens training reads: d2l's preprocessing line by line when
-    ``preprocess="d2l"``, then characters or words (``tokens``)."""
-    from .data import d2l_lines, tokenize
-    if preprocess not in ("none", "d2l"):
-        raise ValueError(f"preprocess must be 'none' or 'd2l', got {preprocess!r}")
-    return tokenize(d2l_lines(text) if preprocess == "d2l" else text, tokens)
-
-
-def split_tokens(tokens: list, val_fraction: float) -> tuple[list, list]:
-    """The one train/validation split: the last ``val_fraction`` of the tokens is held out."""
-    if len(tokens) < 2:
-        raise CorpusError(f"the corpus has {len(tokens)} token(s) after preprocessing; "
-                          f"a language model needs text")
-    n_val = round(len(tokens) * val_fraction)
-    return tokens[:len(tokens) - n_val], tokens[len(tokens) - n_val:]
-
-
-def prepare_data(config: TrainConfig, text: str | None = None) -> LMData:
-    """Load ``config.corpus`` (or ``text``), preprocess, split, build the vocabulary.
-
-    The vocabulary is built from the training part only; held-out tokens outside it count
-    as ``<unk>`` (listed in ``unknown_val``).  With ``preprocess="d2l"`` and character
-    tokens on timemachine this is d2l's corpus (170,580 tokens, vocabulary 28).
-    """
-    from .data import Vocab, load_corpus
-
-    if text is None:
-        text = load_corpus(config.corpus)
-    train_tokens, val_tokens = split_tokens(
-        text_tokens(text, config.preprocess, config.tokens), config.val_fraction)
-    vocab = Vocab(train_tokens, mode=config.tokens)
-    unknown = vocab.unknown(val_tokens) if val_tokens else []
-    train_ids = vocab.encode(train_tokens)
-    val_ids = vocab.encode(val_tokens) if val_tokens else np.zeros(0, np.int32)
-    return LMData(train_ids, val_ids, vocab, unknown)
-
-
-# --------------------------------------------------------------------------------------
-# Evaluation
-# --------------------------------------------------------------------------------------
-class Evaluator:
-    """Compiled evaluation of a model on long id sequences (dropout off, state carried).
-
-    The ids are cut into ``batch_size`` contiguous rows (fewer for short texts) read in
-    chunks of ``seq_len`` steps, the state carried from chunk to chunk; the last chunk is
-    padded and masked, so one compiled function serves every length.  Only the
-    ``< batch_size`` tokens that do not fill the rows are left out.
-    """
-
-    def __init__(self, model: CharLM, batch_size: int = 16, seq_len: int = 256,
-                 backend: str = "auto"):
-        self.model = model
-        self.batch_size = int(batch_size)
-        self.seq_len = int(seq_len)
-        self.backend = resolve_backend(backend)
-        H = model.config.hidden
-        x = pt.tensor("x", shape=(self.seq_len, None), dtype="int32")
-        y = pt.tensor("y", shape=(self.seq_len, None), dtype="int32")
-        mask = pt.tensor("mask", shape=(self.seq_len, None), dtype=floatx())
-        states = [pt.tensor(f"state_{n}", shape=(None, H), dtype=floatx())
-                  for n in model.state_names]
-        logits, finals = model.logits(x, states, training=False, name="eval")
-        nll_sum = cross_entropy(logits, y, reduction="sum", mask=mask,
-                                num_classes=model.vocab_size)
-        self.fn = function([x, y, mask, *states], [nll_sum, *finals], backend=self.backend,
-                           name="eval_chunk")
-
-    def __call__(self, ids, unk_id: int | None = None) -> dict:
-        ids = np.asarray(ids)
-        if ids.ndim != 1 or ids.size < 2:
-            raise ValueError(f"evaluation needs a 1-D sequence of at least 2 token ids, got "
-                             f"shape {ids.shape}")
-        if not np.issubdtype(ids.dtype, np.integer):
-            raise ValueError(f"evaluation needs integer token ids, got dtype {ids.dtype}")
-        V = self.model.vocab_size
-        if ids.min() < 0 or ids.max() >= V:
-            raise ValueError(f"token ids must lie in [0, {V - 1}] for this model; got "
-                             f"[{ids.min()}, {ids.max()}] (was the text encoded with the "
-                             f"model's vocabulary?)")
-        ids = ids.astype(np.int32)
-        B = min(self.batch_size, ids.size - 1)
-        L = (ids.size - 1) // B
-        X = ids[:B * L].reshape(B, L).T                    # (L, B) time-major
-        Y = ids[1:B * L + 1].reshape(B, L).T
-        T = self.seq_len
-        n_chunks = -(-L // T)
-        pad = n_chunks * T - L
-        Xp = np.concatenate([X, np.zeros((pad, B), np.int32)])
-        Yp = np.concatenate([Y, np.zeros((pad, B), np.int32)])
-        M = np.concatenate([np.ones((L, B), np.float32), np.zeros((pad, B), np.float32)])
-        states = self.model.zero_states(B)
-        total = 0.0
-        for k in range(n_chunks):
-            sl = slice(k * T, (k + 1) * T)
-            out = self.fn(Xp[sl], Yp[sl], M[sl], *states)
-            total += float(out[0])
-            states = out[1:]
-        count = B * L
-        loss = total / count
-        result = {"loss": loss, "perplexity": perplexity(loss),
-                  "bits_per_char": loss / LN2, "tokens": int(count)}
-        if unk_id is not None:
-            result["unknown"] = int(np.sum(Y == unk_id))
-        return result
-
-
-def _evaluator(model, batch_size, seq_len, backend):
-    cache = model.__dict__.setdefault("_evaluators", {})
-    key = (int(batch_size), int(seq_len), resolve_backend(backend))
-    if key not in cache:
-        cache[key] = Evaluator(model, *key)
-    return cache[key]
-
-
-def evaluate(model: CharLM, ids, batch_size: int = 16, seq_len: int = 256,
-             backend: str = "auto", unk_id: int | None = None) -> dict:
-    """Mean cross-entropy of ``model`` on ``ids`` (next-token prediction, state carried).
-
-    Returns ``dict(loss (nats/token), perplexity, bits_per_char, tokens)`` and, with
-    ``unk_id``, ``unknown``: how many scored targets are the unknown token.
-    The compiled function is cached on the model.
-    """
-    return _evaluator(model, batch_size, seq_len, backend)(ids, unk_id)
-
-
-def evaluate_text(model: CharLM, vocab, text: str, preprocess: str = "none", **kwargs) -> dict:
-    """:func:`evaluate` on a text: characters outside ``vocab`` count as ``<unk>``.
-
-    The result also lists them (``unknown_tokens``).  ``preprocess="d2l"`` applies the d2l
-    preprocessing first (use it for models trained on d2l-preprocessed text).
-    """
-    return evaluate_tokens(model, vocab, text_tokens(text, preprocess, vocab.mode), **kwargs)
-
-
-def evaluate_tokens(model: CharLM, vocab, tokens: list, **kwargs) -> dict:
-    """:func:`evaluate` on tokens encoded with ``vocab`` (those outside it count as
-    ``<unk>`` and are listed in ``unknown_tokens``)."""
-    missing = vocab.unknown(tokens)
-    if missing and vocab.unk is None:
-        raise ValueError(f"the text has tokens outside the vocabulary and it has no unknown "
-                         f"token: {missing[:20]}")
-    result = evaluate(model, vocab.encode(tokens), unk_id=vocab.unk, **kwargs)
-    result["unknown_tokens"] = missing
-    return result
-
-
-# --------------------------------------------------------------------------------------
-# Callbacks and Ctrl-C
+# Callbacks
 # --------------------------------------------------------------------------------------
 class Callback:
     """Base class of training callbacks; override any hook (all optional)."""
@@ -386,50 +68,11 @@ class Callback:
         """When :meth:`Trainer.fit` finishes normally (not on an exception)."""
 
 
-class _DeferInterrupt:
-    """Hold a first Ctrl-C until the current step's bookkeeping is done; a second aborts."""
-
-    def __init__(self):
-        self.pending = False
-        self._old = None
-
-    def __enter__(self):
-        if threading.current_thread() is threading.main_thread():
-            self._old = signal.getsignal(signal.SIGINT)
-            if self._old in (signal.default_int_handler,):
-                signal.signal(signal.SIGINT, self._handler)
-            else:
-                self._old = None
-        return self
-
-    def _handler(self, signum, frame):
-        if self.pending:
-            raise KeyboardInterrupt
-        self.pending = True
-
-    def check(self):
-        if self.pending:
-            self.pending = False
-            raise KeyboardInterrupt
-
-    def __exit__(self, *exc):
-        if self._old is not None:
-            signal.signal(signal.SIGINT, self._old)
-        return False
-
-
-def _json_float(x):
-    if x is None:
-        return None
-    x = float(x)
-    return x if math.isfinite(x) else None
-
-
 # --------------------------------------------------------------------------------------
 # The trainer
 # --------------------------------------------------------------------------------------
 class Trainer:
-    """Train a :class:`~scanrnn.models.CharLM` on token ids.
+    """Train a :class:`~scanrnn.lm.CharLM` on token ids.
 
     Parameters
     ----------
@@ -468,9 +111,8 @@ class Trainer:
             raise ValueError(f"vocabulary has {len(vocab)} tokens but the model has "
                              f"vocab_size={model.vocab_size}")
         if vocab is not None and c.sample_every:
-            from .generate import _encode_prefix
             for prefix in c.sample_prefixes:
-                _encode_prefix(vocab, prefix)
+                encode_prefix(vocab, prefix)
         self.backend = resolve_backend(c.backend)
         self.stateful = c.sampling in ("sequential", "rows")
         self._build_train_function()
@@ -496,8 +138,9 @@ class Trainer:
         self.evals: list[dict] = []
         self.stop_reason = None
         self._final_weights = None     # the last training weights while the best are loaded
-        self._reset_epoch_stats()
+        self.epoch_stats = EpochStats()
         self.lr = float(c.lr)
+        self.interrupt_message = "stopping after this step (press Ctrl-C again to abort)"
 
     # -- construction -------------------------------------------------------------------
     def _check_ids(self, ids, name):
@@ -517,46 +160,24 @@ class Trainer:
     def _build_train_function(self):
         c, model = self.config, self.model
         T, B, H = c.seq_len, c.batch_size, model.config.hidden
-        x = pt.tensor("x", shape=(T, B), dtype="int32")
-        y = pt.tensor("y", shape=(T, B), dtype="int32")
-        if self.stateful:
-            self.carry = [pytensor.shared(np.zeros((B, H), np.float32), name=f"carry.{n}")
-                          for n in model.state_names]
-            init = self.carry
-        else:
-            self.carry = []
-            init = None
-        logits, finals = model.logits(x, init, training=True, name="train")
-        loss = cross_entropy(logits, y, num_classes=model.vocab_size)
-        grads = pt.grad(loss, model.params)
-        if c.clip:
-            grads, norm = optim.clip_by_global_norm(grads, c.clip)
-        else:
-            norm = pt.sqrt(sum(pt.sqr(g).sum() for g in grads))
-        updates = optim.get(c.optimizer)(grads, model.params, c.lr)
-        self.lr_var = updates.learning_rate
-        self.slots = list(updates.slots)
-        names = [s.name for s in self.slots]
-        if len(set(names)) != len(names):
-            raise RuntimeError(f"optimizer slots need unique names, got {names}")
-        extra = dict(model.rng_updates())
-        extra.update(zip(self.carry, finals))
-        updates = optim.merge(updates, extra)
-        ok = pt.and_(pt.isfinite(loss), pt.isfinite(norm))
-        guarded = {var: pt.switch(ok, new, var) for var, new in updates.items()}
-        self.train_fn = function([x, y], [loss, norm], updates=guarded, backend=self.backend,
-                                 name="train_step")
+        x = pytensor.tensor.tensor("x", shape=(T, B), dtype="int32")
+        y = pytensor.tensor.tensor("y", shape=(T, B), dtype="int32")
+        self.carry = [pytensor.shared(np.zeros((B, H), np.float32), name=f"carry.{n}")
+                      for n in model.state_names] if self.stateful else []
+        step = training_step(model, x, y, carry=self.carry, optimizer=c.optimizer, lr=c.lr,
+                             clip=c.clip)
+        self.lr_var, self.slots = step.learning_rate, step.slots
+        self.train_fn = function([x, y], [step.loss, step.grad_norm], updates=step.updates,
+                                 backend=self.backend, name="train_step")
 
     # -- one step -----------------------------------------------------------------------
-    def train_step(self, X, Y) -> tuple[float, float]:
-        """One update on a batch-major ``(B, T)`` batch; returns ``(loss, grad norm)``.
+    def train_step(self, x, y) -> tuple[float, float]:
+        """One update on a time-major ``(T, B)`` int32 batch (ids ``x``, targets ``y``, as
+        :meth:`epoch_batches` gives them); returns ``(loss, grad norm)``.
 
         Raises :class:`NonFiniteLossError` when the loss or gradient is NaN/inf; the
         compiled guard has then left every weight, slot and state unchanged.
         """
-        return self._train_time_major(np.asarray(X).T, np.asarray(Y).T)
-
-    def _train_time_major(self, x, y) -> tuple[float, float]:
         loss, norm = self.train_fn(x, y)
         loss, norm = float(loss), float(norm)
         if not (math.isfinite(loss) and math.isfinite(norm)):
@@ -608,8 +229,8 @@ class Trainer:
     @property
     def evaluator(self) -> Evaluator:
         if self._evaluator is None:
-            self._evaluator = _evaluator(self.model, self.config.eval_batch_size,
-                                         self.config.eval_seq_len, self.backend)
+            self._evaluator = cached_evaluator(self.model, self.config.eval_batch_size,
+                                               self.config.eval_seq_len, self.backend)
         return self._evaluator
 
     def evaluate(self, ids=None) -> dict:
@@ -625,7 +246,6 @@ class Trainer:
         if self.vocab is None:
             return []
         if self._sampler is None:
-            from .generate import Sampler
             self._sampler = Sampler(self.model, self.vocab, self.backend)
         c = self.config
         seed = c.seed + self.epoch if seed is None else seed
@@ -659,12 +279,6 @@ class Trainer:
         return self.lr  # constant, plateau (changed on validation)
 
     # -- the loop -----------------------------------------------------------------------
-    def _reset_epoch_stats(self):
-        self._epoch_loss_sum = 0.0
-        self._epoch_steps = 0
-        self._epoch_timed_steps = 0
-        self._epoch_train_time = 0.0
-
     @property
     def tokens_per_second(self) -> float:
         """Training throughput so far: tokens / seconds inside training steps, the first
@@ -675,7 +289,9 @@ class Trainer:
         start = getattr(self, "_fit_start", None)
         return self.elapsed if start is None else self.elapsed + time.perf_counter() - start
 
-    def _budget_reason(self):
+    def budget_reason(self) -> str | None:
+        """Why training would stop now (``"epochs"``, ``"max_tokens"``, ``"minutes"``,
+        ``"early_stopping"``), or None."""
         c = self.config
         if c.epochs is not None and self.epoch >= c.epochs:
             return "epochs"
@@ -736,15 +352,13 @@ class Trainer:
 
     def _end_epoch(self):
         c = self.config
-        steps = max(self._epoch_steps, 1)
-        train_loss = self._epoch_loss_sum / steps
-        tokens = self._epoch_timed_steps * c.batch_size * c.seq_len
+        stats = self.epoch_stats
+        train_loss = stats.loss_sum / max(stats.steps, 1)
         metrics = {"epoch": self.epoch + 1, "step": self.global_step,
                    "tokens": self.tokens_seen, "time": self.elapsed_now(), "lr": self.lr,
                    "train_loss": train_loss, "train_perplexity": perplexity(train_loss),
                    "train_bits_per_char": train_loss / LN2,
-                   "tokens_per_s": (tokens / self._epoch_train_time
-                                    if self._epoch_train_time > 0 else float("nan"))}
+                   "tokens_per_s": stats.tokens_per_second(c.batch_size * c.seq_len)}
         last = self.evals[-1] if self.evals else None
         if self.val_ids is not None:
             if last is None or last["step"] != self.global_step:
@@ -761,7 +375,7 @@ class Trainer:
         if c.sample_every and self.epoch % c.sample_every == 0 and self.vocab is not None:
             metrics["samples"] = self.samples()
         self.history.append(metrics)
-        self._reset_epoch_stats()
+        self.epoch_stats = EpochStats()
         line = (f"epoch {metrics['epoch']:>4} step {self.global_step:>6} "
                 f"train {train_loss:.4f} (ppl {metrics['train_perplexity']:.3f})")
         if "val_loss" in metrics:
@@ -770,7 +384,7 @@ class Trainer:
         tps = metrics["tokens_per_s"]
         line += (f" | {tps:,.0f} tok/s" if math.isfinite(tps) else "") + \
             f" lr {self.lr:.3g} {metrics['time']:.0f}s"
-        if self.epoch % c.print_every == 0 or self.epoch == 1 or self._budget_reason():
+        if self.epoch % c.print_every == 0 or self.epoch == 1 or self.budget_reason():
             self._log(line)
         for s in metrics.get("samples", []):
             self._log(f"  - {s!r}")
@@ -779,146 +393,141 @@ class Trainer:
     def fit(self) -> list[dict]:
         """Train until the epochs / minutes / max_tokens budget or early stopping.
 
-        Returns :attr:`history` (one metrics dict per completed epoch).  Ctrl-C finishes
-        the current step, leaves a consistent state (see :meth:`state_dict`) and re-raises
-        ``KeyboardInterrupt``; a second Ctrl-C abandons the step.
+        Returns :attr:`history` (one metrics dict per completed epoch).  Ctrl-C or SIGTERM
+        (:class:`~scanrnn.lm.interrupt.StopRequest`) finishes the current step, leaves a
+        consistent state (see :meth:`state_dict`) and raises
+        :class:`~scanrnn.lm.interrupt.TrainingInterrupted` (a ``KeyboardInterrupt``); a
+        second signal abandons the step; one before the first step finished stops at once.
         """
-        c = self.config
         self.stop_reason = None
         if self._final_weights is not None:   # a previous fit() restored the best weights
             self.model.set_weights(self._final_weights)
             self._final_weights = None
         self._fit_start = time.perf_counter()
-        bar = None
         try:
-            with _DeferInterrupt() as interrupt:
+            with StopRequest(self.interrupt_message) as stop:
                 while True:
-                    reason = self._budget_reason()
-                    if reason:
-                        self.stop_reason = reason
+                    self.stop_reason = self.budget_reason()
+                    if self.stop_reason:
                         break
-                    if self.step_in_epoch == 0:
-                        self.reset_state()
-                        if c.schedule in ("halve", "cosine"):
-                            self.set_lr(self._scheduled_lr())
-                    Xs, Ys = self.epoch_batches(self.epoch)
-                    n = len(Xs)
-                    if c.progress:
-                        from tqdm.auto import tqdm
-                        bar = tqdm(total=n, initial=self.step_in_epoch, leave=False,
-                                   desc=f"epoch {self.epoch + 1}", unit="batch",
-                                   mininterval=0.5, dynamic_ncols=True)
-                    while self.step_in_epoch < n:
-                        k = self.step_in_epoch
-                        t0 = time.perf_counter()
-                        loss, _ = self._train_time_major(Xs[k], Ys[k])
-                        dt = time.perf_counter() - t0
-                        self.step_in_epoch += 1
-                        self.global_step += 1
-                        self.tokens_seen += c.batch_size * c.seq_len
-                        self._epoch_loss_sum += loss
-                        self._epoch_steps += 1
-                        if self._warm:
-                            self._epoch_train_time += dt
-                            self._epoch_timed_steps += 1
-                            self.train_time += dt
-                            self.timed_tokens += c.batch_size * c.seq_len
-                        else:   # the first call compiles: not training speed
-                            self.compile_time += dt
-                            self._warm = True
-                        if c.schedule == "cosine":
-                            self.set_lr(self._scheduled_lr())
-                        if bar is not None:
-                            bar.update(1)
-                            if self.global_step % 10 == 0:
-                                tps = (self._epoch_timed_steps * c.batch_size * c.seq_len
-                                       / max(self._epoch_train_time, 1e-9))
-                                bar.set_postfix(loss=f"{loss:.3f}",
-                                                ppl=f"{perplexity(loss):.2f}",
-                                                tok_s=f"{tps:,.0f}", refresh=False)
-                        if self.global_step % c.log_every == 0:
-                            self._call("on_step", self.global_step, loss)
-                        interrupt.check()
-                        if c.eval_every and self.global_step % c.eval_every == 0 \
-                                and self.step_in_epoch < n:
-                            m = self.validate()
-                            if m is not None:
-                                self._log(f"  step {self.global_step:>6} val {m['val_loss']:.4f}"
-                                          f" (ppl {m['val_perplexity']:.3f})"
-                                          f"{' *' if m['is_best'] else ''} lr {self.lr:.3g} "
-                                          f"{m['time']:.0f}s")
-                        if self._budget_reason() not in (None, "epochs"):
-                            break
-                    if bar is not None:
-                        bar.close()
-                        bar = None
-                    if self.step_in_epoch >= n:
-                        self._end_epoch()
-                    else:   # stopped by a budget inside the epoch
-                        if self.val_ids is not None and (
-                                not self.evals or self.evals[-1]["step"] != self.global_step):
-                            self.validate()
-                interrupt.check()   # a Ctrl-C during the last validation
+                    self._run_epoch(stop)
+                stop.check()   # a signal during the last validation
         finally:
-            if bar is not None:
-                bar.close()
             self.elapsed += time.perf_counter() - self._fit_start
             self._fit_start = None
-        if c.restore_best and self.best_weights is not None:
+        self._finish_fit()
+        return self.history
+
+    def _run_epoch(self, stop: StopRequest) -> None:
+        """Train the rest of the current epoch, or up to a budget inside it."""
+        c = self.config
+        if self.step_in_epoch == 0:
+            self.reset_state()
+            if c.schedule in ("halve", "cosine"):
+                self.set_lr(self._scheduled_lr())
+        xs, ys = self.epoch_batches(self.epoch)
+        n = len(xs)
+        with self._progress_bar(n) as bar:
+            while self.step_in_epoch < n:
+                loss = self._timed_step(xs[self.step_in_epoch], ys[self.step_in_epoch])
+                self._after_step(loss, bar)
+                stop.step_done()
+                if c.eval_every and self.global_step % c.eval_every == 0 \
+                        and self.step_in_epoch < n:
+                    self._validate_mid_epoch()
+                if self.budget_reason() not in (None, "epochs"):
+                    break
+        if self.step_in_epoch >= n:
+            self._end_epoch()
+        elif self.val_ids is not None and not self.validated_at_this_step():
+            self.validate()   # stopped by a budget inside the epoch
+
+    def _progress_bar(self, n: int):
+        if not self.config.progress:
+            return contextlib.nullcontext()
+        from tqdm.auto import tqdm
+        return tqdm(total=n, initial=self.step_in_epoch, leave=False,
+                    desc=f"epoch {self.epoch + 1}", unit="batch", mininterval=0.5,
+                    dynamic_ncols=True)
+
+    def _timed_step(self, x, y) -> float:
+        """One training step; its time counts as training unless it compiled."""
+        t0 = time.perf_counter()
+        loss, _ = self.train_step(x, y)
+        dt = time.perf_counter() - t0
+        tokens = self.config.batch_size * self.config.seq_len
+        self.step_in_epoch += 1
+        self.global_step += 1
+        self.tokens_seen += tokens
+        self.epoch_stats.loss_sum += loss
+        self.epoch_stats.steps += 1
+        if self._warm:
+            self.epoch_stats.train_time += dt
+            self.epoch_stats.timed_steps += 1
+            self.train_time += dt
+            self.timed_tokens += tokens
+        else:   # the first call compiles: not training speed
+            self.compile_time += dt
+            self._warm = True
+        return loss
+
+    def _after_step(self, loss: float, bar) -> None:
+        c = self.config
+        if c.schedule == "cosine":
+            self.set_lr(self._scheduled_lr())
+        if bar is not None:
+            bar.update(1)
+            if self.global_step % 10 == 0:
+                tps = self.epoch_stats.tokens_per_second(c.batch_size * c.seq_len)
+                bar.set_postfix(loss=f"{loss:.3f}", ppl=f"{perplexity(loss):.2f}",
+                                tok_s=f"{tps:,.0f}", refresh=False)
+        if self.global_step % c.log_every == 0:
+            self._call("on_step", self.global_step, loss)
+
+    def _validate_mid_epoch(self) -> None:
+        m = self.validate()
+        if m is not None:
+            self._log(f"  step {self.global_step:>6} val {m['val_loss']:.4f} (ppl "
+                      f"{m['val_perplexity']:.3f}){' *' if m['is_best'] else ''} lr "
+                      f"{self.lr:.3g} {m['time']:.0f}s")
+
+    def _finish_fit(self) -> None:
+        if self.config.restore_best and self.best_weights is not None:
             self._final_weights = self.model.get_weights()
             self.model.set_weights(self.best_weights)
-        best = f"{self.best_val_loss:.4f}" if math.isfinite(self.best_val_loss) else "n/a"
+        best = self.best_val_loss
         kind = "validation" if self.val_ids is not None else "epoch training"
         self._log(f"stopped ({self.stop_reason}) after {self.global_step} steps, "
-                  f"{self.elapsed:.0f}s; best {kind} loss {best}"
-                  + (f" (ppl {perplexity(self.best_val_loss):.3f}) at step {self.best_step}"
-                     if math.isfinite(self.best_val_loss) else ""))
+                  f"{self.elapsed:.0f}s; best {kind} loss "
+                  + (f"{best:.4f} (ppl {perplexity(best):.3f}) at step {self.best_step}"
+                     if math.isfinite(best) else "n/a"))
         self._call("on_train_end")
-        return self.history
+
+    # -- consistency --------------------------------------------------------------------
+    def validated_at_this_step(self) -> bool:
+        return bool(self.evals) and self.evals[-1]["step"] == self.global_step
+
+    def owes_bookkeeping(self) -> bool:
+        """True between a step and the validation or epoch end the schedule gives it
+        (a checkpoint written then would not resume exactly)."""
+        if self.step_in_epoch >= self.steps_per_epoch():
+            return True
+        every = self.config.eval_every
+        return bool(every) and self.global_step % every == 0 and self.step_in_epoch > 0 \
+            and self.val_ids is not None and not self.validated_at_this_step()
+
+    def training_weights(self) -> dict:
+        """The weights training continues from (not the best ones :meth:`fit` may have
+        loaded into the model at its end)."""
+        if self._final_weights is not None:
+            return dict(self._final_weights)
+        return self.model.get_weights()
 
     # -- checkpoints --------------------------------------------------------------------
     def state_dict(self) -> tuple[dict, dict]:
-        """Everything a resume needs: ``(arrays, meta)``.
-
-        ``arrays``: ``param/<name>`` (the training weights, even when :meth:`fit` has
-        loaded the best ones into the model), ``opt/<slot>`` (optimizer state), ``carry/<state>``
-        (sequential sampling), ``rng/dropout`` (``[seed, counter]`` of the dropout stream),
-        ``best/<name>`` (best weights so far).  ``meta`` (JSON): both configs, the data
-        position (epoch, step in epoch; batches are a function of ``(seed, epoch)``), the
-        learning rate, best loss, early-stopping counters, running epoch sums, history.
-        A run resumed from it gives the same losses step for step as an uninterrupted one
-        (same backend and seed), except with the wall-clock (``minutes``, time-based
-        cosine) budgets, which depend on timing.
-        """
-        arrays = {}
-        for p in self.model.params:
-            value = (p.get_value(borrow=True) if self._final_weights is None
-                     else self._final_weights[p.name])
-            arrays[f"param/{p.name}"] = np.array(value, dtype=np.float32)
-        for s in self.slots:
-            arrays[f"opt/{s.name}"] = np.array(s.get_value(borrow=True))
-        for name, var in zip(self.model.state_names, self.carry):
-            arrays[f"carry/{name}"] = np.array(var.get_value(borrow=True))
-        arrays["rng/dropout"] = np.array(self.model.rng.get_value(borrow=True), dtype=np.uint32)
-        if self.best_weights is not None:
-            for name, value in self.best_weights.items():
-                arrays[f"best/{name}"] = np.array(value)
-        meta = {
-            "format": "scanrnn.trainer", "version": 1, "backend": self.backend,
-            "config": self.config.to_dict(), "model": self.model.config.to_dict(),
-            "epoch": self.epoch, "step_in_epoch": self.step_in_epoch,
-            "global_step": self.global_step, "tokens_seen": self.tokens_seen,
-            "batch_seed": self.config.seed, "elapsed_s": self.elapsed,
-            "train_time_s": self.train_time, "timed_tokens": self.timed_tokens,
-            "lr": self.lr,
-            "best_val_loss": _json_float(self.best_val_loss), "best_step": self.best_step,
-            "bad_evals": self.bad_evals, "plateau_bad": self.plateau_bad,
-            "epoch_loss_sum": self._epoch_loss_sum, "epoch_steps": self._epoch_steps,
-            "epoch_train_time": self._epoch_train_time,
-            "epoch_timed_steps": self._epoch_timed_steps, "stop_reason": self.stop_reason,
-            "history": _jsonable(self.history), "evals": _jsonable(self.evals),
-        }
-        return arrays, meta
+        """Everything a resume needs: ``(arrays, meta)``; see
+        :func:`scanrnn.lm.trainer_state.state_dict`."""
+        return trainer_state.state_dict(self)
 
     def load_state_dict(self, arrays: dict, meta: dict) -> None:
         """Restore a :meth:`state_dict`.
@@ -927,131 +536,14 @@ class Trainer:
         model, training graph or seed, a missing or misshapen array, a missing or invalid
         meta field) raises ValueError and leaves the trainer exactly as it was.
         """
-        self._check_state_meta(meta)
-        values, best = self._checked_state_arrays(arrays)
-        fields = _state_fields(meta)
+        trainer_state.check_state_meta(self, meta)
+        values, best = trainer_state.checked_state_arrays(self, arrays)
+        fields = trainer_state.state_fields(meta)
         for var, value in values:
             var.set_value(value)
         self.best_weights = best or None
         self._final_weights = None
-        lr = fields.pop("lr")
+        self.set_lr(fields.pop("lr"))
+        self.epoch_stats = fields.pop("epoch_stats")
         for name, value in fields.items():
             setattr(self, name, value)
-        self.set_lr(lr)
-
-    def _check_state_meta(self, meta) -> None:
-        """Raise ValueError unless ``meta`` was saved by this model, graph and seed."""
-        if not isinstance(meta, dict) or meta.get("format") != "scanrnn.trainer":
-            raise ValueError("not a scanrnn trainer state (meta['format'] != 'scanrnn.trainer')")
-        saved_model = meta.get("model", {})
-        now_model = self.model.config.to_dict()
-        # the weights and the dropout stream come from the state: the init seed may differ
-        diff = sorted(k for k in set(saved_model) | set(now_model)
-                      if k != "seed" and saved_model.get(k) != now_model.get(k))
-        if diff:
-            raise ValueError("the state was saved from a different model; differing fields: "
-                             + ", ".join(f"{k} (saved {saved_model.get(k)!r}, now "
-                                         f"{now_model.get(k)!r})" for k in diff))
-        saved_cfg = meta.get("config", {})
-        bad = [f for f in TrainConfig.GRAPH_FIELDS
-               if saved_cfg.get(f) != getattr(self.config, f)]
-        if bad:
-            raise ValueError("the state was saved with a different training graph: "
-                             + ", ".join(f"{f} (saved {saved_cfg.get(f)!r}, now "
-                                         f"{getattr(self.config, f)!r})" for f in bad))
-        if meta.get("batch_seed", self.config.seed) != self.config.seed:
-            raise ValueError(f"the state's batches were drawn with seed {meta['batch_seed']!r}, "
-                             f"this trainer uses seed {self.config.seed}")
-
-    def _state_variables(self) -> dict:
-        """``{state_dict key: shared variable}`` of everything the arrays restore."""
-        expected = {f"param/{p.name}": p for p in self.model.params}
-        expected.update((f"opt/{s.name}", s) for s in self.slots)
-        expected.update((f"carry/{name}", var)
-                        for name, var in zip(self.model.state_names, self.carry))
-        expected["rng/dropout"] = self.model.rng
-        return expected
-
-    def _checked_state_arrays(self, arrays) -> tuple[list, dict]:
-        """``([(variable, value of its dtype)], best weights)``; ValueError naming every
-        missing, unexpected or misshapen array."""
-        expected = self._state_variables()
-        problems = []
-        missing = [k for k in expected if k not in arrays]
-        extra = sorted(k for k in arrays if k not in expected and not k.startswith("best/"))
-        if missing:
-            problems.append("missing " + ", ".join(missing))
-        if extra:
-            problems.append("unexpected " + ", ".join(extra))
-        values = []
-        for key, var in expected.items():
-            if key not in arrays:
-                continue
-            now = np.asarray(var.get_value(borrow=True))
-            try:
-                value = np.array(arrays[key], dtype=now.dtype)
-            except (TypeError, ValueError) as exc:
-                problems.append(f"{key}: not {now.dtype} numbers ({exc})")
-                continue
-            if value.shape != now.shape:
-                problems.append(f"{key}: shape {value.shape}, expected {now.shape}")
-            elif value.dtype.kind == "f" and not np.isfinite(value).all():
-                problems.append(f"{key}: holds NaN or infinite values")
-            values.append((var, value))
-        best = {k[5:]: np.asarray(v, np.float32) for k, v in arrays.items()
-                if k.startswith("best/")}
-        if best and set(best) != set(self.model.param_names):
-            problems.append("best/ weights do not match the model's parameter names")
-        problems += [f"best/{k}: holds NaN or infinite values" for k, v in best.items()
-                     if not np.isfinite(v).all()]
-        if problems:
-            raise ValueError("trainer state does not fit: " + "; ".join(problems))
-        return values, best
-
-
-# the trainer attributes a state_dict's meta restores: (attribute, meta key, parse, default)
-_REQUIRED = object()
-_STATE_FIELDS = (
-    ("epoch", "epoch", int, _REQUIRED), ("step_in_epoch", "step_in_epoch", int, _REQUIRED),
-    ("global_step", "global_step", int, _REQUIRED),
-    ("tokens_seen", "tokens_seen", int, _REQUIRED), ("lr", "lr", float, _REQUIRED),
-    ("elapsed", "elapsed_s", float, 0.0), ("train_time", "train_time_s", float, 0.0),
-    ("timed_tokens", "timed_tokens", int, 0),
-    ("best_val_loss", "best_val_loss", lambda v: math.inf if v is None else float(v), None),
-    ("best_step", "best_step", lambda v: None if v is None else int(v), None),
-    ("bad_evals", "bad_evals", int, 0), ("plateau_bad", "plateau_bad", int, 0),
-    ("_epoch_loss_sum", "epoch_loss_sum", float, 0.0),
-    ("_epoch_steps", "epoch_steps", int, 0),
-    ("_epoch_train_time", "epoch_train_time", float, 0.0),
-    ("_epoch_timed_steps", "epoch_timed_steps", int, 0),
-    ("history", "history", list, ()), ("evals", "evals", list, ()),
-    ("stop_reason", "stop_reason", lambda v: v, None),
-)
-
-
-def _state_fields(meta: dict) -> dict:
-    """``{trainer attribute: value}`` parsed from a state_dict's meta (ValueError if a
-    field is missing or of the wrong kind)."""
-    fields = {}
-    for attr, key, parse, default in _STATE_FIELDS:
-        if key not in meta and default is _REQUIRED:
-            raise ValueError(f"trainer state does not fit: meta has no {key!r}")
-        try:
-            fields[attr] = parse(meta.get(key, default))
-        except (TypeError, ValueError):
-            raise ValueError(f"trainer state does not fit: meta[{key!r}] = "
-                             f"{meta.get(key)!r} is not a valid {key}") from None
-    return fields
-
-def _jsonable(obj):
-    if isinstance(obj, dict):
-        return {k: _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, (np.floating, float)):
-        return _json_float(obj)
-    if isinstance(obj, np.integer):
-        return int(obj)
-    if isinstance(obj, np.bool_):
-        return bool(obj)
-    return obj

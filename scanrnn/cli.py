@@ -1,0 +1,184 @@
+"""The ``scanrnn`` command: ``train``, ``sample``, ``eval`` (:mod:`scanrnn.lm.cli`),
+``graph`` (:mod:`scanrnn.inspect.cli`) and ``info``.
+
+Exit status: 0 success; 1 training stopped by a NaN / infinite loss (the last good
+checkpoint is kept); 2 bad input (one line on stderr, no traceback); 130 interrupted by
+Ctrl-C (after saving a checkpoint).  ``SCANRNN_DEBUG=1`` shows tracebacks instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import os
+import platform
+import sys
+from pathlib import Path
+
+import pytensor
+
+from ._version import __version__
+from .backends import backends
+from .cli_support import (  # noqa: F401  (UsageError and the exit codes: public here too)
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_USAGE,
+    HelpFormatter,
+    Parser,
+    UsageError,
+    one_line,
+)
+from .data import CORPORA, default_cache_dir, search_paths
+from .inspect import cli as inspect_cli
+from .lm import cli as lm_cli
+
+__all__ = ["build_parser", "jax_cache_dir", "main"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``scanrnn`` argument parser (sub-commands train, sample, eval, info, graph)."""
+    parser = Parser(
+        prog="scanrnn", formatter_class=HelpFormatter,
+        description="Theano-style recurrent networks on PyTensor: train character language "
+                    "models, sample from them, evaluate them.",
+        epilog="Start with `scanrnn train`, then `scanrnn sample runs/<run>`.\n"
+               "`scanrnn COMMAND --help` describes each command's flags and defaults.")
+    parser.add_argument("--version", action="version", version=f"scanrnn {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
+    lm_cli.register(sub)
+    _info_parser(sub)
+    inspect_cli.register(sub)
+    return parser
+
+
+def _info_parser(sub):
+    p = sub.add_parser(
+        "info", formatter_class=HelpFormatter, help="versions, backends, devices, data locations",
+        description="Print the versions, installed backends, the devices JAX sees, and where "
+                    "corpora and compilation caches are looked up.")
+    p.set_defaults(func=cmd_info)
+    return p
+
+
+
+def cmd_info(args) -> int:
+    report = backends()
+    versions = dict(report["versions"])
+    for module in ("tqdm", "matplotlib"):
+        if importlib.util.find_spec(module) is None:
+            versions[module] = "not installed"
+        else:
+            versions[module] = getattr(__import__(module), "__version__", "?")
+    print(f"scanrnn {__version__} ({Path(__file__).resolve().parent})")
+    print(f"python {platform.python_version()} ({sys.executable})")
+    print("versions: " + ", ".join(f"{k} {v}" for k, v in versions.items()))
+    print(f"backends: {', '.join(report['installed'])} (auto = {report['default']})")
+    print(f"jax devices: {', '.join(report['jax_devices']) or 'none (JAX not installed)'}")
+    print(f"floatX: {report['floatX']}")
+    mirror = os.environ.get("SCANRNN_DATA")
+    offline = os.environ.get("SCANRNN_OFFLINE", "").strip() not in ("", "0")
+    print(f"corpora (SCANRNN_DATA={mirror or '(unset)'}, downloads "
+          f"{'off: SCANRNN_OFFLINE is set' if offline else 'on'}):")
+    for name, corpus in CORPORA.items():
+        places = search_paths(corpus.filename)
+        found = next((p for p in places if p.is_file()), None)
+        where = f"found at {found}" if found else f"not found; will download {corpus.url}"
+        print(f"  {name:<12} {where}")
+    print("  looked up in order: " + ", ".join(
+        str(p.parent) for p in search_paths("x")) + ", then the download")
+    print("caches:")
+    print(f"  corpus downloads: {default_cache_dir()}")
+    print(f"  pytensor C cache: {pytensor.config.compiledir}")
+    print(f"  numba cache:      {Path(pytensor.config.base_compiledir) / 'numba'}")
+    print(f"  jax cache:        {jax_cache_dir() or 'off (SCANRNN_JAX_CACHE=0)'}")
+    print("  (PYTENSOR_FLAGS=base_compiledir=/path moves both pytensor caches)")
+    return EXIT_OK
+
+
+
+# --------------------------------------------------------------------------------------
+# entry point
+# --------------------------------------------------------------------------------------
+# Harmless warnings of the libraries underneath (float32 JAX, PyTensor deprecations, JAX
+# dropping runtime shape asserts): noise in a terminal, so the command hides them.
+_QUIET_WARNINGS = (
+    (UserWarning, r"Explicitly requested dtype .* is not available"),
+    (UserWarning, r"Skipping Assert"),
+    (FutureWarning, r"lop_overrides is deprecated"),
+    (UserWarning, r"The RandomType SharedVariables"),
+)
+
+
+def jax_cache_dir() -> Path | None:
+    """Where the command keeps JAX's persistent compilation cache (None: off).
+
+    ``SCANRNN_JAX_CACHE=/path`` chooses the folder, ``SCANRNN_JAX_CACHE=0`` turns it off;
+    by default ``$JAX_COMPILATION_CACHE_DIR`` if set, else ``<user cache>/scanrnn/jax``.
+    """
+    value = os.environ.get("SCANRNN_JAX_CACHE", "").strip()
+    if value.lower() in ("0", "off", "no", "false"):
+        return None
+    if value:
+        return Path(value).expanduser()
+    if os.environ.get("JAX_COMPILATION_CACHE_DIR"):
+        return Path(os.environ["JAX_COMPILATION_CACHE_DIR"]).expanduser()
+    return default_cache_dir() / "jax"
+
+
+def _enable_jax_cache() -> None:
+    """Turn on JAX's persistent compilation cache, so a second `scanrnn sample` (or a
+    resumed `train`) skips XLA compilation.  Silently skipped if JAX is not installed."""
+    import importlib.util
+    folder = jax_cache_dir()
+    if folder is None or importlib.util.find_spec("jax") is None:
+        return
+    import jax
+    try:
+        if not jax.config.jax_compilation_cache_dir:
+            jax.config.update("jax_compilation_cache_dir", str(folder))
+            jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
+    except (AttributeError, ValueError):  # an older JAX without these options
+        pass
+
+
+def main(argv=None) -> int:
+    """Run the ``scanrnn`` command line; returns the exit status."""
+    import warnings
+    for category, pattern in _QUIET_WARNINGS:
+        warnings.filterwarnings("ignore", message=pattern, category=category)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "func", None) is None:
+        parser.print_help()
+        return EXIT_USAGE
+    prog = f"scanrnn {args.command}"
+    if args.command in ("train", "sample", "eval"):
+        _enable_jax_cache()
+    if os.environ.get("SCANRNN_DEBUG", "").strip() not in ("", "0"):
+        return args.func(args)
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:
+        print(f"\n{prog}: interrupted", file=sys.stderr, flush=True)
+        return EXIT_INTERRUPTED
+    except (ValueError, OSError) as exc:
+        print(f"{prog}: error: {one_line(exc)}", file=sys.stderr, flush=True)
+        return EXIT_USAGE
+    except RecursionError:
+        from .pytensor_compat import PYTENSOR_VERSION
+        hint = ("; PyTensor 3.0.7 (Python 3.11) infers shapes recursively through every layer: "
+                "Python 3.12+ gets PyTensor 3.3, which compiles deep models in linear time"
+                if PYTENSOR_VERSION < (3, 1) else "")
+        print(f"{prog}: error: the graph is too deep to compile (Python's recursion limit was "
+              f"reached); use fewer --layers{hint}", file=sys.stderr, flush=True)
+        return EXIT_USAGE
+    except MemoryError as exc:
+        print(f"{prog}: error: out of memory ({one_line(exc) or 'MemoryError'}); try a "
+              f"smaller model (--hidden, --layers), batch or --length", file=sys.stderr,
+              flush=True)
+        return EXIT_USAGE
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

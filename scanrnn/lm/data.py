@@ -1,0 +1,49 @@
+"""A language model's data: the corpus read, tokenised, split and encoded."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..data import CorpusError, Vocab, load_corpus, text_tokens, train_val_split
+from .config import TrainConfig
+
+__all__ = ["LMData", "prepare_data", "split_tokens"]
+
+
+@dataclass
+class LMData:
+    """Token ids of the training and held-out parts (int32, 1-D) and the vocabulary."""
+
+    train_ids: np.ndarray
+    val_ids: np.ndarray
+    vocab: Vocab
+    unknown_val: list = field(default_factory=list)
+
+
+def split_tokens(tokens: list, val_fraction: float) -> tuple[list, list]:
+    """:func:`scanrnn.data.train_val_split` of a corpus's tokens (the last ``val_fraction``
+    held out), refusing a corpus with fewer than two tokens."""
+    if len(tokens) < 2:
+        raise CorpusError(f"the corpus has {len(tokens)} token(s) after preprocessing; "
+                          f"a language model needs text")
+    return train_val_split(list(tokens), val_fraction, min_tokens=0)
+
+
+def prepare_data(config: TrainConfig, text: str | None = None) -> LMData:
+    """Load ``config.corpus`` (or ``text``), preprocess, split, build the vocabulary.
+
+    The vocabulary is built from the training part only; held-out tokens outside it count
+    as ``<unk>`` (listed in ``unknown_val``).  With ``preprocess="d2l"`` and character
+    tokens on timemachine this is d2l's corpus (170,580 tokens, vocabulary 28).
+    """
+    if text is None:
+        text = load_corpus(config.corpus)
+    train_tokens, val_tokens = split_tokens(
+        text_tokens(text, config.preprocess, config.tokens), config.val_fraction)
+    vocab = Vocab(train_tokens, mode=config.tokens)
+    unknown = vocab.unknown(val_tokens) if val_tokens else []
+    train_ids = vocab.encode(train_tokens)
+    val_ids = vocab.encode(val_tokens) if val_tokens else np.zeros(0, np.int32)
+    return LMData(np.asarray(train_ids, np.int32), np.asarray(val_ids, np.int32), vocab, unknown)
