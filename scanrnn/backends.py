@@ -303,8 +303,10 @@ class Function:
 
     def __init__(self, inputs, outputs=None, updates=None, backend="auto", *, name=None,
                  givens=None, return_numpy=True, on_unused_input="raise",
-                 no_default_updates=False, profile=False):
+                 no_default_updates=False, profile=False, kernels=True):
         self.backend = resolve_backend(backend)
+        self.kernels = bool(kernels)
+        self.kernel_decisions = None  # scanrnn.kernels.rewriting.Decision list, per compile
         self.name = name
         self.inputs = list(inputs)
         self.outputs, self.single_output = _output_list(outputs)
@@ -336,7 +338,7 @@ class Function:
 
     def _compile(self, signature):
         keys = list(self.updates)
-        private = _with_private_inner_graphs([*self.outputs, *self.updates.values()])
+        private = _with_private_inner_graphs(self._with_kernels())
         outputs = private[:len(self.outputs)]
         updates = dict(zip(keys, private[len(self.outputs):]))
         if signature is not None:
@@ -370,6 +372,20 @@ class Function:
         self.compiled[signature] = fn
         self._fresh.add(signature)
         return fn
+
+    def _with_kernels(self):
+        """Outputs and update values, the fused recurrences on vendor kernels where they apply.
+
+        JAX only, ``kernels=True``: :func:`scanrnn.kernels.rewrite` (before the fused
+        ops are inlined); its decisions are kept in ``kernel_decisions``.
+        """
+        variables = [*self.outputs, *self.updates.values()]
+        if self.backend != "jax" or not self.kernels:
+            return variables
+        from . import kernels
+        with self._build_context():
+            variables, self.kernel_decisions = kernels.rewrite(variables)
+        return variables
 
     def _build_context(self):
         """Where this function compiles and runs.
@@ -437,6 +453,8 @@ def function(inputs, outputs=None, updates=None, backend="auto", **kwargs) -> Fu
 
     Keyword arguments: ``name``, ``givens``, ``return_numpy`` (default True:
     results are numpy arrays), ``on_unused_input``, ``no_default_updates``,
-    ``profile``.
+    ``profile``, ``kernels`` (default True: on JAX, fused recurrences run on
+    oneDNN's kernels where they apply, see :mod:`scanrnn.kernels`; False keeps
+    the scan, for study and comparison).
     """
     return Function(inputs, outputs, updates, backend, **kwargs)

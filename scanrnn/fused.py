@@ -250,6 +250,28 @@ def _gru_graphs(cell: GRUCell, name):
 _GRAPHS = {RNNCell: _rnn_graphs, LSTMCell: _lstm_graphs, GRUCell: _gru_graphs}
 
 
+class FusedRecurrence(OpFromGraph):
+    """The fused recurrence's op, marked with what it computes for :mod:`scanrnn.kernels`.
+
+    ``cell_kind`` (``"rnn"``, ``"gru"``, ``"lstm"``) and ``activations``
+    (``(activation, recurrent_activation)``) say which vendor kernel could replace it;
+    the gradient node that :meth:`pullback` builds is tagged with the output
+    gradients it got (``node.tag.fused_output_grads``), so the kernel rewrite can
+    replace the backward pass too.  Otherwise a plain inline ``OpFromGraph``.
+    """
+
+    def __init__(self, *args, cell_kind=None, activations=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.cell_kind, self.activations = cell_kind, tuple(activations)
+
+    def pullback(self, inputs, outputs, output_grads):
+        grads = super().pullback(inputs, outputs, output_grads)
+        for grad in grads:
+            if grad.owner is not None and isinstance(grad.owner.op, OpFromGraph):
+                grad.owner.tag.fused_output_grads = list(output_grads)
+        return grads
+
+
 def recurrence(cell, projected, initial_state, recurrent_params, bias, name):
     """Run ``cell`` over ``projected`` inputs with the fused forward/backward pair.
 
@@ -271,8 +293,11 @@ def recurrence(cell, projected, initial_state, recurrent_params, bias, name):
     assert len(inner) == n_inputs
     outputs = forward(*inner)
     outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
-    op = OpFromGraph(inner, list(outputs), inline=True, name=f"{name}_fused",
-                     **{_PULLBACK_ARGUMENT: backward})
+    op = FusedRecurrence(inner, list(outputs), inline=True, name=f"{name}_fused",
+                         cell_kind=fused_class(cell).kind,
+                         activations=(cell.activation,
+                                      getattr(cell, "recurrent_activation", None)),
+                         **{_PULLBACK_ARGUMENT: backward})
     results = op(projected, *initial_state, *recurrent_params, bias)
     results = results if isinstance(results, (list, tuple)) else [results]
     return list(results[:cell.n_states])

@@ -1,1 +1,108 @@
-"""Vendor RNN kernels for the JAX backend (oneDNN on the CPU)."""
+"""Vendor RNN kernels for the JAX backend: oneDNN's fused RNN primitives on the CPU.
+
+When a JAX :class:`scanrnn.Function` compiles (``kernels=True``, the default),
+the rewrite ``onednn_recurrence`` (:mod:`.rewriting`) replaces each fused
+recurrence (:mod:`scanrnn.fused`) by an Op that runs oneDNN's LSTM,
+linear-before-reset GRU or vanilla RNN (tanh/relu) primitive, forward and
+backward, the backward reading the forward's saved workspace
+(:mod:`.ops`, :mod:`.jax_rnn`, the C++ in ``onednn_rnn.cc``).  The native part is
+compiled at first use and cached (:mod:`.build`).  Where a kernel does not
+apply (masks, truncated gradients, other activations, float64, an LSTM whose
+cell-state sequence is used beyond its last step) or cannot run here (no
+compiler, no oneDNN, a failed build: one logged line), the fused scan runs.
+
+* :func:`status` -- which kernels are active, or why not (``scanrnn info``);
+* :func:`rewrite` -- what ``scanrnn.Function`` calls before compiling;
+* :func:`describe` -- one line per recurrence of a compiled function or graph:
+  the rewrite that fired and the kernel it runs on.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from .build import KernelUnavailable
+
+__all__ = ["KernelUnavailable", "describe", "rewrite", "status", "unavailable_reason"]
+
+log = logging.getLogger("scanrnn.kernels")
+_LOGGED: set = set()
+
+
+def _jax_platform() -> str:
+    import jax
+    return jax.default_backend()
+
+
+def unavailable_reason() -> str | None:
+    """Why the oneDNN kernels cannot run in this process (None: they can).
+
+    The first call builds the kernel library if it is not cached (seconds).
+    """
+    try:
+        platform = _jax_platform()
+    except Exception as exc:  # JAX missing or broken
+        return f"JAX is unavailable ({exc})"
+    if platform != "cpu":
+        return f"oneDNN's kernels run on the CPU; JAX runs on {platform} here"
+    try:
+        from . import jax_rnn
+        jax_rnn.ensure_ready()
+    except KernelUnavailable as exc:
+        return str(exc)
+    return None
+
+
+def _log_once(reason: str):
+    if reason not in _LOGGED:
+        _LOGGED.add(reason)
+        log.warning("scanrnn: recurrences run as scans, not on oneDNN kernels: %s", reason)
+
+
+def rewrite(variables):
+    """``(new variables, decisions)``: the graph of ``variables`` with kernels swapped in.
+
+    ``decisions`` is a list of :class:`~.rewriting.Decision`, one per fused recurrence.
+    Logs one line (once per process and reason) when the kernels cannot run.
+    """
+    from . import rewriting as rewrite_module
+    variables = list(variables)
+    if not rewrite_module.has_fused(variables):
+        return variables, []
+    reason = unavailable_reason()
+    if reason is not None:
+        _log_once(reason)
+    return rewrite_module.apply(variables, unavailable=reason)
+
+
+def status() -> dict:
+    """``{"active": [...], "reason": str | None, ...facts}`` for ``scanrnn info``.
+
+    ``active`` lists the kernels a JAX function uses here, e.g.
+    ``["oneDNN lstm", "oneDNN lbr_gru", "oneDNN vanilla_rnn (tanh, relu)"]``.
+    """
+    reason = unavailable_reason()
+    if reason is not None:
+        return {"active": [], "reason": reason}
+    from .build import library
+    facts = dict(library()[1])
+    return {"active": ["oneDNN lstm", "oneDNN lbr_gru", "oneDNN vanilla_rnn (tanh, relu)"],
+            "reason": None, "rewrite": "onednn_recurrence", **facts}
+
+
+def describe(target) -> list[str]:
+    """One line per recurrence: the rewrite that fired and the kernel it runs on.
+
+    ``target``: a :class:`scanrnn.Function` (its compiled graphs and the rewrite's
+    decisions), a PyTensor ``Function``, a ``FunctionGraph`` or a list of
+    variables (what the rewrite would do to that graph).
+    """
+    decisions = getattr(target, "kernel_decisions", None)
+    if decisions is not None:
+        return [d.line() for d in decisions]
+    fgraph = getattr(getattr(target, "maker", None), "fgraph", None) or target
+    if hasattr(fgraph, "apply_nodes"):
+        from .ops import OneDNNRecurrence
+        return [f"{node.op} (rewrite onednn_recurrence)" for node in fgraph.toposort()
+                if isinstance(node.op, OneDNNRecurrence)]
+    return [d.line() for d in rewrite(list(target))[1]]
