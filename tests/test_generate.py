@@ -86,7 +86,7 @@ def test_temperature_frequencies_follow_softmax(setup):
 
 def test_bad_arguments_are_clear(setup):
     _, vocab, sampler, _ = setup
-    with pytest.raises(ValueError, match=r"not in the vocabulary: 'T'.*lowercase"):
+    with pytest.raises(ValueError, match=r"outside the vocabulary: 'T'.*lowercase"):
         sampler.sample("The", 10)
     with pytest.raises(ValueError, match="'Z', 'q'"):
         sampler.sample("Zq", 10)

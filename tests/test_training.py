@@ -288,7 +288,7 @@ def test_bad_inputs(corpus):
         Trainer(model, cfg, "some text")
     with pytest.raises(ValueError, match="outside"):
         Trainer(model, cfg, np.full(5000, 99))
-    with pytest.raises(ValueError, match="not in the vocabulary"):
+    with pytest.raises(ValueError, match="outside the vocabulary"):
         Trainer(model, TrainConfig(sample_every=1, sample_prefixes=["The"], **QUIET), ids,
                 None, vocab)
     with pytest.raises(ValueError, match="at least 2"):

@@ -49,7 +49,7 @@ def encode_prefix(vocab, prefix) -> np.ndarray:
         hint = ""
         if any(isinstance(t, str) and t.lower() != t and t.lower() in vocab for t in missing):
             hint = " (this vocabulary is lowercase: lowercase the prefix)"
-        raise ValueError(f"prefix {prefix!r} contains token(s) not in the vocabulary: "
+        raise ValueError(f"prefix {prefix!r} has token(s) outside the vocabulary: "
                          f"{shown}{hint}; the vocabulary has {len(vocab)} tokens")
     return np.asarray(vocab.encode(prefix), dtype=np.int32)
 
