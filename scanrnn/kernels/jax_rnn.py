@@ -84,6 +84,7 @@ def forward(kind, activation, training, src, W_x, W_h, bias, h0, c0=None):
     """``[hs, hT, (cT), (workspace)]``: oneDNN's forward over ``src`` (bias in oneDNN's form)."""
     import jax
     import jax.numpy as jnp
+    ensure_ready()
     T, B, I = src.shape
     H = h0.shape[1]
     f32 = jnp.float32
@@ -109,6 +110,7 @@ def backward(kind, activation, src, W_x, W_h, bias, h0, c0, hs, hT, cT, workspac
     """
     import jax
     import jax.numpy as jnp
+    ensure_ready()
     f32 = jnp.float32
     like = [src, W_x, W_h, bias, h0] + ([c0] if kind == "lstm" else [])
     outs = [jax.ShapeDtypeStruct(a.shape, f32) for a in like]

@@ -34,6 +34,8 @@ from pytensor.compile.sharedvalue import SharedVariable
 from pytensor.gradient import DisconnectedType
 from pytensor.graph.basic import equal_computations
 from pytensor.graph.traversal import graph_inputs, io_toposort
+from pytensor.tensor.elemwise import Elemwise
+from pytensor.tensor.math import Dot
 from pytensor.tensor.subtensor import IncSubtensor, Subtensor
 
 REWRITE_NAME = "onednn_recurrence"
@@ -95,10 +97,18 @@ def _ancestors(var, depth):
     return seen
 
 
-def _vocabulary(W_x):
+def _vocabulary(W_x, depth=4):
+    """The number of rows of ``W_x`` (a shared matrix, a static shape, or a product
+    ``E @ W`` of those, as an embedding folded into the projection is), or None."""
     if isinstance(W_x, SharedVariable):
         return int(W_x.get_value(borrow=True).shape[0])
-    return W_x.type.shape[0]
+    if W_x.type.shape[0] is not None or W_x.owner is None or depth == 0:
+        return W_x.type.shape[0]
+    node = W_x.owner
+    if isinstance(node.op, Dot | Elemwise):
+        firsts = [i for i in node.inputs if i.ndim == 2]
+        return _vocabulary(firsts[0], depth - 1) if firsts else None
+    return None
 
 
 def match_projection(projected):
@@ -144,7 +154,7 @@ def last_step_gradient(grad_seq):
     if isinstance(grad_seq.type, DisconnectedType) or _is_zero(grad_seq):
         return None
     node = grad_seq.owner
-    if node is not None and isinstance(node.op, pt.elemwise.Elemwise) and \
+    if node is not None and isinstance(node.op, Elemwise) and \
             isinstance(node.op.scalar_op, pytensor.scalar.Add):
         parts = [last_step_gradient(i) for i in node.inputs]
         parts = [p for p in parts if p is not None]
