@@ -1,0 +1,264 @@
+"""oneDNN kernels on the JAX backend (scanrnn.kernels): the kernel path equals the scan path.
+
+Every kernel test compiles the same graph twice, ``kernels=True`` and ``kernels=False``,
+and compares outputs, final states and all gradients (float32, 1e-5 relative to each
+array's largest value).  Where oneDNN, a compiler or ``jax.ffi`` is missing those tests
+are skipped with a reason saying that only the scan path was tested; the fallback tests
+run everywhere.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+
+import numpy as np
+import pytest
+
+pytestmark = pytest.mark.skipif(importlib.util.find_spec("jax") is None,
+                                reason="JAX is not installed: no kernel rewrite to test")
+
+import pytensor.tensor as pt  # noqa: E402
+
+import scanrnn  # noqa: E402
+from scanrnn import cells, fused, kernels, losses, optim  # noqa: E402
+from scanrnn.kernels import build  # noqa: E402
+from scanrnn.recurrent import unroll  # noqa: E402
+
+REASON = kernels.unavailable_reason() if importlib.util.find_spec("jax") else "no JAX"
+needs_kernel = pytest.mark.skipif(
+    REASON is not None,
+    reason=f"oneDNN kernel path NOT tested here, only the scan path: {REASON}")
+
+
+def assert_close(got, want, rtol=1e-5, what=""):
+    got, want = np.asarray(got, np.float64), np.asarray(want, np.float64)
+    assert got.shape == want.shape, what
+    scale = max(np.abs(want).max(initial=0.0), 1e-6)
+    err = np.abs(got - want).max(initial=0.0)
+    assert err <= rtol * scale, f"{what}: max error {err:.3g} vs scale {scale:.3g}"
+
+
+def _make_cell(kind, size, hidden, name):
+    if kind in ("tanh", "relu"):
+        return cells.make_cell("rnn", size, hidden, activation=kind, name=name)
+    return cells.make_cell(kind, size, hidden, name=name)
+
+
+def stacked_graph(kind, hidden, layers, *, go_backwards=False, ids=False, vocab=7, features=4,
+                  seed=0):
+    """Inputs, outputs (every layer's sequence, final states, a loss, its gradients)."""
+    rng = np.random.default_rng(seed)
+    x = pt.tensor("x", shape=(None, None), dtype="int32") if ids else \
+        pt.tensor("x", shape=(None, None, features), dtype="float32")
+    h, size, params, finals, inputs = x, vocab if ids else features, [], [], [x]
+    for layer in range(layers):
+        cell = _make_cell(kind, size, hidden, f"{kind}_{layer}")
+        p = cell.init_params(seed + layer)
+        init = [pt.matrix(f"s{layer}_{k}", dtype="float32") for k in range(cell.n_states)]
+        inputs += init
+        h, fin = unroll(cell, h, p, init, go_backwards=go_backwards and layer == layers - 1)
+        finals += fin
+        params += list(p.values())
+        size = hidden
+    w = rng.normal(size=hidden).astype("float32")
+    loss = (pt.tanh(h) * w).sum() + sum((f * (i + 1)).sum() * 0.1 for i, f in enumerate(finals))
+    wrt = params + inputs[1:] + ([] if ids else [x])
+    return inputs, [h, *finals, loss, *pt.grad(loss, wrt)]
+
+
+def arguments(inputs, T, B, hidden, ids, vocab=7, features=4, seed=1):
+    rng = np.random.default_rng(seed)
+    x = rng.integers(0, vocab, (T, B)).astype(np.int32) if ids else \
+        rng.normal(size=(T, B, features)).astype(np.float32)
+    states = [rng.normal(0, 0.5, (B, hidden)).astype(np.float32) for _ in inputs[1:]]
+    return [x, *states]
+
+
+def both_paths(inputs, outputs):
+    return (scanrnn.function(inputs, outputs, backend="jax", kernels=True),
+            scanrnn.function(inputs, outputs, backend="jax", kernels=False))
+
+
+CASES = [  # kind, T, B, H, layers, go_backwards, ids
+    ("lstm", 5, 3, 4, 2, False, True),
+    ("lstm", 1, 1, 3, 1, True, False),
+    ("gru", 4, 1, 5, 2, True, True),
+    ("gru", 1, 2, 3, 1, False, False),
+    ("tanh", 6, 2, 4, 2, False, False),
+    ("relu", 3, 1, 4, 1, True, True),
+]
+
+
+@needs_kernel
+@pytest.mark.parametrize("kind,T,B,H,layers,backwards,ids", CASES)
+def test_kernel_path_equals_scan_path(kind, T, B, H, layers, backwards, ids):
+    inputs, outputs = stacked_graph(kind, H, layers, go_backwards=backwards, ids=ids)
+    with_k, without = both_paths(inputs, outputs)
+    args = arguments(inputs, T, B, H, ids)
+    got, want = with_k(*args), without(*args)
+    lines = kernels.describe(with_k)
+    assert len(lines) == layers and all("rewrite onednn_recurrence -> oneDNN" in ln
+                                        for ln in lines), lines
+    assert without.kernel_decisions is None
+    for i, (g, w) in enumerate(zip(got, want)):
+        assert_close(g, w, what=f"output {i}")
+    ops = {type(n.op).__name__ for n in with_k.function_for(*args).maker.fgraph.apply_nodes}
+    assert {"OneDNNRecurrence", "OneDNNRecurrenceGrad"} <= ops and "Scan" not in ops
+
+
+@needs_kernel
+def test_shapes_that_change_between_calls_recompile_the_kernel():
+    inputs, outputs = stacked_graph("lstm", 4, 1, ids=True)
+    with_k, without = both_paths(inputs, outputs)
+    for T, B in ((5, 3), (2, 1), (5, 3)):
+        args = arguments(inputs, T, B, 4, True, seed=T)
+        for i, (g, w) in enumerate(zip(with_k(*args), without(*args))):
+            assert_close(g, w, what=f"T={T} B={B} output {i}")
+    assert len(with_k.compiled) == 2
+
+
+@needs_kernel
+@pytest.mark.parametrize("kind", ["lstm", "gru", "tanh"])
+def test_kernel_gradients_match_finite_differences(kind):
+    cell = _make_cell(kind, 3, 4, kind)
+    params = cell.init_params(3)
+    x = pt.tensor("x", shape=(None, None, 3), dtype="float32")
+    h, fin = unroll(cell, x, params)
+    w = np.random.default_rng(0).normal(size=(4,)).astype("float32")
+    loss = (h * w).sum() + fin[-1].sum()
+    shared = list(params.values())
+    fn = scanrnn.function([x], [loss, *pt.grad(loss, shared)], backend="jax")
+    X = np.random.default_rng(1).normal(size=(4, 2, 3)).astype(np.float32)
+    _, *grads = fn(X)
+    assert "oneDNN" in kernels.describe(fn)[0]
+    rng = np.random.default_rng(2)
+    base = [p.get_value() for p in shared]
+    direction = [rng.normal(size=b.shape).astype(np.float32) for b in base]
+    eps = 1e-2
+    values = []
+    for sign in (1, -1):
+        for p, b, d in zip(shared, base, direction):
+            p.set_value((b + sign * eps * d).astype(np.float32))
+        values.append(float(fn(X)[0]))
+    for p, b in zip(shared, base):
+        p.set_value(b)
+    numeric = (values[0] - values[1]) / (2 * eps)
+    analytic = sum(float((np.asarray(g, np.float64) * d).sum()) for g, d in zip(grads, direction))
+    assert abs(numeric - analytic) <= 1e-2 * max(1.0, abs(analytic)), (numeric, analytic)
+
+
+def _training(kernels_on, steps=20):
+    """Losses of 20 Adam steps of a small 2-layer LSTM language model (clip 1.0)."""
+    V, H, T, B = 11, 8, 6, 3
+    x = pt.tensor("x", shape=(T, B), dtype="int32")
+    y = pt.tensor("y", shape=(T, B), dtype="int32")
+    h, params = x, []
+    for layer, size in enumerate((V, H)):
+        cell = cells.make_cell("lstm", size, H, name=f"lm_{layer}")
+        p = cell.init_params(layer)
+        h, _ = unroll(cell, h, p)
+        h = h * 0.9
+        params += list(p.values())
+    W = scanrnn.init.glorot_uniform((H, V), name="W_out", rng=5)
+    params.append(W)
+    loss = losses.cross_entropy(pt.dot(h, W), y)
+    grads, _ = optim.clip_by_global_norm(pt.grad(loss, params), 1.0)
+    fn = scanrnn.function([x, y], loss, updates=optim.adam(grads, params, 0.05),
+                          backend="jax", kernels=kernels_on)
+    data = np.random.default_rng(0).integers(0, V, (T + 1, B)).astype(np.int32)
+    out = [float(fn(data[:-1], data[1:])) for _ in range(steps)]
+    return out, fn
+
+
+@needs_kernel
+def test_training_losses_match_the_scan_path_for_20_steps():
+    with_k, fn = _training(True)
+    without, _ = _training(False)
+    assert all("oneDNN lstm" in line for line in kernels.describe(fn))
+    assert with_k[-1] < with_k[0] - 0.1  # it trains
+    np.testing.assert_allclose(with_k, without, rtol=0, atol=1e-4)
+
+
+@needs_kernel
+def test_cell_state_sequence_used_beyond_its_last_step_keeps_the_scan():
+    cell = cells.make_cell("lstm", 3, 4, name="c")
+    p = cell.init_params(0)
+    x = pt.tensor("x", shape=(None, None, 3), dtype="float32")
+    hs, cs = fused.recurrence(cell, cell.project(x, p, bias=False), cell.initial_state(2),
+                              cell.recurrent_params(p), p["b"], "c")
+    loss = hs.sum() + (cs ** 2).sum()
+    outs = [loss, *pt.grad(loss, list(p.values()))]
+    with_k, without = both_paths([x], outs)
+    X = np.random.default_rng(0).normal(size=(4, 2, 3)).astype(np.float32)
+    for g, w in zip(with_k(X), without(X)):
+        assert_close(g, w)
+    (line,) = kernels.describe(with_k)
+    assert "fused scan" in line and "cell-state sequence" in line
+
+
+@pytest.mark.parametrize("kw", [{"recurrent_activation": "hard_sigmoid"},
+                                {"activation": "relu"}])
+def test_activations_without_a_kernel_keep_the_scan(kw):
+    cell = cells.make_cell("lstm", 3, 4, name="a", **kw)
+    p = cell.init_params(0)
+    x = pt.tensor("x", shape=(None, None, 3), dtype="float32")
+    h, _ = unroll(cell, x, p)
+    fn = scanrnn.function([x], [h.sum(), *pt.grad(h.sum(), list(p.values()))], backend="jax")
+    fn(np.ones((3, 2, 3), np.float32))
+    (line,) = kernels.describe(fn)
+    assert "fused scan" in line and ("activation" in line or REASON and REASON in line), line
+
+
+def test_without_the_kernels_the_scan_runs_and_one_line_says_why(monkeypatch, caplog):
+    monkeypatch.setattr(kernels, "unavailable_reason", lambda: "test: oneDNN is missing")
+    monkeypatch.setattr(kernels, "_LOGGED", set())
+    inputs, outputs = stacked_graph("gru", 3, 1, ids=True)
+    with caplog.at_level(logging.WARNING, logger="scanrnn.kernels"):
+        fn = scanrnn.function(inputs, outputs, backend="jax")
+        args = arguments(inputs, 4, 2, 3, True)
+        got = fn(*args)
+        kernels.rewrite(outputs)  # a second compilation logs nothing new
+    reference = scanrnn.function(inputs, outputs, backend="jax", kernels=False)(*args)
+    for g, w in zip(got, reference):
+        assert_close(g, w, rtol=0)
+    logged = [r for r in caplog.records if r.name == "scanrnn.kernels"]
+    assert len(logged) == 1 and "test: oneDNN is missing" in logged[0].getMessage()
+    assert kernels.describe(fn) == ["gru_0_fused: fused scan (test: oneDNN is missing)"]
+    assert "Scan" in {type(n.op).__name__ for n in fn.function_for(*args).maker.fgraph.apply_nodes}
+
+
+def test_kernels_false_and_other_backends_leave_the_graph_alone():
+    inputs, outputs = stacked_graph("lstm", 3, 1)
+    off = scanrnn.function(inputs, outputs, backend="jax", kernels=False)
+    numba_or_py = scanrnn.function(inputs, outputs, backend="python")
+    assert off.kernel_decisions is None and numba_or_py.kernel_decisions is None
+
+
+def test_a_failed_build_is_one_clear_reason(tmp_path, monkeypatch):
+    include = tmp_path / "include"
+    include.mkdir()
+    with pytest.raises(build.KernelUnavailable, match="building the oneDNN kernels failed"):
+        build._compile("/bin/false", [include], tmp_path, tmp_path / "k" / "lib.so")
+    assert not list((tmp_path / "k").glob("*.so"))  # no half-written library left behind
+    monkeypatch.setenv("SCANRNN_KERNELS", "0")
+    with pytest.raises(build.KernelUnavailable, match="SCANRNN_KERNELS=0"):
+        build.built_library()
+
+
+def test_the_cache_key_changes_with_source_compiler_jaxlib_and_onednn():
+    parts = [b"src", "g++ 12", "0.10.2", "3.2.0"]
+    key = build.build_key(*parts)
+    for i, other in enumerate([b"src2", "g++ 13", "0.12", "3.3.0"]):
+        changed = list(parts)
+        changed[i] = other
+        assert build.build_key(*changed) != key
+    assert build.build_key(*parts) == key
+
+
+def test_status_says_which_kernels_are_active_or_why_not():
+    status = kernels.status()
+    if REASON is None:
+        assert "oneDNN lstm" in status["active"] and status["onednn"].startswith("3.")
+    else:
+        assert status["active"] == [] and status["reason"] == REASON
