@@ -2,6 +2,11 @@ from pathlib import Path
 
 from setuptools import find_packages, setup
 
+# oneDNN 3.2 built with GNU OpenMP (headers + libdnnl.so into sys.prefix): scanrnn.kernels compiles
+# its RNN kernels against it at first use. The newer "onednn" wheel needs Intel's SYCL/TBB runtimes.
+KERNELS = [f'{name}>=2023.2; platform_system == "Linux" and platform_machine == "x86_64"'
+           for name in ("onednn-cpu-gomp", "onednn-devel-cpu-gomp")]
+
 setup(
     name="scanrnn",
     version="0.1.0",
@@ -17,7 +22,7 @@ setup(
         "Programming Language :: Python :: 3.13",
     ],
     packages=find_packages(include=["scanrnn", "scanrnn.*"]),
-    package_data={"scanrnn": ["py.typed"]},
+    package_data={"scanrnn": ["py.typed", "kernels/*.cc"]},
     # Lower bounds are versions the suite passed with; no upper bounds: no newer release is
     # known to break scanrnn (what differs between PyTensor lines: scanrnn/pytensor_compat.py).
     install_requires=[
@@ -27,12 +32,13 @@ setup(
         "tqdm>=4.62",
     ],
     extras_require={
-        "jax": ["jax>=0.4.30"],
+        "jax": ["jax>=0.4.30", *KERNELS],  # the recurrences on oneDNN's kernels (CPU)
+        "kernels": KERNELS,
         "plot": ["matplotlib"],
         # .weights.h5 / .keras files from Keras 3 (scanrnn.keras.load_weights, load_model)
         "keras-io": ["h5py>=3.16"],  # the version the suite ran with
-        "dev": ["pytest", "jax>=0.4.30", "h5py>=3.16", "ruff>=0.17"],
-        "bench": ["jax>=0.4.30", "torch", "keras>=3"],
+        "dev": ["pytest", "jax>=0.4.30", *KERNELS, "h5py>=3.16", "ruff>=0.17"],
+        "bench": ["jax>=0.4.30", *KERNELS, "torch", "keras>=3"],
     },
     entry_points={"console_scripts": ["scanrnn=scanrnn.cli:main"]},
 )
