@@ -117,7 +117,7 @@ def jax_devices() -> list[str]:
 
 
 def backends() -> dict:
-    """What is installed: backends, the default, JAX devices, versions."""
+    """What is installed: backends, the default, JAX devices, versions, vendor kernels."""
     versions = {"pytensor": pytensor.__version__, "numpy": np.__version__}
     for module in ("jax", "jaxlib", "numba"):
         if importlib.util.find_spec(module) is not None:
@@ -128,7 +128,17 @@ def backends() -> dict:
         "jax_devices": jax_devices(),
         "floatX": pytensor.config.floatX,
         "versions": versions,
+        "kernels": kernel_status(),
     }
+
+
+def kernel_status() -> dict:
+    """Which vendor kernels JAX functions use here, or why none: ``{"active": [...],
+    "reason": str | None, ...}`` (see :func:`scanrnn.kernels.status`; may build them once)."""
+    if not _available("jax"):
+        return {"active": [], "reason": "JAX is not installed"}
+    from . import kernels
+    return kernels.status()
 
 
 # Harmless warnings PyTensor and JAX print while tracing a float32 graph:
