@@ -5,7 +5,7 @@ Declare symbolic inputs, write a ``step`` function, unroll it with
 :func:`function` on the JAX (CPU/GPU), Numba, C or Python backend.
 """
 
-from . import _config  # noqa: F401  (float32 default, before anything compiles)
+from . import _config  # noqa: F401  (float32 default, linear shape inference)
 from . import cells, init, losses, optim, recurrent
 from . import backends as _backends_module
 from .backends import BackendError, backends, function, installed_backends, to_numpy

@@ -16,6 +16,13 @@ differences that matter to scanrnn:
 * **Inferred shapes.**  3.0.7's ``ShapeFeature`` keeps them in the dict
   ``shape_of``; 3.1+ computes them on demand and deprecates ``shape_of``:
   :func:`inferred_shape`.
+* **Shape inference through inner graphs.**  3.0.7's ``builders.infer_shape`` (used
+  by ``Scan.infer_shape`` and ``OpFromGraph.infer_shape``) imports the whole outer
+  graph behind the input shapes into a fresh ``ShapeFeature``, which infers every
+  earlier Scan again: compiling a model of L layers took time growing much faster than
+  L (and a deep one hit the recursion limit).  3.1+ infers in terms of the inner
+  inputs and substitutes the outer shapes afterwards.  :func:`use_linear_shape_inference`
+  gives 3.0.7 the same behaviour (same shapes, no outer graph imported).
 * **Deprecated keywords.**  3.1+ warns (``FutureWarning``) when
   ``clone_inner_graph(s)`` is passed; :func:`clone_node` passes it only where it
   still means something.
@@ -86,3 +93,56 @@ def inferred_shape(shape_feature, var):
     if isinstance(getattr(type(shape_feature), "shape_of", None), property):
         return shape_feature.shape_tuple(var)
     return shape_feature.shape_of.get(var)
+
+
+def _infer_shape_with_stand_ins(original):
+    """``builders.infer_shape`` that sees no outer graph: each non-constant input shape
+    entry is replaced by a fresh root variable, and the outer entries are put back into
+    the resulting output shapes."""
+    from pytensor.graph.basic import Constant, Variable
+    from pytensor.graph.replace import clone_replace
+
+    def infer_shape(outs, inputs, input_shapes):
+        outer_of = {}
+        local_shapes = []
+        for shape in input_shapes:
+            if shape is None:
+                local_shapes.append(None)
+                continue
+            dims = []
+            for dim in shape:
+                if isinstance(dim, Variable) and not isinstance(dim, Constant) \
+                        and dim.owner is not None:
+                    stand_in = dim.type()
+                    outer_of[stand_in] = dim
+                    dim = stand_in
+                dims.append(dim)
+            local_shapes.append(tuple(dims))
+        shapes = original(outs, inputs, local_shapes)
+        flat = [d for shape in shapes if shape is not None for d in shape]
+        symbolic = [d for d in flat if isinstance(d, Variable)]
+        outer = dict(zip(symbolic, clone_replace(symbolic, replace=outer_of))) \
+            if symbolic and outer_of else {}
+        return [None if shape is None else tuple(outer.get(d, d) for d in shape)
+                for shape in shapes]
+
+    infer_shape.scanrnn_stand_ins = True
+    return infer_shape
+
+
+def use_linear_shape_inference() -> bool:
+    """On PyTensor 3.0.x, make Scan/OpFromGraph shape inference ignore the outer graph
+    (see the module docstring); compile time then grows linearly with depth.  Returns
+    whether it changed anything (False on 3.1+, or when already done)."""
+    if PYTENSOR_VERSION >= (3, 1):
+        return False
+    import importlib
+
+    builders = importlib.import_module("pytensor.compile.builders")
+    scan_op = importlib.import_module("pytensor.scan.op")   # pytensor.scan is a function
+    if getattr(builders.infer_shape, "scanrnn_stand_ins", False):
+        return False
+    patched = _infer_shape_with_stand_ins(builders.infer_shape)
+    builders.infer_shape = patched
+    scan_op.infer_shape = patched
+    return True

@@ -191,7 +191,11 @@ def _check_metrics_and_bookkeeping(table, meta):
     assert all(int(r["tokens"]) == 128 * int(r["step"]) for r in steps)
     assert all(float(r["epoch"]) == pytest.approx(int(r["step"]) / 131, rel=1e-5) for r in steps)
     assert steps[0]["tokens_per_s"] == ""                 # the compiling step is not timed
-    assert all(float(r["tokens_per_s"]) > 0 for r in steps[1:])
+    # each row's speed is its 128 tokens over time spent inside that step, which the wall
+    # clock between rows contains (plus bookkeeping): a wrong speed breaks the inequality
+    for before, row in zip(steps[1:], steps[2:]):
+        step_seconds = 128 / float(row["tokens_per_s"])
+        assert 0 < step_seconds <= float(row["seconds"]) - float(before["seconds"]) + 2e-3
     for kind, part in by_kind.items():                     # clocks and lr move one way
         seconds = [float(r["seconds"]) for r in part]
         assert seconds == sorted(seconds) and seconds[-1] <= meta["elapsed_s"], kind

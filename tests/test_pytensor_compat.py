@@ -115,3 +115,65 @@ def test_inferred_shapes_are_read_without_deprecation_warnings():
         assert inferred_shape(fgraph.shape_feature, x.sum()) is None
     f = pytensor.function([x], list(shape), mode="FAST_COMPILE")
     assert [int(s) for s in f(np.zeros((2, 3), dtype=x.dtype))] == [3, 4]
+
+
+def _scan_shape_inferences(layers: int) -> int:
+    """How many times Scan.infer_shape runs while a ShapeFeature reads the gradient graph
+    of ``layers`` stacked RNN layers (plain scans, not fused)."""
+    from pytensor.graph.fg import FunctionGraph
+    from pytensor.tensor.rewriting.shape import ShapeFeature
+
+    from scanrnn.pytensor_compat import inferred_shape
+
+    x = pt.tensor3("x")
+    h, params = x, []
+    for i in range(layers):
+        cell = cells.RNNCell(3, 3, name=f"rnn{i}")
+        p = cell.init_params(np.random.default_rng(i))
+        params += list(p.values())
+        h, _ = unroll(cell, h, p, fused=False)
+    grads = pytensor.grad((h ** 2).sum(), params)
+    calls = []
+    original = Scan.infer_shape
+
+    def counting(self, fgraph, node, input_shapes):
+        calls.append(node)
+        return original(self, fgraph, node, input_shapes)
+
+    Scan.infer_shape = counting
+    try:
+        fgraph = FunctionGraph([x, *params], grads, clone=True)
+        fgraph.attach_feature(ShapeFeature())
+        for node in fgraph.toposort():          # 3.1+ infers only when asked
+            if isinstance(node.op, Scan):
+                for out in node.outputs:
+                    inferred_shape(fgraph.shape_feature, out)
+    finally:
+        Scan.infer_shape = original
+    return len(calls)
+
+
+@pytest.mark.skipif(PYTENSOR_VERSION >= (3, 1), reason="PyTensor 3.1+ infers Scan shapes "
+                    "lazily, in terms of the inner inputs: nothing to make linear")
+def test_shape_inference_through_scans_grows_linearly_with_depth():
+    """PyTensor 3.0.7 re-inferred every earlier Scan for each later one (5 inferences for
+    2 layers, 69 for 6: a 12-layer model compiled for many minutes);
+    pytensor_compat.use_linear_shape_inference gives it 3.1+'s way. Each layer adds a
+    forward and a gradient Scan: so many inferences, not more."""
+    small, large = _scan_shape_inferences(2), _scan_shape_inferences(6)
+    assert large - small == 2 * (6 - 2), (small, large)
+
+
+def test_linear_shape_inference_gives_the_same_shapes():
+    from pytensor.compile.builders import infer_shape
+
+    from scanrnn.pytensor_compat import _infer_shape_with_stand_ins
+
+    a, b = pt.matrix("a"), pt.vector("b")
+    out = pt.concatenate([a, a], axis=0) * b          # (2 n, m)
+    outer = pt.matrix("outer")
+    shapes = [(outer.shape[0] + 1, outer.shape[1]), (outer.shape[1],)]
+    for fn in (infer_shape, _infer_shape_with_stand_ins(infer_shape)):
+        [shape] = fn([out], [a, b], shapes)
+        f = pytensor.function([outer], list(shape), mode="FAST_COMPILE")
+        assert [int(s) for s in f(np.zeros((4, 5), dtype=outer.dtype))] == [10, 5]

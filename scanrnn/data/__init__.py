@@ -4,7 +4,7 @@
 :func:`read_text`, :func:`load_corpus`, :class:`CorpusError`. ``text``:
 :func:`d2l_preprocess`, :func:`tokenize`, :func:`text_tokens`, :class:`Vocab`,
 :func:`ngram_counts`. ``batching``: the seeds' batch layouts, all int32 and batch-major
-``(batch_size, num_steps)``, and :func:`train_val_split`, the one train/validation split.
+``(batch_size, seq_len)``, and :func:`train_val_split`, the one train/validation split.
 """
 
 from .batching import (

@@ -1,17 +1,17 @@
 """Cutting a token-id sequence into training batches, as the seeds do.
 
 Every batch is a pair ``(X, Y)`` of int32 arrays in **batch-major** layout ``(batch_size,
-num_steps)`` like d2l; ``Y`` is ``X`` shifted by one token. The recurrent core is time-major:
+seq_len)`` like d2l; ``Y`` is ``X`` shifted by one token. The recurrent core is time-major:
 consumers transpose (``X.T``). The batch iterators return :class:`Batches`, which has a length
-and holds the whole epoch as two stacked arrays ``(num_batches, batch_size, num_steps)``.
+and holds the whole epoch as two stacked arrays ``(num_batches, batch_size, seq_len)``.
 
-* :func:`random_batches` - d2l ``seq_data_iter_random``: random offset in ``[0, num_steps - 1]``,
+* :func:`random_batches` - d2l ``seq_data_iter_random``: random offset in ``[0, seq_len - 1]``,
   non-overlapping subsequences, shuffled; batches are independent (reset the state).
 * :func:`sequential_batches` - d2l ``seq_data_iter_sequential``: random offset in
-  ``[0, num_steps]``, the text cut into ``batch_size`` rows, consecutive windows: row ``i`` of
+  ``[0, seq_len]``, the text cut into ``batch_size`` rows, consecutive windows: row ``i`` of
   batch ``k + 1`` continues row ``i`` of batch ``k`` (carry the state).
-* :func:`batch_rows` - the MXNet seed's layout: sequences of ``num_steps`` from the start of the
-  text, dealt into ``batch_size`` rows of ``len // num_steps // batch_size`` sequences each.
+* :func:`batch_rows` - the MXNet seed's layout: sequences of ``seq_len`` from the start of the
+  text, dealt into ``batch_size`` rows of ``len // seq_len // batch_size`` sequences each.
 * :func:`windows` and :func:`char_ngrams` - fixed windows for the fast.ai models.
 
 ``flavor="d2l"`` (default) follows d2l (seed 003); ``flavor="gluonbook"`` follows the
@@ -42,11 +42,11 @@ _FLAVORS = ("d2l", "gluonbook")
 
 
 class Batches:
-    """One epoch of batches: iterate for ``(X, Y)`` pairs, each int32 ``(batch_size, num_steps)``.
+    """One epoch of batches: iterate for ``(X, Y)`` pairs, each int32 ``(batch_size, seq_len)``.
 
     Attributes
     ----------
-    X, Y : int32 arrays ``(num_batches, batch_size, num_steps)``; ``Y[k]`` is ``X[k]`` shifted
+    X, Y : int32 arrays ``(num_batches, batch_size, seq_len)``; ``Y[k]`` is ``X[k]`` shifted
         by one token in the text.
     offset : the offset into the text this epoch started at.
     """
@@ -63,7 +63,7 @@ class Batches:
 
     @property
     def shape(self) -> tuple[int, int]:
-        """``(batch_size, num_steps)`` of every batch."""
+        """``(batch_size, seq_len)`` of every batch."""
         return self.X.shape[1], self.X.shape[2]
 
     @property
@@ -109,12 +109,12 @@ def _as_rng(rng):
                     f"{type(rng).__name__}")
 
 
-def _draw_offset(rng, num_steps: int, mode: str, flavor: str) -> int:
+def _draw_offset(rng, seq_len: int, mode: str, flavor: str) -> int:
     """The random offset, drawn with the seed's own call when ``rng`` is a ``random.Random``."""
-    high = _max_offset(num_steps, mode, flavor)
+    high = _max_offset(seq_len, mode, flavor)
     if isinstance(rng, _random.Random):
         if flavor == "gluonbook":
-            return int(rng.uniform(0, num_steps))
+            return int(rng.uniform(0, seq_len))
         return rng.randint(0, high)
     return int(rng.integers(0, high + 1))
 
@@ -126,10 +126,10 @@ def _check_mode(mode: str, flavor: str = "d2l") -> None:
         raise ValueError(f"unknown flavor {flavor!r}; use one of {', '.join(_FLAVORS)}")
 
 
-def _max_offset(num_steps: int, mode: str, flavor: str) -> int:
+def _max_offset(seq_len: int, mode: str, flavor: str) -> int:
     if mode == "rows":
         return 0
-    return num_steps if (mode, flavor) == ("sequential", "d2l") else num_steps - 1
+    return seq_len if (mode, flavor) == ("sequential", "d2l") else seq_len - 1
 
 
 def _needed(b: int, t: int, mode: str, flavor: str, offset: int) -> int:
@@ -141,7 +141,7 @@ def _needed(b: int, t: int, mode: str, flavor: str, offset: int) -> int:
     return b * t + 1 + offset
 
 
-def tokens_needed(batch_size: int, num_steps: int, mode: str = "sequential",
+def tokens_needed(batch_size: int, seq_len: int, mode: str = "sequential",
                   flavor: str = "d2l") -> int:
     """The fewest tokens that give at least one batch whatever the random offset.
 
@@ -149,7 +149,7 @@ def tokens_needed(batch_size: int, num_steps: int, mode: str = "sequential",
     ``sequential``); ``rows``: ``B*T + 1``; gluonbook: ``(B+1)*T + T`` (random) and
     ``B*(T+1) + T - 1`` (sequential).
     """
-    b, t = _positive("batch_size", batch_size), _positive("num_steps", num_steps)
+    b, t = _positive("batch_size", batch_size), _positive("seq_len", seq_len)
     _check_mode(mode, flavor)
     return _needed(b, t, mode, flavor, _max_offset(t, mode, flavor))
 
@@ -166,22 +166,22 @@ def _require(n_tokens: int, b: int, t: int, mode: str, flavor: str,
             parts.append("the gluonbook layout's spare subsequence or column")
         raise CorpusError(
             f"the text has {n_tokens:,} tokens, fewer than the {needed:,} needed for one {mode} "
-            f"batch: batch_size * num_steps = {b} * {t} = {b * t:,}, plus {', '.join(parts)}. "
-            f"Use a longer text or a smaller batch_size or num_steps.")
+            f"batch: batch_size * seq_len = {b} * {t} = {b * t:,}, plus {', '.join(parts)}. "
+            f"Use a longer text or a smaller batch_size or seq_len.")
 
 
-def _check_offset(offset, num_steps: int, high: int) -> int:
+def _check_offset(offset, seq_len: int, high: int) -> int:
     if isinstance(offset, bool) or not isinstance(offset, (int, np.integer)) \
             or not 0 <= offset <= high:
-        raise ValueError(f"offset must be an integer in [0, {high}] for num_steps={num_steps}, "
+        raise ValueError(f"offset must be an integer in [0, {high}] for seq_len={seq_len}, "
                          f"got {offset!r}")
     return int(offset)
 
 
-def num_batches(n_tokens: int, batch_size: int, num_steps: int, mode: str = "sequential",
+def num_batches(n_tokens: int, batch_size: int, seq_len: int, mode: str = "sequential",
                 offset: int = 0, flavor: str = "d2l") -> int:
     """Number of batches in one epoch of ``n_tokens`` tokens for a given offset."""
-    b, t = _positive("batch_size", batch_size), _positive("num_steps", num_steps)
+    b, t = _positive("batch_size", batch_size), _positive("seq_len", seq_len)
     _check_mode(mode, flavor)
     n = int(n_tokens)
     if mode == "rows":
@@ -199,18 +199,18 @@ def num_batches(n_tokens: int, batch_size: int, num_steps: int, mode: str = "seq
 # the seeds' batch layouts
 
 
-def random_batches(ids, batch_size: int, num_steps: int, rng=None,
+def random_batches(ids, batch_size: int, seq_len: int, rng=None,
                    offset: int | None = None, flavor: str = "d2l") -> Batches:
     """d2l ``seq_data_iter_random``: shuffled, non-overlapping subsequences.
 
-    From a random ``offset`` in ``[0, num_steps - 1]`` (or the given one) the text is cut into
-    ``(len - offset - 1) // num_steps`` subsequences whose start positions are shuffled and
+    From a random ``offset`` in ``[0, seq_len - 1]`` (or the given one) the text is cut into
+    ``(len - offset - 1) // seq_len`` subsequences whose start positions are shuffled and
     dealt ``batch_size`` at a time; leftovers are dropped. ``flavor="gluonbook"`` is seed 002's
     ``gb.data_iter_random``: the same with one subsequence fewer. Returns :class:`Batches` of
-    int32 ``(batch_size, num_steps)`` pairs.
+    int32 ``(batch_size, seq_len)`` pairs.
     """
     ids = _as_ids(ids)
-    b, t = _positive("batch_size", batch_size), _positive("num_steps", num_steps)
+    b, t = _positive("batch_size", batch_size), _positive("seq_len", seq_len)
     _check_mode("random", flavor)
     rng = _as_rng(rng)
     if offset is not None:
@@ -231,20 +231,20 @@ def random_batches(ids, batch_size: int, num_steps: int, rng=None,
     return Batches(ids[starts + steps], ids[starts + 1 + steps], offset)
 
 
-def sequential_batches(ids, batch_size: int, num_steps: int, rng=None,
+def sequential_batches(ids, batch_size: int, seq_len: int, rng=None,
                        offset: int | None = None, flavor: str = "d2l") -> Batches:
     """d2l ``seq_data_iter_sequential``: consecutive windows over ``batch_size`` rows.
 
-    From a random ``offset`` in ``[0, num_steps]`` (or the given one) the text is cut into
+    From a random ``offset`` in ``[0, seq_len]`` (or the given one) the text is cut into
     ``batch_size`` equal rows of ``(len - offset - 1) // batch_size`` tokens; batch ``k`` is
     columns ``k*T:(k+1)*T`` of the rows, so row ``i`` of batch ``k + 1`` continues row ``i`` of
     batch ``k`` and no token is an input twice in an epoch. ``flavor="gluonbook"`` is seed
-    002's ``gb.data_iter_consecutive``: offset in ``[0, num_steps - 1]``, rows of
+    002's ``gb.data_iter_consecutive``: offset in ``[0, seq_len - 1]``, rows of
     ``(len - offset) // batch_size`` tokens holding both inputs and targets (``Y`` is the next
     column of the same row). Returns :class:`Batches`.
     """
     ids = _as_ids(ids)
-    b, t = _positive("batch_size", batch_size), _positive("num_steps", num_steps)
+    b, t = _positive("batch_size", batch_size), _positive("seq_len", seq_len)
     _check_mode("sequential", flavor)
     rng = _as_rng(rng)
     if offset is not None:
@@ -268,16 +268,16 @@ def sequential_batches(ids, batch_size: int, num_steps: int, rng=None,
     return Batches(stack(xs), stack(ys), offset)
 
 
-def batch_rows(ids, batch_size: int, num_steps: int) -> Batches:
+def batch_rows(ids, batch_size: int, seq_len: int) -> Batches:
     """The MXNet seed's layout (no offset, no shuffling).
 
-    The text is cut into ``(len - 1) // num_steps`` sequences of ``num_steps`` tokens; row ``b``
+    The text is cut into ``(len - 1) // seq_len`` sequences of ``seq_len`` tokens; row ``b``
     of the batches gets sequences ``b*S .. b*S + S - 1`` with ``S = that // batch_size``, so batch
     ``s`` row ``b`` is sequence ``b*S + s`` and rows continue across batches. Returns
     :class:`Batches` (the seed's list of ``S`` batches, batch-major).
     """
     ids = _as_ids(ids)
-    b, t = _positive("batch_size", batch_size), _positive("num_steps", num_steps)
+    b, t = _positive("batch_size", batch_size), _positive("seq_len", seq_len)
     _require(len(ids), b, t, "rows", "d2l", 0)
     per_row = (len(ids) - 1) // t // b
     n = b * per_row * t
