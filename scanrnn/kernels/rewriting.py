@@ -111,6 +111,15 @@ def _vocabulary(W_x, depth=4):
     return None
 
 
+def _same(var, build, *args) -> bool:
+    """True when ``var`` is the graph ``build(*args)`` builds (False if it cannot build)."""
+    try:
+        candidate = build(*args)
+    except (ValueError, TypeError, IndexError):  # e.g. static shapes that do not fit
+        return False
+    return equal_computations([var], [candidate])
+
+
 def match_projection(projected):
     """``(src, W_x, vocab, reverse)`` with ``projected == (src @ W_x or W_x[src])[::-1]?``.
 
@@ -125,11 +134,10 @@ def match_projection(projected):
     weights = [v for v in candidates if v.ndim == 2 and v.dtype == "float32"]
     for W in weights:
         for x in candidates:
-            if x.ndim == 3 and x.dtype == "float32" and \
-                    equal_computations([plain], [pt.dot(x, W)]):
+            if x.ndim == 3 and x.dtype == "float32" and _same(plain, pt.dot, x, W):
                 return x, W, 0, reverse
             if x.ndim == 2 and x.dtype.startswith(("int", "uint")) and \
-                    equal_computations([plain], [W[x]]):
+                    _same(plain, lambda ids, W: W[ids], x, W):
                 vocab = _vocabulary(W)
                 if vocab is None or vocab > MAX_ONE_HOT:
                     raise _NoKernel(f"token-id input with a vocabulary of {vocab} "
@@ -362,6 +370,8 @@ def apply(variables, unavailable: str | None = None):
             plans[f] = plan(f, backwards.get(f, []), clients)
         except _NoKernel as exc:
             decisions[f].detail = str(exc)
+        except Exception as exc:  # a graph the matcher did not foresee: keep the scan
+            decisions[f].detail = f"not matched ({type(exc).__name__}: {exc})"
     while plans:
         replace = {old: new for p, _ in plans.values() for old, new in p.items()}
         new_vars = substitute(variables, replace)
