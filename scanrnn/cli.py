@@ -76,6 +76,12 @@ def cmd_info(args) -> int:
     print(f"backends: {', '.join(report['installed'])} (auto = {report['default']})")
     print(f"jax devices: {', '.join(report['jax_devices']) or 'none (JAX not installed)'}")
     print(f"floatX: {report['floatX']}")
+    kernels = report.get("kernels") or {}
+    print("vendor kernels: " + (", ".join(kernels["active"]) + " (JAX functions use them; "
+                                "scanrnn.function(..., kernels=False) keeps the scans)"
+                                if kernels.get("active") else
+                                f"none ({kernels.get('reason') or 'unknown'}): recurrences run "
+                                "as scans"))
     mirror = os.environ.get("SCANRNN_DATA")
     offline = os.environ.get("SCANRNN_OFFLINE", "").strip() not in ("", "0")
     print(f"corpora (SCANRNN_DATA={mirror or '(unset)'}, downloads "

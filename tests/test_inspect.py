@@ -39,7 +39,8 @@ FIXTURE_BACKENDS = list(dict.fromkeys(RUN + [REWRITES_ON]))
 
 @pytest.fixture(scope="module")
 def report():
-    return explain(D2L, backends=FIXTURE_BACKENDS, run=RUN, min_time_s=0.05)
+    # the scans themselves are studied: on JAX they would run on vendor kernels
+    return explain(D2L, backends=FIXTURE_BACKENDS, run=RUN, min_time_s=0.05, kernels=False)
 
 
 @pytest.fixture(scope="module")
@@ -275,11 +276,13 @@ def test_scanrnn_graph_on_a_trained_run_dir(tmp_path, capsys):
     assert status == 0 and (run_dir / "config.json").exists()
     capsys.readouterr()
     out = tmp_path / "graph.json"
-    assert cli.main(["graph", str(run_dir), "--format", "json", "--out", str(out)]) == 0
+    assert cli.main(["graph", str(run_dir), "--format", "json", "--out", str(out),
+                     "--no-kernels"]) == 0
     data = json.loads(out.read_text())
     assert [r["backend"] for r in data["runs"]] == [backend]
     assert data["runs"][0]["ok"] and data["runs"][0]["step_ms"] > 0
     assert {s["role"] for s in data["runs"][0]["scans"]} == {"forward", "gradient"}
+    assert data["runs"][0]["kernels"] == []
     assert cli.main(["graph", str(tmp_path / "nope")]) == 2
 
 
@@ -292,3 +295,18 @@ def test_graph_study_example_quick():
                     "4. What each backend runs", "5. The same model"):
         assert heading in out
     assert "grad_of_rnn" in out and "sit-sot" in out and "mit-mot" in out
+
+
+@pytest.mark.skipif("jax" not in INSTALLED, reason="the vendor kernels run under JAX")
+def test_the_report_names_the_kernel_each_recurrence_runs_on():
+    from scanrnn.kernels import unavailable_reason
+    reason = unavailable_reason()
+    if reason is not None:
+        pytest.skip(f"oneDNN kernels unavailable here: {reason}")
+    r = explain(D2L, backends="jax", run=False)
+    [line] = r.runs[0].kernels
+    assert "rewrite onednn_recurrence -> oneDNN vanilla_rnn" in line and "rnn_1" in line
+    assert not r.runs[0].scans                     # the loop now runs inside the kernel
+    assert line in r.text()
+    scans = explain(D2L, backends="jax", run=False, kernels=False).runs[0]
+    assert scans.kernels == [] and {s.role for s in scans.scans} == {"forward", "gradient"}

@@ -70,6 +70,9 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
                         help="include the jaxpr and lowered StableHLO of the JAX function")
     parser.add_argument("--no-run", action="store_true",
                         help="compile only; do not run or time the functions")
+    parser.add_argument("--no-kernels", action="store_true",
+                        help="keep the scans on JAX instead of vendor RNN kernels (to study "
+                             "the scans, or to compare)")
     parser.set_defaults(func=run_graph)
     return parser
 
@@ -120,7 +123,8 @@ def run_graph(args) -> int:
                                       "make one with 'scanrnn train' or use --model SPEC")
             target = run_dir_spec(path)
         report = explain(target, backends=backends, stage=args.stage,
-                         jax_text=args.jax_text, run=not args.no_run)
+                         jax_text=args.jax_text, run=not args.no_run,
+                         kernels=not args.no_kernels)
     except (NotARunDirError, BackendError, ValueError, FileNotFoundError) as exc:
         return _error(str(exc).splitlines()[0])
     try:

@@ -56,6 +56,7 @@ class BackendRun:
     rewrite_failures: list = field(default_factory=list)
     shapes_note: str | None = None
     jax_text: dict | None = None
+    kernels: list = field(default_factory=list)   # one line per fused recurrence (JAX)
     # not serialised: the compiled objects and the raw log
     compiled: object = field(default=None, repr=False)
     fgraph: object = field(default=None, repr=False)
@@ -119,6 +120,7 @@ def compile_and_time(spec, backend: str, *, run: bool = True, min_time_s: float 
                 out.first_call_s = time.perf_counter() - start
         out.rewrite_s = log.rewrite_s
         out.build_s = max(total - log.rewrite_s, 0.0)
+        out.kernels = [d.line() for d in (fn.kernel_decisions or [])]
         out.compiled, out.fgraph = compiled, compiled.maker.fgraph
         out.rewrites = [list(r) for r in log.summary()]
         out.rewrites_by_phase = {p: [list(r) for r in log.summary(p)]

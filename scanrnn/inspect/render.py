@@ -199,6 +199,8 @@ def _text_rewrites(report, ok_runs, width) -> list[str]:
         for failure in r.rewrite_failures:
             out += textwrap.wrap(f"  rewrite failed (PyTensor skipped it): {failure}", width,
                                  subsequent_indent="    ")
+        for line in r.kernels:
+            out.append(f"  vendor kernels (scanrnn, before PyTensor's rewrites): {line}")
         if r.internal_replacements:
             out.append(f"  (+ {r.internal_replacements} unnamed internal replacements: "
                        "inner graphs rebuilt by Scan rewrites)")
