@@ -19,6 +19,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
+from scanrnn.keras import input_checks
 from scanrnn.keras.layers import (
     LSTM,
     BatchNormalization,
@@ -218,6 +219,7 @@ def lesson():
             print(list(inp))
             return [chars[np.argmax(o)] for o in p]
         r.nexts_seq = get_nexts_keras(' this is')
+        r.model_seq = model
 
         # In [75] - [81]: the stateful LSTM
         bs = 64
@@ -256,7 +258,7 @@ def _softmax(z):
 
 def _four_character_by_hand(model, ids):
     """The 4-character model (cells 8-23) in numpy from its weights: ``ids`` (3,) -> (V,)."""
-    embeddings = [found[0].get_weights()[0] for found in model._embedding_limits()]
+    embeddings = [found[0].get_weights()[0] for found in input_checks.embedding_limits(model)]
     dense = {layer.activation: layer.get_weights() for layer in model.layers
              if type(layer).__name__ == "Dense"}
     (W_in, b_in), (W_h, b_h), (W_o, b_o) = dense["relu"], dense["tanh"], dense["softmax"]
@@ -265,6 +267,39 @@ def _four_character_by_hand(model, ids):
         c_dense = np.maximum(E[i] @ W_in + b_in, 0)
         hidden = c_dense if hidden is None else c_dense + np.tanh(hidden @ W_h + b_h)
     return _softmax(hidden @ W_o + b_o)
+
+
+def _relu(z):
+    return np.maximum(z, 0)
+
+
+def _n_character_by_hand(model, ids, start=None):
+    """The n-character models in numpy from their weights: cells 29-43 (``start`` None: the
+    first character starts the hidden state) and 57-67 (``start``: the ``zeros`` input);
+    ``ids`` (n,) -> the softmax after each character, (n, V)."""
+    dense = [layer for layer in model.layers if type(layer).__name__ == "Dense"]
+    out = next(layer for layer in dense if layer.activation == "softmax")
+    hidden_layer = next(layer for layer in dense if layer.kernel_initializer == "identity")
+    (W_in, b_in), = [layer.get_weights() for layer in dense
+                     if layer not in (out, hidden_layer)]
+    (W_h, b_h), (W_o, b_o) = hidden_layer.get_weights(), out.get_weights()
+    hidden = None if start is None else _relu(start @ W_in + b_in)
+    outs = []
+    for n, i in enumerate(ids):
+        c_dense = _relu(model.get_layer(f"c{n}_emb").get_weights()[0][i] @ W_in + b_in)
+        hidden = c_dense if hidden is None else c_dense + _relu(hidden @ W_h + b_h)
+        outs.append(_softmax(hidden @ W_o + b_o))
+    return np.array(outs)
+
+
+def _simple_rnn_by_hand(model, ids):
+    """Embedding -> SimpleRNN(relu) -> [TimeDistributed] Dense softmax in numpy: (n, V)."""
+    (E,), (W_x, W_h, b), (W_o, b_o) = (layer.get_weights() for layer in model.layers)
+    h, outs = np.zeros(W_h.shape[0]), []
+    for i in ids:
+        h = _relu(E[i] @ W_x + b + h @ W_h)
+        outs.append(_softmax(h @ W_o + b_o))
+    return np.array(outs)
 
 
 def test_four_character_model_trains_and_predicts(lesson):
@@ -284,8 +319,15 @@ def test_four_character_model_trains_and_predicts(lesson):
 
 def test_n_character_model_shares_dense_in(lesson):
     assert len(lesson.histn.history["loss"]) == 12 and _decreased(lesson.histn)
-    assert all(c in lesson.chars for c in lesson.nextn)
     model = lesson.modeln
+    # get_next's character is the argmax of the model computed by hand from its weights
+    index = {c: i for i, c in enumerate(lesson.chars)}
+    for text, got in zip(["for thos", "part of "], lesson.nextn):
+        ids = [index[c] for c in text]
+        want = _n_character_by_hand(model, ids)[-1]
+        p = model.predict([np.array([i]) for i in ids])[0]
+        np.testing.assert_allclose(p, want, rtol=1e-4, atol=1e-6)
+        assert got == lesson.chars[int(np.argmax(want))]
     assert sum(layer is lesson.dense_in_n for layer in model.layers) == 1
     assert len(lesson.dense_in_n._nodes) == 8             # applied to all 8 characters
     v, f, h = lesson.vocab_size, 42, 256
@@ -300,13 +342,9 @@ def test_sequential_simple_rnn_has_the_lessons_parameter_count(lesson):
     assert "(None, 8, 42)" in text and "(None, 256)" in text and "(None, 86)" in text
     assert _decreased(lesson.hist_rnn)
     # get_next_keras's character is the argmax of the SimpleRNN computed by hand
-    (E,), (W_x, W_h, b), (W_o, b_o) = (layer.get_weights() for layer in lesson.model_rnn.layers)
     index = {c: i for i, c in enumerate(lesson.chars)}
     for text, got in zip(["this is ", "part of "], lesson.next_rnn):
-        h = np.zeros(W_h.shape[0])
-        for c in text:
-            h = np.maximum(E[index[c]] @ W_x + b + h @ W_h, 0)
-        want = _softmax(h @ W_o + b_o)
+        want = _simple_rnn_by_hand(lesson.model_rnn, [index[c] for c in text])[-1]
         p = lesson.model_rnn.predict(np.array([[index[c] for c in text]]))[0]
         np.testing.assert_allclose(p, want, rtol=1e-4, atol=1e-6)
         assert got == lesson.chars[int(np.argmax(want))]
@@ -317,7 +355,12 @@ def test_two_to_n_model_with_zeros_input(lesson):
     assert len(model.inputs) == 9 and len(model.outputs) == 8
     assert model.input_names[0] == "zeros"
     assert _decreased(lesson.hist2n)
-    assert len(lesson.nexts2n) == 8 and all(c in lesson.chars for c in lesson.nexts2n)
+    # get_nexts: after each character, the argmax of the model computed by hand
+    ids = [{c: i for i, c in enumerate(lesson.chars)}[c] for c in " this is"]
+    want = _n_character_by_hand(model, ids, start=np.zeros(42))
+    p = model.predict([np.zeros((1, 42))] + [np.array([i]) for i in ids])
+    np.testing.assert_allclose(np.concatenate(p), want, rtol=1e-4, atol=1e-6)
+    assert lesson.nexts2n == [lesson.chars[k] for k in np.argmax(want, axis=-1)]
     assert len(lesson.dense_out_2n._nodes) == 8
 
 
@@ -326,7 +369,12 @@ def test_return_sequences_time_distributed(lesson):
     assert "(None, 8, 256)" in lesson.summary_seq and "(None, 8, 86)" in lesson.summary_seq
     assert lesson.x_rnn.shape[1:] == (8,) and lesson.y_rnn.shape[1:] == (8, 1)
     assert _decreased(lesson.hist_seq)
-    assert len(lesson.nexts_seq) == 8
+    # get_nexts_keras: after each character, the argmax of the RNN computed by hand
+    ids = [{c: i for i, c in enumerate(lesson.chars)}[c] for c in " this is"]
+    want = _simple_rnn_by_hand(lesson.model_seq, ids)
+    np.testing.assert_allclose(lesson.model_seq.predict(np.array([ids]))[0], want, rtol=1e-4,
+                               atol=1e-6)
+    assert lesson.nexts_seq == [lesson.chars[k] for k in np.argmax(want, axis=-1)]
 
 
 def test_stateful_lstm_with_batch_normalization(lesson):

@@ -14,6 +14,7 @@ import pytensor.tensor as pt
 
 from .engine import Layer, as_list
 from .recurrent import Recurrent
+from .registry import deserialize, register, serialize
 
 MERGE_MODES = ("concat", "sum", "mul", "ave", None)
 
@@ -27,6 +28,7 @@ def _copy_backwards(layer, name):
     return type(layer).from_config(config)
 
 
+@register
 class Bidirectional(Layer):
     """``Bidirectional(LSTM(64, return_sequences=True), merge_mode="concat")``.
 
@@ -129,14 +131,11 @@ class Bidirectional(Layer):
         return [out] * n_out + [None] * n_states if n_out + n_states > 1 else out
 
     def get_config(self):
-        def spec(layer):
-            return {"class_name": type(layer).__name__, "config": layer.get_config()}
-        return {**super().get_config(), "layer": spec(self.forward_layer),
-                "backward_layer": spec(self.backward_layer), "merge_mode": self.merge_mode}
+        return {**super().get_config(), "layer": serialize(self.forward_layer),
+                "backward_layer": serialize(self.backward_layer), "merge_mode": self.merge_mode}
 
     @classmethod
     def from_config(cls, config):
-        from .layers import deserialize
         config = dict(config)
         layer = deserialize(config.pop("layer"))
         backward = config.pop("backward_layer", None)

@@ -13,6 +13,7 @@ from .. import init as initializers
 from .._config import floatx
 from . import activations, random_streams
 from .engine import Layer, shape_str
+from .registry import register
 
 
 def _check_initializer(name):
@@ -46,6 +47,7 @@ def apply_dense(x, W, b=None):
     return z if b is None else z + b
 
 
+@register
 class Dense(Layer):
     """Fully connected: ``activation(x @ W + b)``; ``(B, ..., I) -> (B, ..., units)``.
 
@@ -93,6 +95,7 @@ class Dense(Layer):
                 "bias_initializer": self.bias_initializer}
 
 
+@register
 class Embedding(Layer):
     """Rows of a ``(input_dim, output_dim)`` table: int ``(B, T)`` -> ``(B, T, output_dim)``.
 
@@ -152,6 +155,7 @@ class Embedding(Layer):
         return config
 
 
+@register
 class Flatten(Layer):
     """``(B, d1, d2, ...) -> (B, d1 * d2 * ...)`` (the trailing sizes must be known)."""
 
@@ -169,6 +173,7 @@ class Flatten(Layer):
         return x.reshape((x.shape[0], int(np.prod(self.built_input_shape[1:]))))
 
 
+@register
 class Reshape(Layer):
     """``(B, ...) -> (B, *target_shape)``; one entry of ``target_shape`` may be -1."""
 
@@ -200,6 +205,7 @@ class Reshape(Layer):
         return {**super().get_config(), "target_shape": list(self.target_shape)}
 
 
+@register
 class Activation(Layer):
     """An activation on its own: ``Activation('softmax')``."""
 
@@ -219,6 +225,7 @@ class Activation(Layer):
         return {**super().get_config(), "activation": activations.serialize(self.activation)}
 
 
+@register
 class Dropout(Layer):
     """Zero each input with probability ``rate`` while training (scaled by ``1/(1-rate)``).
 

@@ -22,6 +22,7 @@ from pytensor.graph.basic import Variable
 
 from .. import init as initializers
 from .._config import floatx
+from .registry import register
 
 _NAME_COUNTS: dict[str, int] = defaultdict(int)
 _WEIGHT_RNG = [np.random.default_rng(0)]
@@ -398,6 +399,7 @@ class Layer:
         return f"<{type(self).__name__} {self.name!r}>"
 
 
+@register
 class InputLayer(Layer):
     """The source of a model input; :func:`Input` makes one and returns its tensor."""
 

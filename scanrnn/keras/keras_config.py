@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from .engine import Input
 from .layers import LAYERS
-from .models import Model, Sequential
+from .functional import Model, Sequential
 
 # Keras 3 arguments with nothing to translate: they only matter to Keras.
 DROPPED = ("dtype", "seed", "module", "registered_name", "build_config", "unroll",

@@ -12,7 +12,6 @@ layouts to scanrnn's (a GRU's ``(2, 3H)`` bias array into ``b`` and ``b_h``).
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import re
@@ -133,33 +132,3 @@ def read_keras_archive(path) -> tuple[dict, bytes]:
         config = json.loads(archive.read("config.json"))
         weights = archive.read("model.weights.h5") if "model.weights.h5" in names else None
     return config, weights
-
-
-def load_keras_model(path, compile: bool = True):
-    """A scanrnn.keras model from a Keras 3 ``.keras`` file: its architecture, weights and
-    (``compile``) loss and optimizer where scanrnn has them."""
-    from .keras_config import model_from_keras_config
-    config, weights = read_keras_archive(path)
-    try:
-        model = model_from_keras_config(config)
-    except ValueError as exc:
-        raise ValueError(f"{os.fspath(path)}: {exc}") from exc
-    if weights is not None:
-        load_weights_h5(model, io.BytesIO(weights))
-    if compile and config.get("compile_config"):
-        _compile_from(model, config["compile_config"])
-    return model
-
-
-def _compile_from(model, compile_config):
-    import warnings
-
-    from . import optimizers
-    spec = compile_config.get("optimizer")
-    try:
-        optimizer = optimizers.from_keras(spec) if spec is not None else "rmsprop"
-        model.compile(optimizer=optimizer, loss=compile_config.get("loss"),
-                      metrics=compile_config.get("metrics") or None,
-                      loss_weights=compile_config.get("loss_weights"))
-    except (TypeError, ValueError) as exc:
-        warnings.warn(f"the Keras model is loaded uncompiled: {exc}", stacklevel=3)

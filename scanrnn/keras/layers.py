@@ -1,4 +1,8 @@
-"""Every layer, importable as ``scanrnn.keras.layers.X`` (and from ``scanrnn.keras``)."""
+"""Every layer, importable as ``scanrnn.keras.layers.X`` (and from ``scanrnn.keras``).
+
+Importing this module registers every layer class in :mod:`.registry` (``LAYERS``,
+``deserialize``), which a model config is rebuilt with.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ from .engine import Input, InputLayer, Layer
 from .merge import (Add, Average, Concatenate, Maximum, Minimum, Multiply, Subtract, add,
                     average, concatenate, maximum, merge, minimum, multiply, subtract)
 from .normalization import BatchNormalization
+from .registry import LAYERS, deserialize
 from .recurrent import GRU, LSTM, Recurrent, SimpleRNN
 from .wrappers import TimeDistributed
 
@@ -16,18 +21,3 @@ __all__ = ["Activation", "Add", "Average", "BatchNormalization", "Bidirectional"
            "Layer", "Maximum", "Minimum", "Multiply", "Recurrent", "Reshape", "SimpleRNN",
            "Subtract", "TimeDistributed", "add", "average", "concatenate", "maximum", "merge",
            "minimum", "multiply", "subtract", "deserialize", "LAYERS"]
-
-#: Layer classes by name, for rebuilding a model from its JSON config.
-LAYERS = {cls.__name__: cls for cls in
-          (Activation, Add, Average, BatchNormalization, Bidirectional, Concatenate, Dense,
-           Dropout, Embedding, Flatten, GRU, InputLayer, LSTM, Maximum, Minimum, Multiply,
-           Reshape, SimpleRNN, Subtract, TimeDistributed)}
-
-
-def deserialize(spec: dict) -> Layer:
-    """A layer from ``{"class_name": ..., "config": {...}}`` (``get_config``'s format)."""
-    name = spec.get("class_name")
-    if name not in LAYERS:
-        raise ValueError(f"unknown layer class {name!r} in the model config; known: "
-                         f"{', '.join(sorted(LAYERS))}")
-    return LAYERS[name].from_config(dict(spec.get("config", {})))

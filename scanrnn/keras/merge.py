@@ -13,6 +13,7 @@ from functools import reduce
 import pytensor.tensor as pt
 
 from .engine import Layer, shape_str, unique_name
+from .registry import register
 
 
 class _Merge(Layer):
@@ -57,6 +58,7 @@ class _Merge(Layer):
         return reduce(lambda a, b: a * b, masks) if masks else None
 
 
+@register
 class Add(_Merge):
     """Elementwise sum (Keras 1 ``merge(mode='sum')``, the default)."""
 
@@ -64,6 +66,7 @@ class Add(_Merge):
         return reduce(lambda a, b: a + b, tensors)
 
 
+@register
 class Subtract(_Merge):
     """``a - b`` of exactly two inputs."""
 
@@ -76,6 +79,7 @@ class Subtract(_Merge):
         return tensors[0] - tensors[1]
 
 
+@register
 class Multiply(_Merge):
     """Elementwise product (``mode='mul'``)."""
 
@@ -83,6 +87,7 @@ class Multiply(_Merge):
         return reduce(lambda a, b: a * b, tensors)
 
 
+@register
 class Average(_Merge):
     """Elementwise mean (``mode='ave'``)."""
 
@@ -90,6 +95,7 @@ class Average(_Merge):
         return reduce(lambda a, b: a + b, tensors) / len(tensors)
 
 
+@register
 class Maximum(_Merge):
     """Elementwise maximum (``mode='max'``)."""
 
@@ -97,6 +103,7 @@ class Maximum(_Merge):
         return reduce(pt.maximum, tensors)
 
 
+@register
 class Minimum(_Merge):
     """Elementwise minimum."""
 
@@ -104,6 +111,7 @@ class Minimum(_Merge):
         return reduce(pt.minimum, tensors)
 
 
+@register
 class Concatenate(_Merge):
     """Join along ``axis`` (default the last; ``mode='concat'``, ``concat_axis``)."""
 

@@ -16,8 +16,10 @@ import pytensor.tensor as pt
 from .._config import floatx
 from .core_layers import _check_initializer, _pick
 from .engine import Layer, shape_str
+from .registry import register
 
 
+@register
 class BatchNormalization(Layer):
     """Normalise each channel (the ``axis`` entry, default the last) over the batch.
 

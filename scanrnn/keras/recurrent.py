@@ -31,6 +31,7 @@ from . import activations, random_streams
 from .core_layers import _check_initializer, _pick, _positive_int
 from .engine import KerasTensor, Layer, as_list, shape_str, weight_rng
 from .recurrent_cells import GRUResetBeforeCell, dropout_masks, unroll_masked
+from .registry import register
 
 STATE_NAMES = ("h", "c")
 
@@ -324,6 +325,7 @@ class Recurrent(Layer):
         return config
 
 
+@register
 class SimpleRNN(Recurrent):
     """Elman RNN: ``h_t = activation(x_t W_x + b + h_{t-1} W_h)``; ``H*(I+H)+H`` parameters."""
 
@@ -336,6 +338,7 @@ class SimpleRNN(Recurrent):
         super().__init__(units, activation=activation, **kwargs)
 
 
+@register
 class GRU(Recurrent):
     """GRU, reset gate after the recurrent product (Keras 3); ``3*(H*(I+H)+2H)`` parameters.
 
@@ -365,6 +368,7 @@ class GRU(Recurrent):
         return 3 if keras_pair else len(self.weights)
 
 
+@register
 class LSTM(Recurrent):
     """LSTM, gates ``i, f, g, o``, forget bias 1; states ``(h, c)``; ``4*(H*(I+H)+H)``."""
 

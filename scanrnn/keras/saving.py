@@ -1,146 +1,61 @@
-"""Saving: weights in ``.npz`` (``allow_pickle=False``), the architecture as JSON.
+"""``load_model``: a model from a file, whichever of the two formats it is in.
 
-``save_weights`` writes one array per weight under the key
-``"<layer name>/<weight name>"``, layers in model order.  ``save`` writes the
-same file plus ``__config__`` (a JSON string: architecture, compile settings)
-and ``__optimizer__/<slot>`` arrays (optimizer state), so ``load_model``
-rebuilds, compiles and resumes training.  No pickle is written or read.
+A scanrnn.keras ``.npz`` (:mod:`.npz_format`: architecture, weights, compile settings
+and optimizer state) or a Keras 3 ``.keras`` archive (:mod:`.keras_io` reads it,
+:mod:`.keras_config` builds its architecture).  ``save_model``, ``save_weights``
+and ``load_weights`` are :mod:`.npz_format`'s, kept here under Keras's names.
 """
 
 from __future__ import annotations
 
-import json
+import io
 import os
 import warnings
 
-import numpy as np
+from . import keras_io, npz_format, optimizers
+from .functional import model_from_config
+from .keras_config import model_from_keras_config
+from .npz_format import load_weights, save_model, save_weights
 
-CONFIG_KEY = "__config__"
-OPTIMIZER_PREFIX = "__optimizer__/"
-
-
-def _weight_items(model):
-    items = []
-    for layer in model.layers:
-        for var in layer.weights:
-            items.append((f"{layer.name}/{var.name}", np.asarray(var.get_value())))
-    return items
-
-
-def _write(filepath, arrays: dict):
-    path = os.fspath(filepath)
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    with open(path, "wb") as f:
-        np.savez(f, **arrays)
-
-
-def save_weights(model, filepath) -> None:
-    if not model.built:
-        raise ValueError(f"model {model.name!r} is not built, so it has no weights yet")
-    _write(filepath, dict(_weight_items(model)))
-
-
-def _read(filepath) -> dict:
-    path = os.fspath(filepath)
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"no weights file at {path}")
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            return {key: data[key] for key in data.files}
-    except ValueError as exc:
-        raise ValueError(f"{path} is not a scanrnn .npz file (or needs pickle, which is never "
-                         f"used): {exc}") from exc
-
-
-def _groups(arrays: dict) -> dict:
-    groups = {}
-    for key, value in arrays.items():
-        if key.startswith("__"):
-            continue
-        if "/" not in key:
-            raise ValueError(f"unexpected key {key!r} in a weights file (expected "
-                             f"'layer/weight')")
-        layer, weight = key.split("/", 1)
-        groups.setdefault(layer, []).append((weight, value))
-    return groups
-
-
-def load_weights(model, filepath, by_name: bool = False) -> None:
-    if not model.built:
-        raise ValueError(f"model {model.name!r} is not built yet; build it (give an input shape "
-                         f"or call predict once) before loading weights")
-    groups = _groups(_read(filepath))
-    layers = [layer for layer in model.layers if layer.weights]
-    if by_name:
-        for layer in layers:
-            if layer.name not in groups:
-                continue
-            saved = dict(groups[layer.name])
-            missing = [v.name for v in layer.weights if v.name not in saved]
-            if missing:
-                raise ValueError(f"{filepath}: layer {layer.name!r} lacks weight(s) {missing}")
-            layer.set_weights([saved[v.name] for v in layer.weights])
-        return
-    if len(groups) != len(layers):
-        raise ValueError(
-            f"{filepath} holds weights of {len(groups)} layer(s) ({', '.join(groups)}) but "
-            f"model {model.name!r} has {len(layers)} layer(s) with weights "
-            f"({', '.join(lay.name for lay in layers)}); use by_name=True to load matching "
-            f"names only")
-    for layer, (saved_name, saved) in zip(layers, groups.items()):
-        try:
-            layer.set_weights([value for _, value in saved])
-        except ValueError as exc:
-            raise ValueError(f"{filepath}: cannot load the weights of saved layer "
-                             f"{saved_name!r} into layer {layer.name!r}: {exc}") from exc
-
-
-def save_model(model, filepath) -> None:
-    from .optimizers import serialize
-    if not model.built:
-        raise ValueError(f"model {model.name!r} is not built yet; nothing to save")
-    spec = json.loads(model.to_json())
-    arrays = dict(_weight_items(model))
-    if model._compiled:
-        args = model._compile_args
-        if any(callable(x) for x in _flat(args["loss"])) or \
-                any(callable(x) for x in _flat(args["metrics"])):
-            warnings.warn("the model uses a custom loss or metric function, which JSON cannot "
-                          "hold: it is saved without its training settings", stacklevel=3)
-        else:
-            spec["training"] = {"optimizer": serialize(model.optimizer), "loss": args["loss"],
-                                "metrics": args["metrics"],
-                                "loss_weights": args["loss_weights"],
-                                "backend": model.backend}
-            for name, value in model.optimizer.get_slot_values().items():
-                arrays[OPTIMIZER_PREFIX + name] = value
-    arrays[CONFIG_KEY] = np.array(json.dumps(spec))
-    _write(filepath, arrays)
-
-
-def _flat(spec):
-    if isinstance(spec, dict):
-        return list(spec.values())
-    return list(spec) if isinstance(spec, (list, tuple)) else [spec]
+__all__ = ["load_keras_model", "load_model", "load_weights", "save_model", "save_weights"]
 
 
 def load_model(filepath, compile: bool = True):
-    from .models import model_from_config
-    arrays = _read(filepath)
-    if CONFIG_KEY not in arrays:
-        raise ValueError(f"{filepath} holds weights only (no architecture): build the model in "
-                         f"code and call model.load_weights({os.fspath(filepath)!r})")
-    spec = json.loads(str(arrays[CONFIG_KEY]))
+    """A model saved by :meth:`Model.save`: architecture, weights, and (``compile``) training
+    settings with the optimizer state.  A Keras 3 ``.keras`` file (needs h5py) loads when
+    every layer in it is one scanrnn.keras has (else a ValueError names the layer)."""
+    if keras_io.is_keras_archive(filepath):
+        return load_keras_model(filepath, compile=compile)
+    arrays = npz_format.read(filepath)
+    spec = npz_format.architecture(arrays, filepath)
     model = model_from_config(spec)
-    load_weights(model, filepath)
-    training = spec.get("training")
-    if compile and training:
-        from .optimizers import get
-        model.compile(optimizer=get(training["optimizer"]), loss=training["loss"],
-                      metrics=training["metrics"], loss_weights=training["loss_weights"],
-                      backend=training.get("backend", "auto"))
-        slots = {k[len(OPTIMIZER_PREFIX):]: v for k, v in arrays.items()
-                 if k.startswith(OPTIMIZER_PREFIX)}
-        model.optimizer.set_slot_values(slots)
+    npz_format.load_weights(model, filepath)
+    if compile and spec.get("training"):
+        npz_format.restore_training(model, spec["training"], arrays)
     return model
+
+
+def load_keras_model(path, compile: bool = True):
+    """A scanrnn.keras model from a Keras 3 ``.keras`` file: its architecture, weights and
+    (``compile``) loss and optimizer where scanrnn has them."""
+    config, weights = keras_io.read_keras_archive(path)
+    try:
+        model = model_from_keras_config(config)
+    except ValueError as exc:
+        raise ValueError(f"{os.fspath(path)}: {exc}") from exc
+    if weights is not None:
+        keras_io.load_weights_h5(model, io.BytesIO(weights))
+    if compile and config.get("compile_config"):
+        _compile_from(model, config["compile_config"])
+    return model
+
+
+def _compile_from(model, compile_config):
+    spec = compile_config.get("optimizer")
+    try:
+        optimizer = optimizers.from_keras(spec) if spec is not None else "rmsprop"
+        model.compile(optimizer=optimizer, loss=compile_config.get("loss"),
+                      metrics=compile_config.get("metrics") or None,
+                      loss_weights=compile_config.get("loss_weights"))
+    except (TypeError, ValueError) as exc:
+        warnings.warn(f"the Keras model is loaded uncompiled: {exc}", stacklevel=3)

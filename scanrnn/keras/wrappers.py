@@ -8,8 +8,10 @@ loop.  The weights are the inner layer's.
 from __future__ import annotations
 
 from .engine import Layer, shape_str
+from .registry import deserialize, register, serialize
 
 
+@register
 class TimeDistributed(Layer):
     """``TimeDistributed(Dense(V, activation='softmax'))``: ``(B, T, I) -> (B, T, V)``."""
 
@@ -69,12 +71,9 @@ class TimeDistributed(Layer):
         return out
 
     def get_config(self):
-        return {**super().get_config(),
-                "layer": {"class_name": type(self.layer).__name__,
-                          "config": self.layer.get_config()}}
+        return {**super().get_config(), "layer": serialize(self.layer)}
 
     @classmethod
     def from_config(cls, config):
-        from .layers import deserialize
         config = dict(config)
         return cls(deserialize(config.pop("layer")), **config)

@@ -1,0 +1,117 @@
+"""The compiled per-batch functions of a model: ``train``, ``test`` and ``predict``.
+
+Each model compiles (lazily, on first use) at most three functions with
+:func:`scanrnn.function`: ``train`` (loss, metrics; optimizer updates merged
+with the layers' state, batch-norm and dropout updates), ``test`` (loss,
+metrics; state updates) and ``predict`` (outputs; state updates).  Their
+inputs have a free batch axis; the core's :class:`~scanrnn.backends.Function`
+compiles one version per input shape on JAX (a new batch size costs one
+compile, then is cached), and one for all shapes on the other backends.
+
+Train and test take ``(*inputs, *targets, *sample_weights)``: one target and one
+per-sample loss weight array per output (:mod:`.sample_weights`).
+"""
+
+from __future__ import annotations
+
+import pytensor.tensor as pt
+
+from .. import losses as core_losses
+from .. import optim
+from .._config import floatx
+from ..backends import function as compile_function
+from ..backends import resolve_backend
+from .batch_one import single_batch, updates_sharing_slots
+from .compile_settings import CompileSettings
+from .engine import Context
+
+
+class StepFunctions(CompileSettings):
+    """Builds the symbolic loss of the model and compiles the per-batch functions."""
+
+    def __init__(self):
+        super().__init__()
+        self._functions = {}
+        self._optimizer_slots = None
+
+    def _invalidate(self):
+        super()._invalidate()
+        self._functions = {}
+
+    def _target_variables(self):
+        targets = []
+        for i, (t, (loss, _, _)) in enumerate(zip(self.outputs, self._losses())):
+            shape = (None, *t.shape[1:-1]) if loss.sparse else (None, *t.shape[1:])
+            dtype = "int32" if loss.sparse else floatx()
+            targets.append(pt.tensor(name=f"{self.output_names[i]}_target", shape=shape,
+                                     dtype=dtype))
+        return targets
+
+    def _weight_variables(self, targets):
+        """One per-sample loss weight input per output, shaped like its losses."""
+        return [pt.tensor(name=f"{self.output_names[i]}_sample_weight",
+                          shape=(None, *t.type.shape[1:(None if loss.sparse else -1)]),
+                          dtype=floatx())
+                for i, (t, (loss, _, _)) in enumerate(zip(targets, self._losses()))]
+
+    def _loss_graph(self, outputs, targets, ctx, sample_weights=None):
+        """``(total loss, [metric values])``: scalars.  A softmax output's loss is computed
+        from its logits (``ctx.logits``) with the stable log-softmax."""
+        total, metric_values = 0, []
+        sample_weights = sample_weights or [None] * len(outputs)
+        for out_t, pred, y, sw, (loss, weight, metrics) in zip(
+                self.outputs, outputs, targets, sample_weights, self._losses()):
+            classes = out_t.shape[-1]
+            logits = ctx.logits.get(pred)
+            mask = ctx.masks.get(pred)
+            values = loss(y, pred, logits=logits, num_classes=classes)
+            if mask is not None and mask.ndim != values.ndim:
+                mask = None
+            weighted = values if sw is None else values * sw
+            total = total + weight * core_losses.reduce(weighted, "mean", mask)
+            for _, metric in metrics:
+                metric_values.append(core_losses.reduce(
+                    metric(y, pred, logits=logits, num_classes=classes), "mean", mask))
+        return total, metric_values
+
+    def _function(self, kind, batch_size=None):
+        """The compiled ``kind`` function; ``batch_size=1``: its batch-of-one graph."""
+        fn = self._functions.get((kind, batch_size))
+        if fn is None:
+            fn = self._functions[(kind, batch_size)] = self._make_function(kind, batch_size)
+        return fn
+
+    def _run(self, kind, arrays):
+        """Call the compiled ``kind`` function on one batch (see :mod:`.batch_one`)."""
+        return self._function(kind, single_batch(resolve_backend(self.backend), arrays))(*arrays)
+
+    def _make_function(self, kind, batch_size=None):
+        ctx = Context(training=kind == "train")
+        inputs, outputs = self.build_graph(ctx, batch_size)
+        common = {"backend": self.backend, "name": f"{self.name}.{kind}",
+                  "return_numpy": False, "on_unused_input": "ignore"}
+        if kind == "predict":
+            return compile_function(inputs, outputs, ctx.updates, **common)
+        targets = self._target_variables()
+        weights = self._weight_variables(targets)
+        loss, metric_values = self._loss_graph(outputs, targets, ctx, weights)
+        updates = ctx.updates
+        if kind == "train":
+            updates = optim.merge(self._optimizer_updates(loss, batch_size), ctx.updates)
+        return compile_function(inputs + targets + weights, [loss, *metric_values], updates,
+                                **common)
+
+    def _optimizer_updates(self, loss, batch_size):
+        params = self.trainable_weights
+        if batch_size is None:
+            updates = self.optimizer.get_updates(loss, params)
+            self._optimizer_slots = list(updates.slots)
+            return updates
+        self._function("train")                  # the general step owns the optimizer state
+        return updates_sharing_slots(self.optimizer, loss, params, self._optimizer_slots)
+
+    def train_function(self):
+        """The compiled training step ``f(*inputs, *targets, *sample_weights) -> [loss,
+        *metrics]`` (one sample-weight array per output, see :mod:`.sample_weights`)."""
+        self._require_compiled("training")
+        return self._function("train")
