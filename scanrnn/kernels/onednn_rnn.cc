@@ -151,14 +151,25 @@ std::shared_ptr<Entry> entry_for(const Shape& s, bool training) {
   return made;
 }
 
-// A buffer owned by one call, for reordered weights and the scratchpad.
+// Per-thread buffers for reordered weights, diff weights and the scratchpad: a call runs on
+// one XLA thread from start to end, so a thread's buffers are free again when it returns.
+// Reusing them avoids fresh pages (page faults) on every call.
+constexpr int kSlots = 5;  // weights layer, weights iter, diff layer, diff iter, scratchpad
+
+void* thread_buffer(int slot, size_t bytes) {
+  thread_local std::vector<uint8_t> buffers[kSlots];
+  auto& b = buffers[slot];
+  if (b.size() < bytes + 64) b.resize(bytes + 64);
+  return b.data() + (64 - reinterpret_cast<uintptr_t>(b.data()) % 64) % 64;
+}
+
 struct Owned {
-  std::vector<uint8_t> bytes;
   memory mem;
-  Owned(const memory::desc& desc, bool zero) : bytes(desc.get_size() + 64, 0) {
-    void* aligned = bytes.data() + (64 - reinterpret_cast<uintptr_t>(bytes.data()) % 64) % 64;
-    mem = memory(desc, cpu_engine(), aligned);
-    (void)zero;  // vector<uint8_t>(n, 0) is zeroed already
+  Owned(int slot, const memory::desc& desc, bool zero) {
+    size_t n = desc.get_size();
+    void* data = thread_buffer(slot, n);
+    if (zero) std::memset(data, 0, n);
+    mem = memory(desc, cpu_engine(), data);
   }
 };
 
@@ -201,10 +212,10 @@ ffi::Error ForwardImpl(ffi::RemainingArgs args, ffi::RemainingRets rets, int64_t
     dnnl::stream stream(cpu_engine());
     bool lstm = kind == kLstm;
     memory wl_user = wrap(d.wl_user, arg(args, 1)), wi_user = wrap(d.wi_user, arg(args, 2));
-    Owned wl(e->fwd_pd.weights_desc(0), false), wi(e->fwd_pd.weights_desc(1), false);
+    Owned wl(0, e->fwd_pd.weights_desc(0), false), wi(1, e->fwd_pd.weights_desc(1), false);
     reorder(stream, wl_user, wl.mem);
     reorder(stream, wi_user, wi.mem);
-    Owned scratch(e->fwd_pd.scratchpad_desc(), false);
+    Owned scratch(4, e->fwd_pd.scratchpad_desc(), false);
     std::unordered_map<int, memory> m = {
         {DNNL_ARG_SRC_LAYER, wrap(d.src, arg(args, 0))},
         {DNNL_ARG_WEIGHTS_LAYER, wl.mem},
@@ -243,14 +254,14 @@ ffi::Error BackwardImpl(ffi::RemainingArgs args, ffi::RemainingRets rets, int64_
     size_t i_hs = a, i_hT = a + 1, i_cT = a + 2, i_ws = lstm ? a + 3 : a + 2;
     size_t i_dhs = i_ws + 1, i_dhT = i_ws + 2, i_dcT = i_ws + 3;
     memory wl_user = wrap(d.wl_user, arg(args, 1)), wi_user = wrap(d.wi_user, arg(args, 2));
-    Owned wl(pd.weights_desc(0), false), wi(pd.weights_desc(1), false);
+    Owned wl(0, pd.weights_desc(0), false), wi(1, pd.weights_desc(1), false);
     reorder(stream, wl_user, wl.mem);
     reorder(stream, wi_user, wi.mem);
-    // diff weights are accumulated by the primitive: start from zeros (Owned is zeroed)
-    Owned dwl(pd.diff_weights_desc(0), true), dwi(pd.diff_weights_desc(1), true);
+    // diff weights are accumulated by the primitive: start from zeros
+    Owned dwl(2, pd.diff_weights_desc(0), true), dwi(3, pd.diff_weights_desc(1), true);
     memory dbias = wrap(d.bias, ret(rets, 3));
     std::memset(dbias.get_data_handle(), 0, d.bias.get_size());
-    Owned scratch(pd.scratchpad_desc(), false);
+    Owned scratch(4, pd.scratchpad_desc(), false);
     std::unordered_map<int, memory> m = {
         {DNNL_ARG_SRC_LAYER, wrap(d.src, arg(args, 0))},
         {DNNL_ARG_WEIGHTS_LAYER, wl.mem},
