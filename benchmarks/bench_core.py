@@ -3,10 +3,13 @@
     python benchmarks/bench_core.py                     # all configs, every peer installed
     python benchmarks/bench_core.py --configs rnn --backends jax,numba --repeats 7
 
-Runs in ONE process, for each config: scanrnn on each requested backend, a
-hand-written ``jax.lax.scan`` + ``jax.jit`` step, Keras 3 on JAX, and PyTorch on
-the CPU (from-scratch loop and ``nn.RNN``/``nn.LSTM``; on a machine with a GPU,
-JAX, Keras and PyTorch all run there, PyTorch's ``nn.RNN``/``nn.LSTM`` on cuDNN).
+Runs in ONE process, for each config: scanrnn on each requested backend (on JAX
+with the oneDNN kernels, scanrnn.kernels, and as the row "scanrnn jax, no kernels"
+without them), a hand-written ``jax.lax.scan`` + ``jax.jit`` step, Keras 3 on JAX, and
+PyTorch on the CPU (from-scratch loop and ``nn.RNN``/``nn.GRU``/``nn.LSTM``; on a
+machine with a GPU, JAX, Keras and PyTorch all run there, PyTorch's RNNs on cuDNN).
+Config ``lm`` is the default ``scanrnn train`` model (the trainer's own step graph, Adam)
+against the same model in Keras 3 and PyTorch.
 Peers that are not installed are skipped.  Every timer stops after the result is on the host
 (JAX dispatches asynchronously).  Reports the median of ``--repeats`` timings of
 ``--steps`` steps each -- the implementations are timed round-robin, so a change
@@ -47,7 +50,13 @@ CONFIGS = {
     "rnn": Config("tanh RNN, H 512, B 32, T 35", "rnn", 28, 512, 32, 35),
     "lstm": Config("LSTM, H 256, B 32, T 64", "lstm", 28, 256, 32, 64),
     "lstm2": Config("2-layer LSTM, H 512, B 64, T 64", "lstm", 28, 512, 64, 64, layers=2),
+    "gru": Config("GRU, H 256, B 32, T 64", "gru", 28, 256, 32, 64),
+    # the default `scanrnn train` model: embedding 64, 2 x LSTM 256, dropout 0.3 between the
+    # layers and before the output, Adam (lr 5e-3), clip 1.0, vocabulary 66, B 32, T 64
+    "lm": Config("default train model: emb 64, 2×LSTM 256, dropout 0.3, Adam, V 66, B 32, T 64",
+                 "lm", 66, 256, 32, 64, layers=2, lr=5e-3),
 }
+EMBED, DROPOUT = 64, 0.3  # the "lm" config's embedding width and dropout rate
 
 
 def batch(cfg, seed=0):
@@ -58,8 +67,11 @@ def batch(cfg, seed=0):
 
 # -- scanrnn ---------------------------------------------------------------------
 
-def scanrnn_train_function(cfg, backend, fused=None):
-    """The compiled training step of ``cfg`` (a ``scanrnn.Function``) and a batch ``(X, Y)``."""
+def scanrnn_train_function(cfg, backend, fused=None, kernels=True):
+    """The compiled training step of ``cfg`` (a ``scanrnn.Function``) and a batch ``(X, Y)``.
+
+    ``kernels=False`` keeps the fused scans on JAX (no oneDNN kernels, scanrnn.kernels).
+    """
     import pytensor.tensor as pt
 
     import scanrnn
@@ -68,6 +80,15 @@ def scanrnn_train_function(cfg, backend, fused=None):
 
     x = pt.tensor("x", shape=(cfg.steps, cfg.batch), dtype="int32")
     y = pt.tensor("y", shape=(cfg.steps, cfg.batch), dtype="int32")
+    if cfg.cell == "lm":  # the trainer's own step graph (scanrnn.lm.step)
+        from scanrnn.lm.model import CharLM
+        from scanrnn.lm.step import training_step
+        model = CharLM(vocab_size=cfg.vocab, hidden=cfg.hidden, layers=cfg.layers, embed=EMBED,
+                       dropout=DROPOUT)
+        step = training_step(model, x, y, optimizer="adam", lr=cfg.lr, clip=cfg.clip)
+        fn = scanrnn.function([x, y], step.loss, updates=step.updates, backend=backend,
+                              return_numpy=False, kernels=kernels)
+        return fn, batch(cfg)
     h, params, size = x, [], cfg.vocab
     for layer in range(cfg.layers):
         cell = cells.make_cell(cfg.cell, size, cfg.hidden, name=f"{cfg.cell}_{layer}")
@@ -81,12 +102,12 @@ def scanrnn_train_function(cfg, backend, fused=None):
     loss = losses.cross_entropy(pt.dot(h, W_y) + b_y, y)
     grads, _ = optim.clip_by_global_norm(pt.grad(loss, params), cfg.clip)
     fn = scanrnn.function([x, y], loss, updates=optim.sgd(grads, params, cfg.lr),
-                          backend=backend, return_numpy=False)
+                          backend=backend, return_numpy=False, kernels=kernels)
     return fn, batch(cfg)
 
 
-def scanrnn_step(cfg, backend, fused=None):
-    fn, (X, Y) = scanrnn_train_function(cfg, backend, fused)
+def scanrnn_step(cfg, backend, fused=None, kernels=True):
+    fn, (X, Y) = scanrnn_train_function(cfg, backend, fused, kernels)
     np.asarray(fn(X, Y))  # the first call compiles (Numba compiles only then)
 
     def step():
@@ -101,7 +122,7 @@ def jax_step(cfg):
     import jax.numpy as jnp
 
     rng = np.random.default_rng(0)
-    G = 4 if cfg.cell == "lstm" else 1
+    G = {"lstm": 4, "gru": 3}.get(cfg.cell, 1)
     params, size = [], cfg.vocab
     for _ in range(cfg.layers):
         params.append({
@@ -127,6 +148,14 @@ def jax_step(cfg):
                 h = o * jnp.tanh(c)
                 return (h, c), h
             init = (jnp.zeros((B, H)), jnp.zeros((B, H)))
+        elif cfg.cell == "gru":  # reset gate after the product (b_h folded into b here)
+            def body(h, xp_t):
+                hh = h @ p["W_h"]
+                z = jax.nn.sigmoid(xp_t[:, :H] + hh[:, :H])
+                r = jax.nn.sigmoid(xp_t[:, H:2 * H] + hh[:, H:2 * H])
+                h = z * h + (1 - z) * jnp.tanh(xp_t[:, 2 * H:] + r * hh[:, 2 * H:])
+                return h, h
+            init = jnp.zeros((B, H))
         else:
             def body(h, xp_t):
                 h = jnp.tanh(xp_t + h @ p["W_h"])
@@ -166,14 +195,19 @@ def jax_step(cfg):
 def keras_step(cfg):
     import keras
 
+    lm = cfg.cell == "lm"
     layers = [keras.layers.Input(shape=(cfg.steps,), batch_size=cfg.batch, dtype="int32"),
-              keras.layers.Embedding(cfg.vocab, cfg.vocab)]  # a learned "one-hot" input
+              keras.layers.Embedding(cfg.vocab, EMBED if lm else cfg.vocab)]
+    rnn = {"lstm": keras.layers.LSTM, "lm": keras.layers.LSTM,
+           "gru": keras.layers.GRU}.get(cfg.cell, keras.layers.SimpleRNN)
     for _ in range(cfg.layers):
-        rnn = keras.layers.LSTM if cfg.cell == "lstm" else keras.layers.SimpleRNN
         layers.append(rnn(cfg.hidden, return_sequences=True))
+        if lm:
+            layers.append(keras.layers.Dropout(DROPOUT))
     layers.append(keras.layers.Dense(cfg.vocab))
     model = keras.Sequential(layers)
-    model.compile(optimizer=keras.optimizers.SGD(cfg.lr, global_clipnorm=cfg.clip),
+    optimizer = keras.optimizers.Adam if lm else keras.optimizers.SGD
+    model.compile(optimizer=optimizer(cfg.lr, global_clipnorm=cfg.clip),
                   loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     X, Y = batch(cfg)
     Xb, Yb = X.T.copy(), Y.T.copy()
@@ -198,8 +232,17 @@ def torch_step(cfg, fused: bool, device: str = "cpu"):
     torch.manual_seed(0)
     torch.set_num_threads(os.cpu_count() or 1)
     V, H = cfg.vocab, cfg.hidden
-    if fused:
-        rnn_cls = torch.nn.LSTM if cfg.cell == "lstm" else torch.nn.RNN
+    if cfg.cell == "lm":
+        embed = torch.nn.Embedding(V, EMBED).to(device)
+        rnn = torch.nn.LSTM(EMBED, H, num_layers=cfg.layers, dropout=DROPOUT).to(device)
+        drop = torch.nn.Dropout(DROPOUT)
+        head = torch.nn.Linear(H, V).to(device)
+        params = [*embed.parameters(), *rnn.parameters(), *head.parameters()]
+
+        def forward(x):
+            return head(drop(rnn(embed(x))[0]))
+    elif fused:
+        rnn_cls = {"lstm": torch.nn.LSTM, "gru": torch.nn.GRU}.get(cfg.cell, torch.nn.RNN)
         rnn = rnn_cls(V, H, num_layers=cfg.layers).to(device)
         head = torch.nn.Linear(H, V).to(device)
         params = list(rnn.parameters()) + list(head.parameters())
@@ -222,7 +265,7 @@ def torch_step(cfg, fused: bool, device: str = "cpu"):
                 h = torch.tanh(x_t @ W_xh + h @ W_hh + b_h)
                 outs.append(h @ W_hq + b_q)
             return torch.stack(outs)
-    opt = torch.optim.SGD(params, lr=cfg.lr)
+    opt = (torch.optim.Adam if cfg.cell == "lm" else torch.optim.SGD)(params, lr=cfg.lr)
     X, Y = (torch.from_numpy(a.astype(np.int64)).to(device) for a in batch(cfg))
 
     def step():
@@ -275,20 +318,25 @@ def installed(module):
     return importlib.util.find_spec(module) is not None
 
 
-def candidates(cfg, backends, autodiff=False):
+def candidates(cfg, backends, autodiff=False, scan=True):
     out = []
     for backend in backends:
         out.append((f"scanrnn {backend}", lambda b=backend: scanrnn_step(cfg, b)))
-    if autodiff:  # what the fused backward pass buys: PyTensor's own scan gradient
-        out.append(("scanrnn jax, scan autodiff", lambda: scanrnn_step(cfg, "jax", False)))
-    if installed("jax"):
+    if scan and "jax" in backends:  # what the oneDNN kernels buy: the fused scans on JAX
+        out.append(("scanrnn jax, no kernels",
+                    lambda: scanrnn_step(cfg, "jax", kernels=False)))
+    if autodiff and cfg.cell != "lm":  # what the fused backward pass buys: PyTensor's own
+        out.append(("scanrnn jax, scan autodiff",  # scan gradient
+                    lambda: scanrnn_step(cfg, "jax", False, kernels=False)))
+    if installed("jax") and cfg.cell != "lm":
         out.append(("hand-written JAX", lambda: jax_step(cfg)))
     if installed("keras") and installed("jax"):
         out.append(("Keras 3 on JAX", lambda: keras_step(cfg)))
     if installed("torch"):
         if cfg.cell == "rnn" and cfg.layers == 1:
             out.append(("PyTorch scratch", lambda: torch_step(cfg, False, torch_device())))
-        name = f"PyTorch nn.{cfg.cell.upper()}" + (" (cuDNN)" if torch_device() == "cuda" else "")
+        name = f"PyTorch nn.{'LSTM' if cfg.cell == 'lm' else cfg.cell.upper()}" + \
+            (" (cuDNN)" if torch_device() == "cuda" else "")
         out.append((name, lambda: torch_step(cfg, True, torch_device())))
     return out
 
@@ -300,6 +348,8 @@ def main(argv=None):
     parser.add_argument("--steps", type=int, default=10, help="steps per timing")
     parser.add_argument("--repeats", type=int, default=5, help="timings; the median is kept")
     parser.add_argument("--only", default="", help="comma-separated subset of implementations")
+    parser.add_argument("--no-scan-row", action="store_true",
+                        help="skip the 'scanrnn jax, no kernels' row (kernels=False)")
     parser.add_argument("--autodiff", action="store_true",
                         help="also time scanrnn with PyTensor's own scan gradient (fused=False)")
     parser.add_argument("--write", action="store_true", help="append to benchmarks/RESULTS.md")
@@ -312,7 +362,8 @@ def main(argv=None):
         tokens = cfg.batch * cfg.steps
         print(f"\n## {cfg.name}  ({tokens} tokens per step)")
         built, setup = {}, {}
-        for label, make in candidates(cfg, args.backends.split(","), args.autodiff):
+        for label, make in candidates(cfg, args.backends.split(","), args.autodiff,
+                                      not args.no_scan_row):
             if args.only and not any(o in label for o in args.only.split(",")):
                 continue
             start = time.perf_counter()
@@ -328,7 +379,7 @@ def main(argv=None):
             print(f"{label:<26} {tps:>10,.0f} tokens/s  (step {tokens / tps * 1e3:7.2f} ms, "
                   f"setup+first call {compile_s:5.1f} s)")
         ours = {label: tps for label, tps, _ in rows if label.startswith("scanrnn")
-                and "autodiff" not in label}
+                and "autodiff" not in label and "no kernels" not in label}
         peers = {label: tps for label, tps, _ in rows if not label.startswith("scanrnn")}
         table = [f"#### {cfg.name}", "", "| implementation | tokens/s | setup + first call (s) |",
                  "| --- | ---: | ---: |"]

@@ -26,9 +26,18 @@ from scanrnn.kernels import build  # noqa: E402
 from scanrnn.recurrent import unroll  # noqa: E402
 
 REASON = kernels.unavailable_reason() if importlib.util.find_spec("jax") else "no JAX"
+VENDOR = kernels.vendor() if importlib.util.find_spec("jax") else None
 needs_kernel = pytest.mark.skipif(
     REASON is not None,
-    reason=f"oneDNN kernel path NOT tested here, only the scan path: {REASON}")
+    reason=f"vendor kernel path NOT tested here, only the scan path: {REASON}")
+
+
+def kernel_for(kind):
+    """The kernel a ``kind`` recurrence runs on here (None: the scan), e.g. "oneDNN lbr_gru"."""
+    if VENDOR == "cudnn":
+        return "cuDNN lstm" if kind == "lstm" else None
+    return {"lstm": "oneDNN lstm", "gru": "oneDNN lbr_gru"}.get(
+        kind, f"oneDNN vanilla_rnn[{kind}]")
 
 
 def assert_close(got, want, rtol=1e-5, what=""):
@@ -98,13 +107,16 @@ def test_kernel_path_equals_scan_path(kind, T, B, H, layers, backwards, ids):
     args = arguments(inputs, T, B, H, ids)
     got, want = with_k(*args), without(*args)
     lines = kernels.describe(with_k)
-    assert len(lines) == layers and all("rewrite onednn_recurrence -> oneDNN" in ln
-                                        for ln in lines), lines
+    expected = kernel_for(kind)
+    assert len(lines) == layers and all(
+        f"rewrite onednn_recurrence -> {expected} (" in ln if expected else "fused scan" in ln
+        for ln in lines), lines
     assert without.kernel_decisions is None
     for i, (g, w) in enumerate(zip(got, want)):
         assert_close(g, w, what=f"output {i}")
     ops = {type(n.op).__name__ for n in with_k.function_for(*args).maker.fgraph.apply_nodes}
-    assert {"OneDNNRecurrence", "OneDNNRecurrenceGrad"} <= ops and "Scan" not in ops
+    if expected:
+        assert {"OneDNNRecurrence", "OneDNNRecurrenceGrad"} <= ops and "Scan" not in ops
 
 
 @needs_kernel
@@ -121,6 +133,8 @@ def test_shapes_that_change_between_calls_recompile_the_kernel():
 @needs_kernel
 @pytest.mark.parametrize("kind", ["lstm", "gru", "tanh"])
 def test_kernel_gradients_match_finite_differences(kind):
+    if kernel_for(kind) is None:
+        pytest.skip(f"no {VENDOR} kernel for {kind} here")
     cell = _make_cell(kind, 3, 4, kind)
     params = cell.init_params(3)
     x = pt.tensor("x", shape=(None, None, 3), dtype="float32")
@@ -131,7 +145,7 @@ def test_kernel_gradients_match_finite_differences(kind):
     fn = scanrnn.function([x], [loss, *pt.grad(loss, shared)], backend="jax")
     X = np.random.default_rng(1).normal(size=(4, 2, 3)).astype(np.float32)
     _, *grads = fn(X)
-    assert "oneDNN" in kernels.describe(fn)[0]
+    assert kernel_for(kind) in kernels.describe(fn)[0]
     rng = np.random.default_rng(2)
     base = [p.get_value() for p in shared]
     direction = [rng.normal(size=b.shape).astype(np.float32) for b in base]
@@ -175,7 +189,7 @@ def _training(kernels_on, steps=20):
 def test_training_losses_match_the_scan_path_for_20_steps():
     with_k, fn = _training(True)
     without, _ = _training(False)
-    assert all("oneDNN lstm" in line for line in kernels.describe(fn))
+    assert all(kernel_for("lstm") in line for line in kernels.describe(fn))
     assert with_k[-1] < with_k[0] - 0.1  # it trains
     np.testing.assert_allclose(with_k, without, rtol=0, atol=1e-4)
 
@@ -258,7 +272,20 @@ def test_the_cache_key_changes_with_source_compiler_jaxlib_and_onednn():
 
 def test_status_says_which_kernels_are_active_or_why_not():
     status = kernels.status()
-    if REASON is None:
+    if REASON is None and VENDOR == "cudnn":
+        assert status["active"] == ["cuDNN lstm (jax.experimental.rnn)"]
+    elif REASON is None:
         assert "oneDNN lstm" in status["active"] and status["onednn"].startswith("3.")
     else:
         assert status["active"] == [] and status["reason"] == REASON
+
+
+def test_on_a_gpu_the_rewrite_puts_lstms_on_cudnn_and_keeps_the_scan_for_the_rest():
+    """The graph the GPU path builds (it runs only on a GPU: benchmarks/gpu_check.sh)."""
+    from scanrnn.kernels import rewriting
+    for kind, want in (("lstm", "cuDNN lstm"), ("gru", None), ("tanh", None)):
+        inputs, outputs = stacked_graph(kind, 3, 1, ids=kind == "lstm")
+        new, (decision,) = rewriting.apply(outputs, vendor="cudnn")
+        assert decision.kernel == want, decision.line()
+        ops = {str(n.op) for n in rewriting.io_toposort(inputs, new)}
+        assert any("cuDNN lstm" in op for op in ops) == (want is not None)

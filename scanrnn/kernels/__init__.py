@@ -1,4 +1,4 @@
-"""Vendor RNN kernels for the JAX backend: oneDNN's fused RNN primitives on the CPU.
+"""Vendor RNN kernels for the JAX backend: oneDNN on the CPU, cuDNN's LSTM on a GPU.
 
 When a JAX :class:`scanrnn.Function` compiles (``kernels=True``, the default),
 the rewrite ``onednn_recurrence`` (:mod:`.rewriting`) replaces each fused
@@ -6,7 +6,9 @@ recurrence (:mod:`scanrnn.fused`) by an Op that runs oneDNN's LSTM,
 linear-before-reset GRU or vanilla RNN (tanh/relu) primitive, forward and
 backward, the backward reading the forward's saved workspace
 (:mod:`.ops`, :mod:`.jax_rnn`, the C++ in ``onednn_rnn.cc``).  The native part is
-compiled at first use and cached (:mod:`.build`).  Where a kernel does not
+compiled at first use and cached (:mod:`.build`).  When JAX runs on an NVIDIA GPU
+the same rewrite puts LSTMs on cuDNN through ``jax.experimental.rnn``
+(:mod:`.cudnn_rnn`; GRU and vanilla RNN keep the scan there).  Where a kernel does not
 apply (masks, truncated gradients, other activations, float64, an LSTM whose
 cell-state sequence is used beyond its last step) or cannot run here (no
 compiler, no oneDNN, a failed build: one logged line), the fused scan runs.
@@ -23,7 +25,8 @@ import logging
 
 from .build import KernelUnavailable
 
-__all__ = ["KernelUnavailable", "describe", "rewrite", "status", "unavailable_reason"]
+__all__ = ["KernelUnavailable", "describe", "rewrite", "status", "unavailable_reason",
+           "vendor"]
 
 log = logging.getLogger("scanrnn.kernels")
 _LOGGED: set = set()
@@ -34,17 +37,29 @@ def _jax_platform() -> str:
     return jax.default_backend()
 
 
-def unavailable_reason() -> str | None:
-    """Why the oneDNN kernels cannot run in this process (None: they can).
+def vendor() -> str | None:
+    """``"onednn"`` when JAX runs on the CPU, ``"cudnn"`` on an NVIDIA GPU, else None."""
+    try:
+        platform = _jax_platform()
+    except Exception:  # JAX missing or broken: unavailable_reason says why
+        return None
+    return {"cpu": "onednn", "gpu": "cudnn", "cuda": "cudnn"}.get(platform)
 
-    The first call builds the kernel library if it is not cached (seconds).
+
+def unavailable_reason() -> str | None:
+    """Why no vendor kernel can run in this process (None: they can).
+
+    On the CPU the first call builds the oneDNN library if it is not cached (seconds).
     """
     try:
         platform = _jax_platform()
     except Exception as exc:  # JAX missing or broken
         return f"JAX is unavailable ({exc})"
+    if vendor() == "cudnn":
+        from . import cudnn_rnn
+        return cudnn_rnn.available()
     if platform != "cpu":
-        return f"oneDNN's kernels run on the CPU; JAX runs on {platform} here"
+        return f"no vendor RNN kernel for JAX on {platform}"
     try:
         from . import jax_rnn
         jax_rnn.ensure_ready()
@@ -72,7 +87,7 @@ def rewrite(variables):
     reason = unavailable_reason()
     if reason is not None:
         _log_once(reason)
-    return rewrite_module.apply(variables, unavailable=reason)
+    return rewrite_module.apply(variables, unavailable=reason, vendor=vendor() or "onednn")
 
 
 def status() -> dict:
@@ -84,6 +99,9 @@ def status() -> dict:
     reason = unavailable_reason()
     if reason is not None:
         return {"active": [], "reason": reason}
+    if vendor() == "cudnn":
+        return {"active": ["cuDNN lstm (jax.experimental.rnn)"], "reason": None,
+                "rewrite": "onednn_recurrence"}
     from .build import library
     facts = dict(library()[1])
     return {"active": ["oneDNN lstm", "oneDNN lbr_gru", "oneDNN vanilla_rnn (tanh, relu)"],

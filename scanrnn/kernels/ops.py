@@ -10,7 +10,9 @@ canonical parameters and runs the whole recurrence in one oneDNN primitive::
 With ``vocab > 0`` the ids are one-hot encoded inside the Op (oneDNN always
 multiplies its input by ``W_x``; for a small vocabulary that costs little).
 Its ``pullback`` is :class:`OneDNNRecurrenceGrad`, whose JAX implementation
-is oneDNN's backward primitive reading the forward's workspace.  Both Ops run
+is oneDNN's backward primitive reading the forward's workspace.  With
+``vendor="cudnn"`` (LSTM only, a GPU) the same pair calls cuDNN through
+``jax.experimental.rnn`` (:mod:`.cudnn_rnn`), its reserve space as the workspace.  Both Ops run
 on the JAX backend (``jax_funcify``) and, through JAX, in ``perform``.
 """
 
@@ -33,19 +35,29 @@ def _param_names(kind):
 
 
 class _Base(Op):
-    __props__ = ("kind", "activation", "vocab")
+    __props__ = ("kind", "activation", "vocab", "vendor")
 
-    def __init__(self, kind: str, activation: str = "tanh", vocab: int = 0):
-        if kind not in N_GATES:
-            raise ValueError(f"no oneDNN kernel for cell kind {kind!r}")
-        self.kind, self.activation, self.vocab = kind, activation, int(vocab)
+    def __init__(self, kind: str, activation: str = "tanh", vocab: int = 0,
+                 vendor: str = "onednn"):
+        if kind not in N_GATES or vendor not in ("onednn", "cudnn") or \
+                (vendor == "cudnn" and kind != "lstm"):
+            raise ValueError(f"no {vendor} kernel for cell kind {kind!r}")
+        self.kind, self.activation, self.vocab, self.vendor = kind, activation, int(vocab), vendor
 
     @property
     def kernel_name(self) -> str:
         """What the kernel is called in graph listings, e.g. ``oneDNN lbr_gru``."""
+        if self.vendor == "cudnn":
+            return "cuDNN lstm"
         name = {"rnn": f"vanilla_rnn[{self.activation}]", "gru": "lbr_gru",
                 "lstm": "lstm"}[self.kind]
         return f"oneDNN {name}"
+
+    def _module(self):
+        if self.vendor == "cudnn":
+            from . import cudnn_rnn
+            return cudnn_rnn
+        return jax_rnn
 
     def _src(self, src):
         import jax
@@ -63,11 +75,11 @@ class _Base(Op):
 class OneDNNRecurrence(_Base):
     """The forward recurrence on oneDNN (see the module docstring)."""
 
-    __props__ = ("kind", "activation", "vocab", "training")
+    __props__ = ("kind", "activation", "vocab", "vendor", "training")
 
-    def __init__(self, kind, activation="tanh", vocab=0, training=True):
-        super().__init__(kind, activation, vocab)
-        self.training = bool(training)
+    def __init__(self, kind, activation="tanh", vocab=0, vendor="onednn", training=True):
+        super().__init__(kind, activation, vocab, vendor)
+        self.training = bool(training) or vendor == "cudnn"  # cuDNN: always its reserve space
 
     def __str__(self):
         return f"OneDNNRecurrence{{{self.kernel_name}{', training' if self.training else ''}}}"
@@ -82,7 +94,7 @@ class OneDNNRecurrence(_Base):
         if self.kind == "lstm":
             outs.append(pt.matrix(dtype=f32))
         if self.training:
-            outs.append(pt.vector(dtype="uint8"))
+            outs.append(pt.vector(dtype="float32" if self.vendor == "cudnn" else "uint8"))
         return Apply(self, [src, *params], outs)
 
     def infer_shape(self, *args):  # (fgraph, node, shapes) or (node, shapes): both lines
@@ -103,25 +115,28 @@ class OneDNNRecurrence(_Base):
         return data
 
     def jax_function(self):
-        kind, act, training = self.kind, self.activation, self.training
+        kind, act, training, cudnn = self.kind, self.activation, self.training, \
+            self.vendor == "cudnn"
 
         def run(src, W_x, W_h, *rest):
             b_h = rest[0] if kind == "gru" else None
             rest = rest[1:] if kind == "gru" else rest
             b, h0 = rest[0], rest[1]
             c0 = rest[2] if kind == "lstm" else None
+            if cudnn:
+                return self._module().forward(self._src(src), W_x, W_h, b, h0, c0)
             bias = jax_rnn.kernel_bias(kind, b, b_h)
             return jax_rnn.forward(kind, act, training, self._src(src), W_x, W_h, bias, h0, c0)
         return run
 
     def pullback(self, inputs, outputs, output_grads):
         if not self.training:  # an inference node: differentiate its training twin
-            twin = OneDNNRecurrence(self.kind, self.activation, self.vocab, True)
+            twin = OneDNNRecurrence(self.kind, self.activation, self.vocab, self.vendor, True)
             outputs = twin(*inputs, return_list=True)
         n_state = 3 if self.kind == "lstm" else 2
         grads = [g if not isinstance(g.type, DisconnectedType) else pt.zeros_like(o)
                  for g, o in zip(output_grads[:n_state], outputs[:n_state])]
-        grad_op = OneDNNRecurrenceGrad(self.kind, self.activation, self.vocab)
+        grad_op = OneDNNRecurrenceGrad(self.kind, self.activation, self.vocab, self.vendor)
         results = grad_op(*inputs, *outputs[:n_state], outputs[-1], *grads, return_list=True)
         if self.vocab:
             results = [disconnected_type(), *results]
@@ -152,7 +167,7 @@ class OneDNNRecurrenceGrad(_Base):
         return list(shapes[start:start + len(node.outputs)])
 
     def jax_function(self):
-        kind, act, vocab = self.kind, self.activation, self.vocab
+        kind, act, vocab, cudnn = self.kind, self.activation, self.vocab, self.vendor == "cudnn"
         n_params = len(_param_names(kind))
 
         def run(src, *rest):
@@ -165,6 +180,10 @@ class OneDNNRecurrenceGrad(_Base):
                 hs, hT, cT, ws, dhs, dhT, dcT = rest
             else:
                 (hs, hT, ws, dhs, dhT), cT, dcT = rest, None, None
+            if cudnn:
+                d = self._module().backward(self._src(src), W_x, W_h, b, h0, c0, hs, hT, cT,
+                                            ws, dhs, dhT, dcT)
+                return ([] if vocab else [d[0]]) + [d[1], d[2], d[3], d[4], d[5]]
             bias = jax_rnn.kernel_bias(kind, b, b_h)
             d = jax_rnn.backward(kind, act, self._src(src), W_x, W_h, bias, h0, c0, hs, hT, cT,
                                  ws, dhs, dhT, dcT)

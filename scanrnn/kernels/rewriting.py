@@ -225,11 +225,19 @@ def _check_activations(op):
     return kind, activation
 
 
-def plan(forward, backwards, clients):
-    """``({old variable: new}, kernel name)`` for one fused recurrence (or ``_NoKernel``)."""
+def plan(forward, backwards, clients, vendor="onednn"):
+    """``({old variable: new}, kernel name)`` for one fused recurrence (or ``_NoKernel``).
+
+    ``vendor``: ``"onednn"`` (CPU) or ``"cudnn"`` (GPU, LSTM only).
+    """
+    from functools import partial
+
     from .ops import OneDNNRecurrence, OneDNNRecurrenceGrad
 
     kind, activation = _check_activations(forward.op)
+    if vendor == "cudnn" and kind != "lstm":
+        raise _NoKernel(f"the GPU kernel (cuDNN via jax.experimental.rnn) is for the LSTM, "
+                        f"not {kind}")
     if any(i.dtype != "float32" for i in forward.inputs):
         raise _NoKernel("oneDNN's RNN kernels here are float32 only")
     projected, *rest = forward.inputs
@@ -241,7 +249,7 @@ def plan(forward, backwards, clients):
     src_k = src[::-1] if reverse else src
     params = [given["W_h"]] + ([given["b_h"]] if kind == "gru" else []) \
         + [given["b"], given["h0"]] + ([given["c0"]] if kind == "lstm" else [])
-    kernel = OneDNNRecurrence(kind, activation, vocab, training=bool(backwards))
+    kernel = OneDNNRecurrence(kind, activation, vocab, vendor, training=bool(backwards))
     k_out = kernel(src_k, W_x, *params, return_list=True)
     cT = k_out[2] if kind == "lstm" else None
     replace = {forward.outputs[0]: _fit(k_out[0], forward.outputs[0])}
@@ -253,7 +261,7 @@ def plan(forward, backwards, clients):
     for backward in backwards:
         replace.update(_plan_backward(kind, activation, vocab, forward, backward, given, clients,
                                       (src, src_k, W_x, params, reverse, k_out),
-                                      OneDNNRecurrenceGrad))
+                                      partial(OneDNNRecurrenceGrad, vendor=vendor)))
     return replace, kernel.kernel_name
 
 
@@ -346,7 +354,7 @@ def _ops_in(variables):
     return {n.op for n in io_toposort(list(graph_inputs(variables)), list(variables))}
 
 
-def apply(variables, unavailable: str | None = None):
+def apply(variables, unavailable: str | None = None, vendor: str = "onednn"):
     """Replace the fused recurrences of ``variables``' graph by oneDNN kernels.
 
     Returns ``(new variables, [Decision, ...])``.  ``unavailable``: the reason the
@@ -367,7 +375,7 @@ def apply(variables, unavailable: str | None = None):
     plans = {}
     for f in fused:
         try:
-            plans[f] = plan(f, backwards.get(f, []), clients)
+            plans[f] = plan(f, backwards.get(f, []), clients, vendor)
         except _NoKernel as exc:
             decisions[f].detail = str(exc)
         except Exception as exc:  # a graph the matcher did not foresee: keep the scan

@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# GPU check (issue 12): on a machine with one NVIDIA GPU and JAX with CUDA, in under 8 minutes:
+#   1. the kernel / backend-agreement and gradient tests on the GPU (cuDNN LSTM vs the scan,
+#      float32 with JAX_DEFAULT_MATMUL_PRECISION=highest so TF32 does not blur the comparison);
+#   2. benchmarks/bench_core.py on the GPU, PyTorch's cuDNN nn.RNN / nn.GRU / nn.LSTM as peers;
+#   3. a 2-minute `scanrnn train` (the default model) and its last log lines.
+# Everything goes to ONE file: $1, else $OUT/gpu_check.md, else ./gpu_check.md.
+#
+# The GPU machine has Python 3.12, JAX with CUDA, PyTorch, numba, scipy, numpy and tqdm but no
+# PyTensor; fetch PyTensor and its small dependencies as wheels HERE (the CPU machine) first:
+#     python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 \
+#       --implementation cp --platform manylinux_2_28_x86_64 --platform manylinux2014_x86_64 \
+#       -d .whl "pytensor==3.3.7" etuples cons logical-unification minikanren
+# (or `bash ../shared/device/fetch_wheels.sh`, which does the same and git-excludes .whl/), then
+# run on the GPU machine from the repository root, carrying .whl:
+#     bash benchmarks/gpu_check.sh "$OUT/gpu_check.md"
+# The project itself is used from the working tree (PYTHONPATH), not installed.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+REPORT=${1:-${OUT:-.}/gpu_check.md}
+mkdir -p "$(dirname "$REPORT")"
+export PYTHONUNBUFFERED=1
+if [ -d .whl ] && ! python3 -c 'import pytensor' 2>/dev/null; then
+  python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/site .whl/*.whl \
+    || { echo "gpu_check: installing the wheels from .whl failed" | tee -a "$REPORT"; exit 1; }
+fi
+export PYTHONPATH=/tmp/site:$PWD${PYTHONPATH:+:$PYTHONPATH}
+section() { printf '\n## %s\n\n' "$1" >> "$REPORT"; echo "gpu_check: $1"; }
+
+{
+  echo "# GPU check, $(date -u '+%Y-%m-%d %H:%M UTC'), commit $(git rev-parse --short HEAD 2>/dev/null || echo '?')"
+  echo
+  echo '```'
+  nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv 2>&1 | head -3
+  python3 -c 'import jax, pytensor; print("jax", jax.__version__, jax.devices(), "pytensor", pytensor.__version__)' 2>&1
+  python3 -c 'import torch; print("torch", torch.__version__, "cuda", torch.cuda.is_available())' 2>&1
+  python3 -c 'import scanrnn, scanrnn.kernels as k; print("kernels", k.status())' 2>&1 | tail -1
+  echo '```'
+} >> "$REPORT"
+
+section "1. Agreement and gradient tests on the GPU"
+{
+  echo '```'
+  JAX_DEFAULT_MATMUL_PRECISION=highest timeout 140 python3 -m pytest -q -p no:cacheprovider \
+    tests/test_kernels.py tests/test_core_backends.py 2>&1 | tail -25
+  echo "exit status: $?"
+  echo '```'
+} >> "$REPORT"
+
+section "2. bench_core.py on the GPU (PyTorch on cuDNN)"
+{
+  echo '```'
+  timeout 170 python3 benchmarks/bench_core.py --configs lstm,lstm2,gru,rnn,lm --steps 5 \
+    --repeats 3 2>&1 | grep -v Warning | tail -70
+  echo "exit status: $?"
+  echo '```'
+} >> "$REPORT"
+
+section "3. Two minutes of scanrnn train (default model, JAX on the GPU)"
+CORPUS=../shared/data/timemachine.txt
+if [ ! -f "$CORPUS" ]; then  # no shared data on the GPU machine: the repository's own text
+  CORPUS=/tmp/gpu_check_corpus.txt
+  cat README.md scanrnn/*.py scanrnn/*/*.py > "$CORPUS"
+fi
+{
+  echo "corpus: $CORPUS ($(wc -c < "$CORPUS") bytes)"
+  echo '```'
+  timeout 140 python3 -m scanrnn train --corpus "$CORPUS" --minutes 2 --backend jax \
+    --out /tmp/gpu_check_run --no-progress 2>&1 | tail -15
+  echo "exit status: $?"
+  echo '```'
+} >> "$REPORT"
+echo "gpu_check: wrote $REPORT"
