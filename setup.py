@@ -30,11 +30,13 @@ setup(
         "numpy>=2.0",  # PyTensor 3 needs numpy 2
         # the progress bar of `scanrnn train` and `fit`: tqdm does it better than we would
         "tqdm>=4.62",
+        # loss.png of every run: a curve is read faster than metrics.csv (Agg backend, no GUI)
+        "matplotlib>=3.8",
     ],
     extras_require={
         "jax": ["jax>=0.4.30", *KERNELS],  # the recurrences on oneDNN's kernels (CPU)
         "kernels": KERNELS,
-        "plot": ["matplotlib"],
+        "plot": [],  # kept so that `pip install scanrnn[plot]` still works: now a dependency
         # .weights.h5 / .keras files from Keras 3 (scanrnn.keras.load_weights, load_model)
         "keras-io": ["h5py>=3.16"],  # the version the suite ran with
         "dev": ["pytest", "jax>=0.4.30", *KERNELS, "h5py>=3.16", "ruff>=0.17"],

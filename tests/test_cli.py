@@ -26,7 +26,7 @@ from scanrnn.lm import RunDir, load_run
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ["--max-chars", "20000", "--hidden", "32", "--embed", "16", "--layers", "1",
         "--batch-size", "8", "--seq-len", "16", "--backend", "jax", "--no-progress",
-        "--patience", "0", "--lr", "0.01"]
+        "--patience", "0", "--lr", "0.01", "--schedule", "plateau"]
 # validating every step makes every Ctrl-C land on a step that owes a validation
 EXACT = [*TINY, "--eval-every", "1", "--log-every", "1", "--epochs", "2"]
 

@@ -58,6 +58,7 @@ class Corpus:
     size: int
     url: str
     description: str
+    sample_prefix: str | None = None   # the seeds' epoch-sample prefix, if they have one
 
 
 CORPORA: dict[str, Corpus] = {
@@ -70,6 +71,7 @@ CORPORA: dict[str, Corpus] = {
         url="http://d2l-data.s3-accelerate.amazonaws.com/timemachine.txt",
         description="H. G. Wells, The Time Machine: the file used by Dive into Deep Learning "
                     "(d2l preprocessing gives 170,580 characters, vocabulary 28).",
+        sample_prefix="time traveller",
     ),
     "nietzsche": Corpus(
         name="nietzsche",

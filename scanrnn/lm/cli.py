@@ -66,9 +66,10 @@ def _data_flags(p, tc) -> None:
                         f"{d % tc.corpus}")
     g.add_argument("--max-chars", type=positive_int, metavar="N",
                    help="use only the first N characters of the text (default: all)")
-    g.add_argument("--preprocess", choices=("d2l", "none"),
-                   help=f"d2l: letters and spaces, lowercased; none: the raw text "
-                        f"{d % tc.preprocess}")
+    g.add_argument("--preprocess", choices=("auto", "d2l", "none"),
+                   help="d2l: letters and spaces, lowercased; none: the raw text, every "
+                        "character kept; auto: d2l for timemachine, none for any other corpus "
+                        "(default: auto)")
     g.add_argument("--tokens", choices=("char", "word"), help=f"token unit {d % tc.tokens}")
     g.add_argument("--val-fraction", type=fraction, metavar="F",
                    help=f"the last fraction F of the text is held out {d % tc.val_fraction}")
@@ -132,6 +133,9 @@ def _optimisation_flags(p, tc) -> None:
                    help=f"learning-rate schedule {d % tc.schedule}")
     g.add_argument("--halve-every", type=positive_int, metavar="N",
                    help=f"epochs between halvings for --schedule halve {d % tc.halve_every}")
+    g.add_argument("--warmup", type=fraction, metavar="F",
+                   help=f"first fraction of the run that ramps the learning rate up "
+                        f"(--schedule cosine) {d % tc.warmup}")
     g.add_argument("--min-lr", type=nonnegative_float, metavar="F",
                    help=f"final learning rate of --schedule cosine {d % tc.min_lr}")
 
@@ -148,9 +152,11 @@ def _run_flags(p, tc) -> None:
     g.add_argument("--resume", action="store_true",
                    help="continue the run in --out (default: the newest run in "
                         f"{DEFAULT_RUNS}/) from its latest checkpoint")
+    g.add_argument("--eval-minutes", type=positive_float, metavar="M",
+                   help=f"validate (and save latest.npz) every M minutes {d % tc.eval_minutes}")
     g.add_argument("--eval-every", type=nonnegative_int, metavar="N",
-                   help="validate (and save latest.npz) every N steps, 0 = at epoch ends "
-                        f"only {d % tc.eval_every}")
+                   help="validate every N steps and at epoch ends instead, 0 = at epoch ends "
+                        "only (default: every --eval-minutes)")
     g.add_argument("--save-every", type=nonnegative_int, metavar="N",
                    help="also save latest.npz every N steps, 0 = only after validations, "
                         "epochs and Ctrl-C (default: 0)")
@@ -160,8 +166,8 @@ def _run_flags(p, tc) -> None:
                    help="print a sample every N epochs, 0 = never (default: 1)")
     g.add_argument("--sample-prefix", action="append", metavar="TEXT",
                    help="prefix of the epoch samples; repeat for several "
-                        f"(default: {tc.sample_prefixes[0]!r} when the vocabulary has its "
-                        "characters, else the first word of the text)")
+                        "(default: 'time traveller' on timemachine, else the first words of a "
+                        "sentence in the middle of the training text)")
     g.add_argument("--sample-length", type=positive_int, metavar="N",
                    help=f"characters per epoch sample {d % tc.sample_length}")
     g.add_argument("--sample-temperature", type=positive_float, metavar="F",
@@ -213,10 +219,12 @@ def _eval_parser(sub):
                    help="use only the first N characters of --corpus (default: all)")
     p.add_argument("--checkpoint", default="best", metavar="best|latest",
                    help="which weights (default: best)")
-    p.add_argument("--batch-size", type=positive_int, default=16, metavar="N",
-                   help="parallel rows the text is cut into (default: 16)")
-    p.add_argument("--seq-len", type=positive_int, default=256, metavar="N",
-                   help="steps per compiled chunk, state carried across chunks (default: 256)")
+    p.add_argument("--batch-size", type=positive_int, metavar="N",
+                   help="parallel streams the text is read as (default: the run's validation "
+                        "setting)")
+    p.add_argument("--seq-len", type=positive_int, metavar="N",
+                   help="steps per compiled chunk, state carried across chunks (default: the "
+                        "run's validation setting)")
     p.add_argument("--backend", default="auto", metavar="NAME",
                    help="auto, jax, numba, c or python (default: auto)")
     p.set_defaults(func=cmd_eval)

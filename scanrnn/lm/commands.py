@@ -47,6 +47,9 @@ def cmd_eval(args) -> int:
     backend = check_backend(args.backend)
     run = _load(args)
     tc = run.train_config
+    # the streams and chunks training validated with, unless asked otherwise: the same score
+    layout = dict(batch_size=args.batch_size or tc.eval_batch_size,
+                  seq_len=args.seq_len or tc.eval_seq_len, backend=backend)
     if args.corpus is None:
         if args.max_chars:
             raise UsageError("--max-chars needs --corpus")
@@ -61,14 +64,11 @@ def cmd_eval(args) -> int:
             print(f"scanrnn eval: warning: {path} has changed since training (its training "
                   f"part no longer gives the run's vocabulary); scoring its last "
                   f"{tc.val_fraction:g} with the run's vocab.json", file=sys.stderr)
-        result = evaluate_tokens(run.model, run.vocab, val_tokens, batch_size=args.batch_size,
-                                 seq_len=args.seq_len, backend=backend)
+        result = evaluate_tokens(run.model, run.vocab, val_tokens, **layout)
         what = f"validation text of {path} (last {tc.val_fraction:g})"
     else:
         text, path = load_text(args.corpus, args.max_chars)
-        result = evaluate_text(run.model, run.vocab, text, preprocess=tc.preprocess,
-                               batch_size=args.batch_size, seq_len=args.seq_len,
-                               backend=backend)
+        result = evaluate_text(run.model, run.vocab, text, preprocess=tc.preprocess, **layout)
         what = path
     print(f"run: {run.path} ({run.checkpoint} checkpoint, step {run.meta.get('global_step')})")
     print(f"text: {what}, preprocess {tc.preprocess}: {result['tokens']:,} tokens scored")

@@ -148,8 +148,10 @@ class TrainConfig:
     """How to train; the defaults are what ``scanrnn train`` runs.
 
     Data: ``corpus`` (name or path), ``preprocess`` (``"d2l"``: letters and spaces,
-    lowercased, as d2l; ``"none"``: the raw text), ``tokens`` (``"char"``/``"word"``),
-    ``val_fraction`` (the LAST fraction of the text is held out).
+    lowercased, as d2l; ``"none"``: the raw text, every character kept; ``"auto"``, the
+    default: d2l for the ``timemachine`` reproductions, the raw text for any other corpus),
+    ``tokens`` (``"char"``/``"word"``), ``val_fraction`` (the LAST fraction of the text is
+    held out).
 
     Batches: ``seq_len`` ``T``, ``batch_size`` ``B``, ``sampling``: ``"random"`` (d2l random
     sampling, state reset every batch), ``"sequential"`` (d2l sequential partitioning, state
@@ -164,16 +166,21 @@ class TrainConfig:
     ``halve_every`` epochs, the MXNet seed); ``"cosine"`` (to ``min_lr`` over the run:
     over the steps of ``epochs``/``max_tokens``, else over ``minutes`` of wall clock);
     ``"plateau"`` (halve when ``plateau_patience`` validations in a row do not improve).
+    ``warmup``: the first fraction of the run (same clock as cosine) raises the learning
+    rate linearly from ``lr / 100`` to ``lr`` (cosine only).
 
-    Validation: every ``eval_every`` steps (0 = at each epoch end; always at epoch ends),
-    on ``eval_batch_size`` rows read in chunks of ``eval_seq_len`` with the state carried;
+    Validation: every ``eval_minutes`` of wall clock (checked between steps), or with
+    ``eval_minutes=None`` every ``eval_every`` steps and at each epoch end; always at the
+    end; on ``eval_batch_size`` parallel streams read in chunks of ``eval_seq_len`` with the
+    state carried (:class:`~scanrnn.lm.evaluate.Evaluator`);
     early stopping after ``patience`` validations without an improvement larger than
     ``min_delta`` (None = never); ``restore_best`` loads the best weights into the model at
     the end (:meth:`Trainer.state_dict` and a later ``fit()`` still continue from the last
     training weights).
 
-    Samples: every ``sample_every`` epochs (0 = never) from each of ``sample_prefixes``,
-    ``sample_length`` tokens at ``sample_temperature`` (or greedy).
+    Samples: every ``sample_every`` epochs (0 = never) from each of ``sample_prefixes``
+    (empty: a phrase from the training text), ``sample_length`` tokens at
+    ``sample_temperature`` (or greedy).
 
     Misc: ``backend``, ``seed`` (weights are seeded by the model; this seeds batches and
     samples), ``log_every`` (steps between ``on_step`` callbacks), ``progress`` (tqdm bar),
@@ -181,33 +188,35 @@ class TrainConfig:
     """
 
     corpus: str = "timemachine"
-    preprocess: str = "d2l"
+    preprocess: str = "auto"
     tokens: str = "char"
     val_fraction: float = 0.1
     seq_len: int = 64
     batch_size: int = 32
-    sampling: str = "random"
+    sampling: str = "sequential"
     batch_flavor: str = "d2l"
     epochs: int | None = None
     minutes: float | None = 9.0
     max_tokens: int | None = None
     optimizer: str = "adam"
-    lr: float = 5e-3
+    lr: float = 3e-3
     clip: float = 1.0
-    schedule: str = "plateau"
+    schedule: str = "cosine"
+    warmup: float = 0.02
     halve_every: int = 100
     plateau_patience: int = 2
     min_lr: float = 0.0
     backend: str = "auto"
     seed: int = 0
-    eval_every: int = 150
-    eval_batch_size: int = 16
+    eval_every: int = 0
+    eval_minutes: float | None = 0.5
+    eval_batch_size: int = 64
     eval_seq_len: int = 256
     patience: int | None = 8
     min_delta: float = 0.0
     restore_best: bool = True
     sample_every: int = 0
-    sample_prefixes: tuple = ("time traveller",)
+    sample_prefixes: tuple = ()
     sample_length: int = 100
     sample_temperature: float = 0.7
     sample_greedy: bool = False
@@ -220,6 +229,8 @@ class TrainConfig:
         if isinstance(self.sample_prefixes, str):
             self.sample_prefixes = (self.sample_prefixes,)
         self.sample_prefixes = tuple(self.sample_prefixes)
+        if self.preprocess == "auto":
+            self.preprocess = "d2l" if self.corpus == "timemachine" else "none"
         self.validate()
 
     def validate(self) -> None:
@@ -232,7 +243,7 @@ class TrainConfig:
         def is_int(v, lo=1):
             return isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v >= lo
 
-        check(self.preprocess in ("d2l", "none"), "preprocess", "'d2l' or 'none'")
+        check(self.preprocess in ("d2l", "none"), "preprocess", "'d2l', 'none' or 'auto'")
         check(self.tokens in ("char", "word"), "tokens", "'char' or 'word'")
         check(isinstance(self.val_fraction, (int, float)) and 0 <= self.val_fraction < 1,
               "val_fraction", "a number in [0, 1)")
@@ -264,6 +275,11 @@ class TrainConfig:
               and low <= self.sample_temperature <= high, "sample_temperature",
               f"between {low:g} and {high:g}")
         check(self.sample_length <= MAX_LENGTH, "sample_length", f"at most {MAX_LENGTH:,}")
+        check(isinstance(self.warmup, (int, float)) and 0 <= self.warmup <= 0.5, "warmup",
+              "a fraction in [0, 0.5]")
+        check(self.eval_minutes is None or (isinstance(self.eval_minutes, (int, float))
+                                            and self.eval_minutes > 0), "eval_minutes",
+              "None or > 0")
         check(isinstance(self.min_delta, (int, float)) and self.min_delta >= 0, "min_delta",
               ">= 0")
         check(self.backend is not None, "backend", "a backend name")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -9,7 +10,7 @@ import numpy as np
 from ..data import CorpusError, Vocab, load_corpus, text_tokens, train_val_split
 from .config import TrainConfig
 
-__all__ = ["LMData", "prepare_data", "split_tokens"]
+__all__ = ["LMData", "phrase_from", "prepare_data", "split_tokens"]
 
 
 @dataclass
@@ -47,3 +48,16 @@ def prepare_data(config: TrainConfig, text: str | None = None) -> LMData:
     train_ids = vocab.encode(train_tokens)
     val_ids = vocab.encode(val_tokens) if val_tokens else np.zeros(0, np.int32)
     return LMData(np.asarray(train_ids, np.int32), np.asarray(val_ids, np.int32), vocab, unknown)
+
+
+def phrase_from(text: str, mode: str = "char", words: int = 3) -> str:
+    """A sample prefix taken from a corpus: the first ``words`` words of the first line or
+    sentence in ``text`` that starts after its first character and has two words or more
+    (a heading is skipped); its first word for word tokens."""
+    if mode == "word":
+        return (text.split() or [text])[0]
+    for start in re.finditer(r"(?:\n|[.!?] )(?=\S)", text):
+        line = text[start.end():].split("\n", 1)[0].split()
+        if len(line) >= 2:
+            return " ".join(line[:words])
+    return " ".join(text.split()[:words]) or text[:8]

@@ -26,8 +26,8 @@ from ..cli_support import (
 )
 from ..losses import perplexity
 from .config import LMConfig, TrainConfig
-from ..data import text_tokens
-from .data import prepare_data
+from ..data import CORPORA
+from .data import phrase_from, prepare_data
 from .model import CharLM
 from .recorder import RunRecorder
 from .run import parse_configs
@@ -46,7 +46,8 @@ MODEL_FLAGS = {"cell": "cell", "layers": "layers", "hidden": "hidden", "embed": 
                "init_scale": "init_scale"}
 TRAIN_FLAGS = ("corpus", "preprocess", "tokens", "val_fraction", "seq_len", "batch_size",
                "sampling", "epochs", "minutes", "max_tokens", "optimizer", "lr", "clip",
-               "schedule", "halve_every", "min_lr", "backend", "eval_every", "patience",
+               "schedule", "halve_every", "warmup", "min_lr", "backend", "eval_every",
+               "eval_minutes", "patience",
                "sample_every", "sample_length", "sample_temperature")
 # what a resumed run may not change (data, model, compiled graph, batches)
 FIXED_ON_RESUME = ("corpus", "preprocess", "tokens", "val_fraction", "max_chars", "seq_len",
@@ -73,15 +74,16 @@ def _default_out(corpus: str, cell: str) -> Path:
     return Path(DEFAULT_RUNS) / f"{stem}-{cell}-{stamp}"
 
 
-def _sample_prefixes(args, vocab, text_tokens, default_prefixes):
-    """Explicit --sample-prefix values, or a default the vocabulary can encode."""
+def _sample_prefixes(args, corpus, vocab, lm_data):
+    """Explicit --sample-prefix values, else the registry corpus's own prefix (d2l's "time
+    traveller") when the vocabulary can encode it, else a phrase of the training text."""
     if args.sample_prefix:
         return tuple(args.sample_prefix)
-    good = [p for p in default_prefixes if not vocab.unknown(p)]
-    if good:
-        return tuple(good)
-    words = "".join(text_tokens[:200]).split() if vocab.mode == "char" else text_tokens[:1]
-    return (words[0] if words else "".join(text_tokens[:8]),)
+    known = CORPORA.get(corpus)
+    if known is not None and known.sample_prefix and not vocab.unknown(known.sample_prefix):
+        return (known.sample_prefix,)
+    middle = lm_data.train_ids[len(lm_data.train_ids) // 2:][:2000]
+    return (phrase_from(vocab.decode(middle), vocab.mode),)
 
 
 
@@ -150,9 +152,7 @@ def _setup_new(args, train_over, model_over):
     text, corpus_path = load_text(train_config.corpus, args.max_chars)
     lm_data = prepare_data(train_config, text)
     vocab = lm_data.vocab
-    prefixes = _sample_prefixes(args, vocab, text_tokens(text, train_config.preprocess,
-                                                         train_config.tokens),
-                                train_config.sample_prefixes)
+    prefixes = _sample_prefixes(args, train_config.corpus, vocab, lm_data)
     train_config = dataclasses.replace(train_config, sample_prefixes=prefixes)
     lm_config = LMConfig(vocab_size=len(vocab), seed=seed, **model_over)
     return train_config, lm_config, lm_data, vocab, text, corpus_path
@@ -164,7 +164,11 @@ def cmd_train(args) -> int:
 
     backend = check_backend(args.backend) if args.backend else None
     model_over = {MODEL_FLAGS[k]: v for k, v in _explicit(args, MODEL_FLAGS).items()}
+    if args.preprocess == "auto":          # the default: as if not given
+        args.preprocess = None
     train_over = _explicit(args, TRAIN_FLAGS)
+    if "eval_every" in train_over and "eval_minutes" not in train_over:
+        train_over["eval_minutes"] = None   # --eval-every N: validate on steps, not time
     if args.patience is not None:
         train_over["patience"] = args.patience or None
     run = None

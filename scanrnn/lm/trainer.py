@@ -37,6 +37,7 @@ from ..data import batch_rows, random_batches, sequential_batches, tokens_needed
 from ..losses import perplexity
 from . import trainer_state
 from .config import TrainConfig
+from .data import phrase_from
 from .evaluate import Evaluator, cached_evaluator
 from .interrupt import StopRequest
 from .model import CharLM
@@ -139,6 +140,7 @@ class Trainer:
         self.stop_reason = None
         self._final_weights = None     # the last training weights while the best are loaded
         self.epoch_stats = EpochStats()
+        self._validation_due = False
         self.lr = float(c.lr)
         self.interrupt_message = "stopping after this step (press Ctrl-C again to abort)"
 
@@ -249,9 +251,11 @@ class Trainer:
             self._sampler = Sampler(self.model, self.vocab, self.backend)
         c = self.config
         seed = c.seed + self.epoch if seed is None else seed
+        prefixes = c.sample_prefixes or (phrase_from(self.vocab.decode(
+            self.train_ids[len(self.train_ids) // 2:][:2000]), self.vocab.mode),)
         return [self._sampler.sample(p, c.sample_length, c.sample_temperature,
                                      greedy=c.sample_greedy, seed=seed)[0]
-                for p in c.sample_prefixes]
+                for p in prefixes]
 
     # -- schedule -----------------------------------------------------------------------
     def _total_steps(self):
@@ -268,15 +272,24 @@ class Trainer:
         if c.schedule == "halve":
             return c.lr / 2.0 ** ((self.epoch + 1) // c.halve_every)
         if c.schedule == "cosine":
-            total = self._total_steps()
-            if total is not None:
-                frac = min(self.global_step / total, 1.0)
-            elif c.minutes is not None:
-                frac = min(self.elapsed_now() / (60.0 * c.minutes), 1.0)
-            else:
+            frac = self.run_fraction()
+            if frac is None:
                 return c.lr
+            if frac < c.warmup:
+                return c.lr * max(frac / c.warmup, 0.01)
+            frac = (frac - c.warmup) / (1.0 - c.warmup)
             return c.min_lr + (c.lr - c.min_lr) * 0.5 * (1.0 + math.cos(math.pi * frac))
         return self.lr  # constant, plateau (changed on validation)
+
+    def run_fraction(self) -> float | None:
+        """How far through its budget the run is, in [0, 1]: by steps for an epochs or
+        max_tokens budget, else by wall clock for a minutes budget (None: no budget)."""
+        total = self._total_steps()
+        if total is not None:
+            return min(self.global_step / total, 1.0)
+        if self.config.minutes is not None:
+            return min(self.elapsed_now() / (60.0 * self.config.minutes), 1.0)
+        return None
 
     # -- the loop -----------------------------------------------------------------------
     @property
@@ -359,14 +372,17 @@ class Trainer:
                    "train_loss": train_loss, "train_perplexity": perplexity(train_loss),
                    "train_bits_per_char": train_loss / LN2,
                    "tokens_per_s": stats.tokens_per_second(c.batch_size * c.seq_len)}
-        last = self.evals[-1] if self.evals else None
         if self.val_ids is not None:
-            if last is None or last["step"] != self.global_step:
-                last = self.validate()
-            for key in ("val_loss", "val_perplexity", "val_bits_per_char", "is_best"):
-                metrics[key] = last[key]
-            if "val_unknown" in last:
-                metrics["val_unknown"] = last["val_unknown"]
+            if c.eval_minutes is None or self._validation_is_due():
+                if not self.validated_at_this_step():
+                    self.validate()
+            last = self.evals[-1] if self.evals else None
+            if last is not None:        # the newest validation (maybe of an earlier step)
+                for key in ("val_loss", "val_perplexity", "val_bits_per_char"):
+                    metrics[key] = last[key]
+                metrics["is_best"] = bool(last["is_best"]) and last["step"] == self.global_step
+                if "val_unknown" in last:
+                    metrics["val_unknown"] = last["val_unknown"]
         else:
             self._record_val(train_loss, metrics)
         metrics["best_val_loss"] = self.best_val_loss
@@ -411,6 +427,9 @@ class Trainer:
                     if self.stop_reason:
                         break
                     self._run_epoch(stop)
+                if self.val_ids is not None and self.global_step and \
+                        not self.validated_at_this_step():
+                    self.validate()   # the end is always validated
                 stop.check()   # a signal during the last validation
         finally:
             self.elapsed += time.perf_counter() - self._fit_start
@@ -431,9 +450,9 @@ class Trainer:
             while self.step_in_epoch < n:
                 loss = self._timed_step(xs[self.step_in_epoch], ys[self.step_in_epoch])
                 self._after_step(loss, bar)
+                self._validation_due = self.step_in_epoch < n and self._validation_is_due()
                 stop.step_done()
-                if c.eval_every and self.global_step % c.eval_every == 0 \
-                        and self.step_in_epoch < n:
+                if self._validation_due:
                     self._validate_mid_epoch()
                 if self.budget_reason() not in (None, "epochs"):
                     break
@@ -507,14 +526,23 @@ class Trainer:
     def validated_at_this_step(self) -> bool:
         return bool(self.evals) and self.evals[-1]["step"] == self.global_step
 
+    def _validation_is_due(self) -> bool:
+        """Whether the validation schedule asks for one now: ``eval_minutes`` of wall clock
+        since the last one (or since the start), else every ``eval_every`` steps."""
+        c = self.config
+        if self.val_ids is None or self.validated_at_this_step():
+            return False
+        if c.eval_minutes is not None:
+            last = self.evals[-1]["time"] if self.evals else 0.0
+            return self.elapsed_now() - last >= 60.0 * c.eval_minutes
+        return bool(c.eval_every) and self.global_step % c.eval_every == 0
+
     def owes_bookkeeping(self) -> bool:
         """True between a step and the validation or epoch end the schedule gives it
         (a checkpoint written then would not resume exactly)."""
         if self.step_in_epoch >= self.steps_per_epoch():
             return True
-        every = self.config.eval_every
-        return bool(every) and self.global_step % every == 0 and self.step_in_epoch > 0 \
-            and self.val_ids is not None and not self.validated_at_this_step()
+        return self._validation_due and not self.validated_at_this_step()
 
     def training_weights(self) -> dict:
         """The weights training continues from (not the best ones :meth:`fit` may have

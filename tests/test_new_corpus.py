@@ -1,0 +1,104 @@
+"""`scanrnn train` on a corpus nobody tuned for: the text as it is, prefixes from the
+corpus, a schedule that follows the budget, cheap validation that scores like one stream."""
+
+import math
+
+import numpy as np
+import pytest
+
+from scanrnn import cli
+from scanrnn.lm import CharLM, TrainConfig, Trainer, prepare_data
+from scanrnn.lm.data import phrase_from
+from scanrnn.lm.evaluate import Evaluator, stream_layout
+
+TEXT = ("PREFACE\n\nSupposing that Truth is a woman--what then? Is there not ground\n"
+        "for suspecting that all philosophers, in so far as they have been\n"
+        "dogmatists, have failed to understand women!\n") * 40
+
+
+def test_a_users_file_is_read_as_it_is(tmp_path):
+    path = tmp_path / "mine.txt"
+    path.write_text(TEXT, encoding="utf-8")
+    config = TrainConfig(corpus=str(path), minutes=None)
+    assert config.preprocess == "none"
+    assert TrainConfig(minutes=None).preprocess == "d2l"          # the timemachine seeds
+    data = prepare_data(config, TEXT)
+    for ch in "P\n,-?!S":                                         # case, lines, punctuation
+        assert ch in data.vocab, ch
+    assert data.vocab.decode(data.train_ids[:20]) == TEXT[:20]
+    assert len(data.train_ids) + len(data.val_ids) == len(TEXT)
+
+
+def test_the_sample_prefix_comes_from_the_corpus():
+    assert phrase_from("tail of a line\nSupposing that Truth is a woman") == \
+        "Supposing that Truth"
+    assert phrase_from("ing. Is there not ground") == "Is there not"
+    assert phrase_from("one two", mode="word") == "one"
+
+
+def test_a_new_corpus_run_samples_from_its_own_text(tmp_path, capsys):
+    path = tmp_path / "mine.txt"
+    path.write_text(TEXT, encoding="utf-8")
+    out = tmp_path / "run"
+    status = cli.main(["train", "--corpus", str(path), "--hidden", "8", "--layers", "1",
+                       "--embed", "4", "--seq-len", "8", "--batch-size", "4", "--epochs", "1",
+                       "--out", str(out), "--no-progress", "--quiet", "--backend", "jax"])
+    assert status == 0, capsys.readouterr().err
+    samples = (out / "samples.txt").read_text()
+    assert "time traveller" not in samples
+    prefix = samples.splitlines()[1][:len("Supposing")]
+    assert prefix in TEXT and prefix[0].isupper()
+    assert (out / "loss.png").stat().st_size > 1000                # matplotlib: a real plot
+
+
+def _trainer(**overrides):
+    ids = np.random.default_rng(0).integers(0, 12, 4000).astype(np.int32)
+    config = TrainConfig(seq_len=8, batch_size=4, progress=False, verbose=False,
+                         backend="jax", **overrides)
+    return Trainer(CharLM(vocab_size=12, hidden=8, embed=4, layers=1), config, ids)
+
+
+def test_the_schedule_follows_a_time_budget_to_its_end():
+    trainer = _trainer(minutes=10.0, lr=4e-3, min_lr=1e-4, warmup=0.1)
+    lrs = []
+    for minute in (0.0, 0.5, 1.0, 5.5, 10.0, 12.0):
+        trainer.elapsed = 60.0 * minute
+        lrs.append(trainer._scheduled_lr())
+    assert lrs[0] == pytest.approx(4e-5)                     # warm-up starts at lr / 100
+    assert lrs[1] == pytest.approx(2e-3)                     # halfway through the warm-up
+    assert lrs[2] == pytest.approx(4e-3)                     # the peak
+    assert lrs[3] == pytest.approx(1e-4 + (4e-3 - 1e-4) / 2)  # half-way down the cosine
+    assert lrs[4] == pytest.approx(1e-4) and lrs[5] == pytest.approx(1e-4)
+
+
+def test_the_schedule_follows_a_step_budget_to_its_end():
+    trainer = _trainer(epochs=2, minutes=None, lr=1e-2, min_lr=0.0, warmup=0.0)
+    trainer.fit()
+    assert trainer.global_step == 2 * trainer.steps_per_epoch()
+    assert trainer.lr == pytest.approx(0.0, abs=1e-12)
+    assert math.isfinite(trainer.best_val_loss)
+
+
+@pytest.mark.parametrize("streams", [4, 16])
+def test_parallel_streams_score_like_one_stream(streams):
+    model = CharLM(vocab_size=20, hidden=16, embed=8, layers=2, dropout=0.0, seed=3)
+    B, L, W = stream_layout(2992, streams, 64)
+    ids = np.random.default_rng(0).integers(0, 20, B * L + W + 1)   # every target scored
+    one = Evaluator(model, batch_size=1, seq_len=64, backend="jax")(ids)
+    many = Evaluator(model, batch_size=streams, seq_len=64, backend="jax")(ids)
+    assert one["tokens"] == many["tokens"] == len(ids) - 1
+    assert many["loss"] == pytest.approx(one["loss"], abs=1e-4)
+    cold = Evaluator(model, batch_size=streams, seq_len=64, backend="jax", burn_in=0)(ids)
+    assert abs(cold["loss"] - one["loss"]) > abs(many["loss"] - one["loss"])
+
+
+def test_validation_runs_on_the_clock_and_at_the_end():
+    trainer = _trainer(epochs=2, minutes=None, eval_minutes=1e-9)
+    trainer.val_ids = trainer.train_ids[:600]
+    trainer.fit()
+    steps = [m["step"] for m in trainer.evals]
+    assert steps == list(range(1, trainer.global_step + 1))     # due after every step
+    quiet = _trainer(epochs=2, minutes=None, eval_minutes=60.0)
+    quiet.val_ids = quiet.train_ids[:600]
+    quiet.fit()
+    assert [m["step"] for m in quiet.evals] == [quiet.global_step]   # only the final one
