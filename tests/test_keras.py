@@ -268,6 +268,23 @@ def test_predict_with_another_batch_size_than_training(trained):
     np.testing.assert_allclose(whole.sum(-1), 1.0, rtol=1e-5)
 
 
+def test_a_failed_save_leaves_the_previous_file_whole(trained, tmp_path, monkeypatch):
+    model = trained[0]
+    path = tmp_path / "model.npz"
+    model.save(path)
+    before = path.read_bytes()
+
+    def interrupted(handle, **arrays):                 # half a file, then the disk is full
+        handle.write(b"PK\x03\x04 half")
+        raise OSError("no space left on device")
+    monkeypatch.setattr(np, "savez", interrupted)
+    with pytest.raises(OSError, match="no space"):
+        model.save(path)
+    with pytest.raises(OSError, match="no space"):
+        model.save_weights(path)
+    assert path.read_bytes() == before and list(tmp_path.iterdir()) == [path]
+
+
 def test_save_load_gives_the_same_predictions(trained, tmp_path):
     model, x, _, _, _ = trained
     want = model.predict(x, batch_size=64)

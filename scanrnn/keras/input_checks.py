@@ -41,17 +41,9 @@ def standardize_x(model, x) -> list[np.ndarray]:
     builds a Sequential that was not built yet from their shape."""
     if x is None:
         raise ValueError("no input data given")
-    if isinstance(x, dict):
-        if not model.built:
-            raise ValueError("inputs by name need a built model")
-        missing = [n for n in model.input_names if n not in x]
-        if missing:
-            raise ValueError(f"missing input(s) {missing}; the model inputs are "
-                             f"{', '.join(model.input_names)}")
-        arrays = [x[n] for n in model.input_names]
-    else:
-        expand_1d_in_place(x)
-        arrays = list(x) if isinstance(x, (list, tuple)) else [x]
+    if isinstance(x, dict) and not model.built:
+        raise ValueError("inputs by name need a built model")
+    arrays = _arrays(x, model.input_names if model.built else [], "inputs")
     if not model.built:
         model.ensure_built_from(arrays)
     if len(arrays) != len(model.inputs):
@@ -110,18 +102,23 @@ def check_array(array, shape, dtype, what, embeddings=(), classes=None) -> np.nd
     return array.astype(dtype, copy=False)
 
 
+def _arrays(data, names, what) -> list:
+    """The arrays of ``data``: a dict by name (one per name of ``names``), a list or tuple
+    (1-D arrays in a list expanded, see :func:`expand_1d_in_place`), or one array."""
+    if not isinstance(data, dict):
+        expand_1d_in_place(data)
+        return list(data) if isinstance(data, (list, tuple)) else [data]
+    missing = [n for n in names if n not in data]
+    if missing or len(set(names)) != len(names):
+        raise ValueError(f"{what} by name need unique names and one array each; missing "
+                         f"{missing}; the model's are {', '.join(names)}")
+    return [data[n] for n in names]
+
+
 def _target_arrays(model, y) -> list:
     if y is None:
         raise ValueError("no targets given (y)")
-    if isinstance(y, dict):
-        missing = [n for n in model.output_names if n not in y]
-        if missing or len(set(model.output_names)) != len(model.output_names):
-            raise ValueError(f"targets by name need unique output names and one array each;"
-                             f" outputs: {', '.join(model.output_names)}")
-        arrays = [y[n] for n in model.output_names]
-    else:
-        expand_1d_in_place(y)
-        arrays = list(y) if isinstance(y, (list, tuple)) else [y]
+    arrays = _arrays(y, model.output_names, "targets")
     if len(arrays) != len(model.outputs):
         raise ValueError(f"model {model.name!r} has {len(model.outputs)} output(s) "
                          f"({', '.join(model.output_names)}), got {len(arrays)} target "

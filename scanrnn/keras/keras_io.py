@@ -84,7 +84,7 @@ def group_arrays(layer, group) -> list[np.ndarray]:
     if kind == "Bidirectional":
         return (group_arrays(layer.forward_layer, group.get("forward_layer")) +
                 group_arrays(layer.backward_layer, group.get("backward_layer")))
-    if kind in ("SimpleRNN", "GRU", "LSTM"):
+    if hasattr(layer, "cell_kind"):             # a recurrent layer: its arrays are its cell's
         return _vars(group.get("cell"))
     return _vars(group)
 

@@ -202,7 +202,7 @@ class Recurrent(Layer):
 
     @property
     def n_states(self) -> int:
-        return {"lstm": 2}.get(self.cell_kind, 1)
+        return cells.CELLS[self.cell_kind].n_states
 
     def compute_output_shape(self, input_shape):
         shape = input_shape[0] if isinstance(input_shape, list) else input_shape
