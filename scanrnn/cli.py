@@ -18,7 +18,7 @@ from pathlib import Path
 import pytensor
 
 from ._version import __version__
-from .backends import backends
+from .compile import backends
 from .cli_support import (  # noqa: F401  (UsageError and the exit codes: public here too)
     EXIT_FAILED,
     EXIT_INTERRUPTED,

@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse
 import math
 
-from .backends import resolve_backend
+from .compile import resolve_backend
 from .data import read_text, resolve_corpus
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130

@@ -674,8 +674,8 @@ def test_flags_given_on_resume_are_honoured_and_recorded_for_the_next(tmp_path):
 COMPILING_TRAIN = """
 import os, sys, time
 from pathlib import Path
-from scanrnn import backends, cli
-marker, compile_ = Path(sys.argv[1]), backends.Function._compile
+from scanrnn import cli, compile
+marker, compile_ = Path(sys.argv[1]), compile.Function._compile
 
 def slow_compile(self, signature):
     if self.name == "train_step":
@@ -683,7 +683,7 @@ def slow_compile(self, signature):
         time.sleep(600)                       # a compile that would take ten minutes
     return compile_(self, signature)
 
-backends.Function._compile = slow_compile
+compile.Function._compile = slow_compile
 sys.exit(cli.main(sys.argv[2:]))
 """
 

@@ -7,7 +7,7 @@ import pytest
 
 import scanrnn
 from scanrnn import cells, losses, optim
-from scanrnn.backends import BackendError, installed_backends
+from scanrnn.compile import BackendError, installed_backends
 from scanrnn.recurrent import unroll
 
 BACKENDS = installed_backends()
@@ -51,7 +51,7 @@ def test_every_backend_gives_the_same_losses_and_parameters(dtype, tol, first):
     """ONE symbolic graph compiled on every backend in turn.
 
     Compiling the same graph again on another backend used to fail for two LSTM layers
-    (PyTensor rewrites Scan inner graphs in place; see backends._with_private_inner_graphs).
+    (PyTensor rewrites Scan inner graphs in place; see compile._with_private_inner_graphs).
     """
     x, y, loss, norm, params, updates = _training_graph(dtype, first=first)
     initial = {v: np.asarray(v.get_value()).copy() for v in updates}

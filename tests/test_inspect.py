@@ -21,7 +21,7 @@ import pytensor
 import pytest
 
 import scanrnn
-from scanrnn.backends import mode_for
+from scanrnn.compile import mode_for
 from scanrnn.inspect import DotNotFound, build_spec, capture_rewrites, explain, theano_seed_spec
 from scanrnn.inspect import cli as graph_cli
 from scanrnn.inspect.specs import parse_spec
@@ -94,7 +94,7 @@ def _direct_rewrite_names(spec, backend):
     """What PyTensor itself prints, parsed independently of scanrnn.inspect."""
     # the graph scanrnn.function hands to PyTensor: OpFromGraph nodes already inlined
     # from private copies (so PyTensor's own inline_ofg_expansion has nothing to do)
-    from scanrnn.backends import _with_private_inner_graphs
+    from scanrnn.compile import _with_private_inner_graphs
     keys = list(spec.updates)
     graph = _with_private_inner_graphs([*spec.outputs, *spec.updates.values()])
     outputs, updates = graph[:len(spec.outputs)], dict(zip(keys, graph[len(spec.outputs):]))

@@ -16,7 +16,7 @@ from pytensor.scan.op import Scan
 
 import scanrnn
 from scanrnn import cells
-from scanrnn.backends import _with_private_inner_graphs, installed_backends
+from scanrnn.compile import _with_private_inner_graphs, installed_backends
 from scanrnn.recurrent import unroll
 from scanrnn.pytensor_compat import (
     PYTENSOR_VERSION,

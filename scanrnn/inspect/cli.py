@@ -13,7 +13,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from ..backends import BackendError
+from ..compile import BackendError
 from ..lm.rundir import RunDir
 from .explainer import explain
 from .render import DotNotFound

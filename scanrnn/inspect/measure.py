@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..backends import check_arguments, function
+from ..compile import check_arguments, function
 from .rewrites import capture_rewrites
 
 __all__ = ["BackendRun", "SharedSnapshot", "compile_and_time", "time_compiled"]

@@ -35,7 +35,7 @@ import pytensor.tensor as pt
 from pytensor.tensor.special import softmax
 
 from .. import init, losses
-from ..backends import installed_backends
+from ..compile import installed_backends
 from ..cells import CELL_KINDS
 from ..data import tokens_needed
 from ..lm.config import LMConfig

@@ -4,7 +4,7 @@ A graph to study is ``inputs -> outputs`` plus ``updates`` (Theano's triple), wi
 optional example argument values for timing.  Accepted targets:
 
 * a :class:`GraphSpec`;
-* a :class:`scanrnn.backends.Function` (``scanrnn.function(...)``);
+* a :class:`scanrnn.compile.Function` (``scanrnn.function(...)``);
 * a ``pytensor`` compiled function: only its rewritten graph (``f.maker.fgraph``) and its
   speed can be studied, since PyTensor rewrites the graph it compiles in place; pass the
   symbolic graph or a :func:`scanrnn.function` result to see the rewriting too;
@@ -27,7 +27,7 @@ from pytensor.compile.sharedvalue import SharedVariable
 from pytensor.graph.basic import Constant, Variable
 from pytensor.graph.traversal import graph_inputs
 
-from ..backends import Function as ScanrnnFunction
+from ..compile import Function as ScanrnnFunction
 from ..lm.model import CharLM
 from .graph_spec import GraphSpec, example_args
 from .specs import lm_training_spec, spec_from_path_or_model

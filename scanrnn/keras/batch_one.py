@@ -1,6 +1,6 @@
 """Compiled functions for a batch of exactly one sequence.
 
-On JAX, :class:`scanrnn.backends.Function` pins every free dimension to the
+On JAX, :class:`scanrnn.compile.Function` pins every free dimension to the
 shapes of the call with ``specify_shape``.  A batch of one becomes a static
 size 1 *after* the graph was built, and a ``scan`` built for a free batch then
 meets a broadcastable (size 1) sequence it was not built for: PyTensor's scan

@@ -8,7 +8,7 @@ which :mod:`.step_functions` builds the loss graph from.
 
 from __future__ import annotations
 
-from ..backends import resolve_backend
+from ..compile import resolve_backend
 from . import losses as klosses
 from . import optimizers
 

@@ -4,7 +4,7 @@ Each model compiles (lazily, on first use) at most three functions with
 :func:`scanrnn.function`: ``train`` (loss, metrics; optimizer updates merged
 with the layers' state, batch-norm and dropout updates), ``test`` (loss,
 metrics; state updates) and ``predict`` (outputs; state updates).  Their
-inputs have a free batch axis; the core's :class:`~scanrnn.backends.Function`
+inputs have a free batch axis; the core's :class:`~scanrnn.compile.Function`
 compiles one version per input shape on JAX (a new batch size costs one
 compile, then is cached), and one for all shapes on the other backends.
 
@@ -19,8 +19,8 @@ import pytensor.tensor as pt
 from .. import losses as core_losses
 from .. import optim
 from .._config import floatx
-from ..backends import function as compile_function
-from ..backends import resolve_backend
+from ..compile import function as compile_function
+from ..compile import resolve_backend
 from .batch_one import single_batch, updates_sharing_slots
 from .compile_settings import CompileSettings
 from .engine import Context

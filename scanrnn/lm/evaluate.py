@@ -9,7 +9,7 @@ import numpy as np
 import pytensor.tensor as pt
 
 from .._config import floatx
-from ..backends import function, resolve_backend
+from ..compile import function, resolve_backend
 from ..data import text_tokens
 from ..losses import cross_entropy, perplexity
 from .model import CharLM

@@ -24,7 +24,7 @@ import numpy as np
 import pytensor.tensor as pt
 
 from .._config import floatx
-from ..backends import function, resolve_backend
+from ..compile import function, resolve_backend
 from ..random import stream_key, uniform_hash
 from ..recurrent import scan
 from .config import MAX_LENGTH, TEMPERATURE_RANGE, check_length, check_temperature  # noqa: F401

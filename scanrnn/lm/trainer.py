@@ -32,7 +32,7 @@ import numpy as np
 import pytensor
 
 from .._config import floatx
-from ..backends import function, resolve_backend
+from ..compile import function, resolve_backend
 from ..data import batch_rows, random_batches, sequential_batches, tokens_needed
 from ..losses import perplexity
 from . import trainer_state
