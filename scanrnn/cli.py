@@ -9,7 +9,7 @@ Ctrl-C (after saving a checkpoint).  ``SCANRNN_DEBUG=1`` shows tracebacks instea
 from __future__ import annotations
 
 import argparse
-import importlib.util
+import importlib.metadata
 import os
 import platform
 import sys
@@ -65,11 +65,11 @@ def _info_parser(sub):
 def cmd_info(args) -> int:
     report = backends()
     versions = dict(report["versions"])
-    for module in ("tqdm", "matplotlib"):
-        if importlib.util.find_spec(module) is None:
+    for module in ("tqdm", "matplotlib"):     # read from the metadata: importing is slow
+        try:
+            versions[module] = importlib.metadata.version(module)
+        except importlib.metadata.PackageNotFoundError:
             versions[module] = "not installed"
-        else:
-            versions[module] = getattr(__import__(module), "__version__", "?")
     print(f"scanrnn {__version__} ({Path(__file__).resolve().parent})")
     print(f"python {platform.python_version()} ({sys.executable})")
     print("versions: " + ", ".join(f"{k} {v}" for k, v in versions.items()))
@@ -95,12 +95,22 @@ def cmd_info(args) -> int:
         str(p.parent) for p in search_paths("x")) + ", then the download")
     print("caches:")
     print(f"  corpus downloads: {default_cache_dir()}")
-    print(f"  pytensor C cache: {pytensor.config.compiledir}")
-    print(f"  numba cache:      {Path(pytensor.config.base_compiledir) / 'numba'}")
+    print(f"  pytensor C cache: {_pytensor_cache_dir('compiledir')}")
+    print(f"  numba cache:      {_pytensor_cache_dir('base_compiledir', 'numba')}")
     print(f"  jax cache:        {jax_cache_dir() or 'off (SCANRNN_JAX_CACHE=0)'}")
     print("  (PYTENSOR_FLAGS=base_compiledir=/path moves both pytensor caches)")
     return EXIT_OK
 
+
+
+def _pytensor_cache_dir(setting: str, sub: str = "") -> str:
+    """A PyTensor cache folder, or why there is none (PyTensor creates it when read, and
+    raises when it cannot: a read-only home)."""
+    try:
+        return str(Path(getattr(pytensor.config, setting)) / sub)
+    except Exception as exc:  # PyTensor raises ValueError or OSError, depending on the case
+        return (f"unavailable ({one_line(exc)}); set PYTENSOR_FLAGS=base_compiledir=/a/"
+                f"writable/folder")
 
 
 # --------------------------------------------------------------------------------------
@@ -135,7 +145,7 @@ def jax_cache_dir() -> Path | None:
 def _enable_jax_cache() -> None:
     """Turn on JAX's persistent compilation cache, so a second `scanrnn sample` (or a
     resumed `train`) skips XLA compilation.  Silently skipped if JAX is not installed."""
-    import importlib.util
+    import importlib.metadata
     folder = jax_cache_dir()
     if folder is None or importlib.util.find_spec("jax") is None:
         return
@@ -169,7 +179,9 @@ def main(argv=None) -> int:
         print(f"\n{prog}: interrupted", file=sys.stderr, flush=True)
         return EXIT_INTERRUPTED
     except (ValueError, OSError) as exc:
-        print(f"{prog}: error: {one_line(exc)}", file=sys.stderr, flush=True)
+        hint = ("; set PYTENSOR_FLAGS=base_compiledir=/a/writable/folder"
+                if "compiledir" in str(exc) else "")
+        print(f"{prog}: error: {one_line(exc)}{hint}", file=sys.stderr, flush=True)
         return EXIT_USAGE
     except RecursionError:
         from .pytensor_compat import PYTENSOR_VERSION

@@ -48,3 +48,20 @@ def test_running_out_of_memory_is_one_line_not_a_traceback(monkeypatch, capsys):
     err = capsys.readouterr().err
     assert err.startswith("scanrnn info: error: out of memory (Unable to allocate 1.49 TiB")
     assert "smaller model" in err and len(err.strip().splitlines()) == 1
+
+
+def test_info_completes_where_pytensor_cannot_create_its_cache(tmp_path):
+    """A read-only home: PyTensor raises when its compile cache folder is read; `scanrnn
+    info` says so on that line and finishes (it stopped half-way, exit 2)."""
+    import subprocess
+    import sys
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where PyTensor wants its cache folder")
+    env = {**os.environ, "PYTENSOR_FLAGS": f"base_compiledir={blocker}/pytensor",
+           "SCANRNN_KERNELS": "0"}
+    result = subprocess.run([sys.executable, "-m", "scanrnn", "info"], env=env,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    cache_line = next(line for line in result.stdout.splitlines() if "pytensor C cache" in line)
+    assert "unavailable" in cache_line and "PYTENSOR_FLAGS=base_compiledir=" in cache_line
+    assert "jax cache:" in result.stdout                  # the lines after it are printed too
