@@ -202,7 +202,7 @@ def library():
                 _RESULT["result"] = (ctypes.CDLL(str(path)), facts)
             except KernelUnavailable as exc:
                 _RESULT["result"] = (None, str(exc))
-            except OSError as exc:  # an unwritable cache, a library that will not load
+            except Exception as exc:  # an unwritable cache, a hung compiler, a bad library
                 _RESULT["result"] = (None, f"the oneDNN kernels could not be built or "
-                                           f"loaded: {exc}")
+                                           f"loaded: {type(exc).__name__}: {exc}")
         return _RESULT["result"]
