@@ -105,8 +105,10 @@ def test_kernel_path_equals_scan_path(kind, T, B, H, layers, backwards, ids):
     inputs, outputs = stacked_graph(kind, H, layers, go_backwards=backwards, ids=ids)
     with_k, without = both_paths(inputs, outputs)
     args = arguments(inputs, T, B, H, ids)
+    before = kernels.describe(with_k)  # what the rewrite will do, before compiling
     got, want = with_k(*args), without(*args)
     lines = kernels.describe(with_k)
+    assert before == lines and kernels.describe(without) == []
     expected = kernel_for(kind)
     assert len(lines) == layers and all(
         f"rewrite onednn_recurrence -> {expected} (" in ln if expected else "fused scan" in ln

@@ -111,13 +111,18 @@ def status() -> dict:
 def describe(target) -> list[str]:
     """One line per recurrence: the rewrite that fired and the kernel it runs on.
 
-    ``target``: a :class:`scanrnn.Function` (its compiled graphs and the rewrite's
-    decisions), a PyTensor ``Function``, a ``FunctionGraph`` or a list of
-    variables (what the rewrite would do to that graph).
+    ``target``: a :class:`scanrnn.Function` (the rewrite's decisions at its last
+    compilation; before its first call, what the rewrite would do), a PyTensor
+    ``Function``, a ``FunctionGraph`` or a list of variables (what the rewrite would
+    do to that graph).  Empty when nothing would run on a kernel's backend.
     """
     decisions = getattr(target, "kernel_decisions", None)
     if decisions is not None:
         return [d.line() for d in decisions]
+    if hasattr(target, "kernel_decisions"):  # a scanrnn Function not called yet (or not JAX)
+        if target.backend != "jax" or not target.kernels:
+            return []
+        target = [*target.outputs, *target.updates.values()]
     fgraph = getattr(getattr(target, "maker", None), "fgraph", None) or target
     if hasattr(fgraph, "apply_nodes"):
         from .ops import OneDNNRecurrence
