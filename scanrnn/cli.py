@@ -76,12 +76,7 @@ def cmd_info(args) -> int:
     print(f"backends: {', '.join(report['installed'])} (auto = {report['default']})")
     print(f"jax devices: {', '.join(report['jax_devices']) or 'none (JAX not installed)'}")
     print(f"floatX: {report['floatX']}")
-    kernels = report.get("kernels") or {}
-    print("vendor kernels: " + (", ".join(kernels["active"]) + " (JAX functions use them; "
-                                "scanrnn.function(..., kernels=False) keeps the scans)"
-                                if kernels.get("active") else
-                                f"none ({kernels.get('reason') or 'unknown'}): recurrences run "
-                                "as scans"))
+    print("vendor kernels: " + _kernel_line(report.get("kernels") or {}))
     mirror = os.environ.get("SCANRNN_DATA")
     offline = os.environ.get("SCANRNN_OFFLINE", "").strip() not in ("", "0")
     print(f"corpora (SCANRNN_DATA={mirror or '(unset)'}, downloads "
@@ -101,6 +96,16 @@ def cmd_info(args) -> int:
     print("  (PYTENSOR_FLAGS=base_compiledir=/path moves both pytensor caches)")
     return EXIT_OK
 
+
+
+def _kernel_line(kernels: dict) -> str:
+    if not kernels.get("active"):
+        return f"none ({kernels.get('reason') or 'unknown'}): recurrences run as fused scans"
+    names = ", ".join(kernels["active"])
+    if kernels.get("default"):
+        return f"{names} (used by default; scanrnn.function(..., kernels=False) keeps the scans)"
+    return (f"{names} built, not used by default here: the fused scan measured faster on "
+            "this CPU; kernels=True or SCANRNN_KERNELS=1 turns them on")
 
 
 def _pytensor_cache_dir(setting: str, sub: str = "") -> str:

@@ -32,6 +32,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 import importlib.util
+import os
 import warnings
 from functools import cache
 
@@ -132,13 +133,28 @@ def backends() -> dict:
     }
 
 
+def kernels_wanted(setting) -> bool:
+    """Whether a JAX function with ``kernels=setting`` rewrites its recurrences onto
+    vendor kernels: ``"auto"`` follows ``SCANRNN_KERNELS`` (1: yes, 0: no), else yes on
+    a GPU and no on the CPU, where the fused scan measured faster."""
+    if setting != "auto":
+        return bool(setting)
+    env = os.environ.get("SCANRNN_KERNELS", "").strip().lower()
+    if env in ("1", "on", "true", "yes"):
+        return True
+    if env in ("0", "off", "false", "no"):
+        return False
+    import jax
+    return jax.default_backend() != "cpu"
+
+
 def kernel_status() -> dict:
     """Which vendor kernels JAX functions use here, or why none: ``{"active": [...],
     "reason": str | None, ...}`` (see :func:`scanrnn.kernels.status`; may build them once)."""
     if not _available("jax"):
         return {"active": [], "reason": "JAX is not installed"}
     from . import kernels
-    return kernels.status()
+    return {**kernels.status(), "default": kernels_wanted("auto")}
 
 
 # Harmless warnings PyTensor and JAX print while tracing a float32 graph:
@@ -313,9 +329,11 @@ class Function:
 
     def __init__(self, inputs, outputs=None, updates=None, backend="auto", *, name=None,
                  givens=None, return_numpy=True, on_unused_input="raise",
-                 no_default_updates=False, profile=False, kernels=True):
+                 no_default_updates=False, profile=False, kernels="auto"):
         self.backend = resolve_backend(backend)
-        self.kernels = bool(kernels)
+        if kernels not in (True, False, "auto"):
+            raise ValueError(f"kernels must be True, False or 'auto', got {kernels!r}")
+        self.kernels = kernels
         self.kernel_decisions = None  # scanrnn.kernels.rewriting.Decision list, per compile
         self.name = name
         self.inputs = list(inputs)
@@ -390,7 +408,7 @@ class Function:
         ops are inlined); its decisions are kept in ``kernel_decisions``.
         """
         variables = [*self.outputs, *self.updates.values()]
-        if self.backend != "jax" or not self.kernels:
+        if self.backend != "jax" or not kernels_wanted(self.kernels):
             return variables
         from . import kernels
         with self._build_context():
@@ -463,8 +481,11 @@ def function(inputs, outputs=None, updates=None, backend="auto", **kwargs) -> Fu
 
     Keyword arguments: ``name``, ``givens``, ``return_numpy`` (default True:
     results are numpy arrays), ``on_unused_input``, ``no_default_updates``,
-    ``profile``, ``kernels`` (default True: on JAX, fused recurrences run on
-    oneDNN's kernels where they apply, see :mod:`scanrnn.kernels`; False keeps
-    the scan, for study and comparison).
+    ``profile``, ``kernels``: True runs fused recurrences on vendor kernels where they
+    apply on JAX (oneDNN on the CPU, cuDNN's LSTM on an NVIDIA GPU, see
+    :mod:`scanrnn.kernels`); False keeps the scan, for study and comparison; ``"auto"``
+    (the default) uses them where they are measured faster than the fused scan: on a GPU,
+    and on the CPU only with ``SCANRNN_KERNELS=1`` (oneDNN 3.2 inside XLA measured
+    0.78-0.88x the fused scan on the LSTM models here; benchmarks/RESULTS.md).
     """
     return Function(inputs, outputs, updates, backend, **kwargs)

@@ -303,7 +303,7 @@ def test_the_report_names_the_kernel_each_recurrence_runs_on():
     reason = unavailable_reason()
     if reason is not None:
         pytest.skip(f"oneDNN kernels unavailable here: {reason}")
-    r = explain(D2L, backends="jax", run=False)
+    r = explain(D2L, backends="jax", run=False, kernels=True)
     [line] = r.runs[0].kernels
     assert "rewrite onednn_recurrence -> oneDNN vanilla_rnn" in line and "rnn_1" in line
     assert not r.runs[0].scans                     # the loop now runs inside the kernel

@@ -32,6 +32,14 @@ needs_kernel = pytest.mark.skipif(
     reason=f"vendor kernel path NOT tested here, only the scan path: {REASON}")
 
 
+
+@pytest.fixture(autouse=True)
+def _kernels_on_by_default(monkeypatch):
+    """On this CPU kernels="auto" keeps the fused scan (it measured faster); these tests
+    study the kernel path, so "auto" means the kernels here."""
+    monkeypatch.setenv("SCANRNN_KERNELS", "1")
+
+
 def kernel_for(kind):
     """The kernel a ``kind`` recurrence runs on here (None: the scan), e.g. "oneDNN lbr_gru"."""
     if VENDOR == "cudnn":

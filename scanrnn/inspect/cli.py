@@ -70,9 +70,12 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
                         help="include the jaxpr and lowered StableHLO of the JAX function")
     parser.add_argument("--no-run", action="store_true",
                         help="compile only; do not run or time the functions")
-    parser.add_argument("--no-kernels", action="store_true",
-                        help="keep the scans on JAX instead of vendor RNN kernels (to study "
-                             "the scans, or to compare)")
+    kernels = parser.add_mutually_exclusive_group()
+    kernels.add_argument("--kernels", action="store_true",
+                         help="run the recurrences on vendor RNN kernels on JAX (default: "
+                              "where they are faster: on a GPU)")
+    kernels.add_argument("--no-kernels", action="store_true",
+                         help="keep the scans on JAX (to study them, or to compare)")
     parser.set_defaults(func=run_graph)
     return parser
 
@@ -124,7 +127,8 @@ def run_graph(args) -> int:
             target = run_dir_spec(path)
         report = explain(target, backends=backends, stage=args.stage,
                          jax_text=args.jax_text, run=not args.no_run,
-                         kernels=not args.no_kernels)
+                         kernels=True if args.kernels else False if args.no_kernels
+                         else "auto")
     except (NotARunDirError, BackendError, ValueError, FileNotFoundError) as exc:
         return _error(str(exc).splitlines()[0])
     try:

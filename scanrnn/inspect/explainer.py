@@ -43,7 +43,7 @@ def resolve_backends(backends, default: str | None = None) -> list[str]:
 
 def explain(target, *, backends=("auto",), inputs=None, stage: str = "both",
             jax_text: bool = False, run: bool = True, min_time_s: float = 0.3,
-            kernels: bool = True) -> GraphReport:
+            kernels: bool | str = "auto") -> GraphReport:
     """Compile ``target`` on each backend and report what the compiler did.
 
     Parameters
@@ -71,10 +71,10 @@ def explain(target, *, backends=("auto",), inputs=None, stage: str = "both",
         others are compiled only: no first call, which for Numba is the long part).
     min_time_s : float
         About how long to spend timing steady calls per backend.
-    kernels : bool
-        Let the JAX backend run fused recurrences on vendor kernels (:mod:`scanrnn.kernels`;
-        the report names the rewrite and the kernel of each recurrence); False keeps the
-        scans, to study them or to compare.
+    kernels : bool or "auto"
+        True runs fused recurrences on vendor kernels on JAX (:mod:`scanrnn.kernels`; the
+        report names the rewrite and the kernel of each recurrence); False keeps the scans,
+        to study them or to compare; "auto" does what :func:`scanrnn.function` does.
 
     Returns
     -------
@@ -84,8 +84,7 @@ def explain(target, *, backends=("auto",), inputs=None, stage: str = "both",
     if stage not in ("before", "after", "both"):
         raise ValueError(f"stage must be 'before', 'after' or 'both', got {stage!r}")
     spec = as_graph_spec(target, inputs=inputs)
-    if not kernels:
-        spec.fn_kwargs = {**spec.fn_kwargs, "kernels": False}
+    spec.fn_kwargs = {**spec.fn_kwargs, "kernels": kernels}
     names = resolve_backends(backends, spec.backend)
     info = installed_report()
     report = GraphReport(
