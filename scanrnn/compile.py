@@ -329,7 +329,8 @@ class Function:
 
     def __init__(self, inputs, outputs=None, updates=None, backend="auto", *, name=None,
                  givens=None, return_numpy=True, on_unused_input="raise",
-                 no_default_updates=False, profile=False, kernels="auto"):
+                 no_default_updates=False, profile=False, kernels="auto", devices=None,
+                 batch_axes=None):
         self.backend = resolve_backend(backend)
         if kernels not in (True, False, "auto"):
             raise ValueError(f"kernels must be True, False or 'auto', got {kernels!r}")
@@ -349,6 +350,11 @@ class Function:
                 raise ValueError(f"input {i} must be a symbolic tensor input (pt.tensor, "
                                  f"pt.matrix, ...), got {var!r}")
         self.shared = _shared_tensors(self.outputs, self.updates)
+        self.parallel = None
+        if devices is not None:
+            self._set_devices(devices, batch_axes)
+        elif batch_axes:
+            raise ValueError("batch_axes is for a data-parallel function: give devices= too")
         self.mode = mode_for(self.backend)
         self.compiled = {}
         self._pin = self.backend == "jax"
@@ -356,6 +362,49 @@ class Function:
         self._fresh = set()
         if not self._pin:
             self._compile(None)
+
+    # -- data parallelism ---------------------------------------------------
+    def _set_devices(self, devices, batch_axes):
+        """Split batch axes over ``devices`` (see :mod:`scanrnn.parallel`)."""
+        from .parallel import DataParallel, default_batch_axis
+        if self.backend != "jax":
+            raise BackendError(f"devices= needs the JAX backend (this function is on "
+                               f"{self.backend!r}); use backend='jax'")
+        self.parallel = DataParallel(devices)
+        given = dict(batch_axes or {})
+        by_name = {v.name: v for v in [*self.inputs, *self.shared] if v.name}
+        axes = {}
+        for key, axis in given.items():
+            var = by_name.get(key) if isinstance(key, str) else key
+            if not any(var is v for v in [*self.inputs, *self.shared]):
+                raise ValueError(f"batch_axes names {key!r}, which is neither an input nor a "
+                                 f"shared variable of this function")
+            axes[var] = axis
+        self._input_axes = [
+            self.parallel.check_axis(_describe(v, i), v.ndim,
+                                     axes.get(v, default_batch_axis(v.ndim)))
+            for i, v in enumerate(self.inputs)]
+        self._shared_axes = {
+            v: self.parallel.check_axis(f"shared variable {v.name!r}", v.ndim, axes.get(v))
+            for v in self.shared}
+
+    def _place(self, args):
+        """Arguments split over the mesh, shared values placed (once; they stay there)."""
+        placed = [self.parallel.place_local(_describe(v, i), a, axis)
+                  for i, (v, a, axis) in enumerate(zip(self.inputs, args, self._input_axes))]
+        for var, axis in self._shared_axes.items():
+            storage = var.container.storage
+            storage[0] = self.parallel.place_global(f"shared variable {var.name!r}",
+                                                    storage[0], axis)
+        return placed
+
+    def _constrained_updates(self, updates):
+        """New shared values marked to stay where their old ones live (replicated or split)."""
+        from .parallel import constrain
+        return {var: constrain(value, self.parallel.sharding(var.ndim,
+                                                             self._shared_axes.get(var)))
+                if var in self._shared_axes else value
+                for var, value in updates.items()}
 
     # -- compilation --------------------------------------------------------
     def _signature(self, args):
@@ -369,6 +418,8 @@ class Function:
         private = _with_private_inner_graphs(self._with_kernels())
         outputs = private[:len(self.outputs)]
         updates = dict(zip(keys, private[len(self.outputs):]))
+        if self.parallel is not None:
+            updates = self._constrained_updates(updates)
         if signature is not None:
             input_shapes, shared_shapes = signature
             pins = {}
@@ -435,6 +486,8 @@ class Function:
     def _prepare(self, args):
         """Check ``args``; return the compiled function for their signature, the key, the args."""
         args = check_arguments(self.inputs, args)
+        if self.parallel is not None:
+            args = self._place(args)
         key = self._signature(args)
         fn = self.compiled.get(key)
         return (fn if fn is not None else self._compile(key)), key, args
@@ -462,11 +515,13 @@ class Function:
             with self._build_context():
                 results = fn(*args)
         if self.return_numpy:
-            results = [np.asarray(r) for r in results]
+            convert = np.asarray if self.parallel is None else self.parallel.to_host
+            results = [convert(r) for r in results]
         return results[0] if self.single_output else results
 
     def __repr__(self):
-        return (f"<scanrnn.Function {self.name or ''} backend={self.backend} "
+        where = "" if self.parallel is None else f" {self.parallel!r}"
+        return (f"<scanrnn.Function {self.name or ''} backend={self.backend}{where} "
                 f"inputs={[v.name for v in self.inputs]} compiled={len(self.compiled)}>")
 
 
@@ -487,5 +542,14 @@ def function(inputs, outputs=None, updates=None, backend="auto", **kwargs) -> Fu
     (the default) uses them where they are measured faster than the fused scan: on a GPU,
     and on the CPU only with ``SCANRNN_KERNELS=1`` (oneDNN 3.2 inside XLA measured
     0.78-0.88x the fused scan on the LSTM models here; benchmarks/RESULTS.md).
+
+    Data parallelism (JAX only, :mod:`scanrnn.parallel`): ``devices`` is an int N, ``"all"``,
+    a list of JAX devices or a ``jax.sharding.Mesh``; inputs are split along their batch
+    axis (axis 1 of time-major ``(T, B, ...)`` inputs, axis 0 of 1-D ones, scalars
+    replicated), shared variables replicated and kept on the devices between calls.
+    ``batch_axes={variable_or_name: axis or None}`` overrides an input's axis, or splits a
+    shared variable (state carried between sequential batches) along ``axis``.  A batch
+    size not divisible by the number of devices raises a ``ParallelError``.  With
+    ``return_numpy=False`` the results stay JAX arrays on the devices.
     """
     return Function(inputs, outputs, updates, backend, **kwargs)
