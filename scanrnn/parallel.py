@@ -206,9 +206,6 @@ class ShardingConstraint(Op):
     def perform(self, node, inputs, outputs):
         outputs[0][0] = inputs[0]
 
-    def infer_shape(self, fgraph, node, shapes):
-        return shapes
-
     def pullback(self, inputs, outputs, output_grads):
         return [output_grads[0]]
 
@@ -277,9 +274,12 @@ def initialize(coordinator: str | None = None, num_processes: int | None = None,
         jax.config.update("jax_cpu_collectives_implementation", "gloo")
     except (AttributeError, ValueError):  # older JAX: its default CPU collectives
         pass
-    jax.distributed.initialize(coordinator_address=coordinator, num_processes=num_processes,
-                               process_id=process_id, initialization_timeout=timeout_s,
-                               heartbeat_timeout_seconds=heartbeat_timeout_s)
+    from .peer_failure import heartbeat_callback
+    with heartbeat_callback():  # a lost process: one line and exit status 1, not SIGABRT
+        jax.distributed.initialize(coordinator_address=coordinator,
+                                   num_processes=num_processes, process_id=process_id,
+                                   initialization_timeout=timeout_s,
+                                   heartbeat_timeout_seconds=heartbeat_timeout_s)
     return True
 
 
