@@ -505,6 +505,11 @@ class Function:
                 if not isinstance(value, np.ndarray):  # a JAX array: read-only view
                     container.storage[0] = np.array(value)
             args = [np.asarray(a) for a in args]
+        with self._peer_errors():
+            results = self._run(fn, key, args)
+        return results[0] if self.single_output else results
+
+    def _run(self, fn, key, args):
         if key in self._fresh:  # the first call traces (JAX) or compiles (Numba)
             self._fresh.discard(key)
             with warnings.catch_warnings(), self._build_context():
@@ -517,7 +522,14 @@ class Function:
         if self.return_numpy:
             convert = np.asarray if self.parallel is None else self.parallel.to_host
             results = [convert(r) for r in results]
-        return results[0] if self.single_output else results
+        return results
+
+    def _peer_errors(self):
+        """Several processes: a collective failed by a lost process raises ``PeerLost``."""
+        if self.parallel is None or not self.parallel.multi_process:
+            return contextlib.nullcontext()
+        from .peer_failure import collective_errors
+        return collective_errors()
 
     def __repr__(self):
         where = "" if self.parallel is None else f" {self.parallel!r}"

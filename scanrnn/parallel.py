@@ -274,12 +274,9 @@ def initialize(coordinator: str | None = None, num_processes: int | None = None,
         jax.config.update("jax_cpu_collectives_implementation", "gloo")
     except (AttributeError, ValueError):  # older JAX: its default CPU collectives
         pass
-    from .peer_failure import heartbeat_callback
-    with heartbeat_callback():  # a lost process: one line and exit status 1, not SIGABRT
-        jax.distributed.initialize(coordinator_address=coordinator,
-                                   num_processes=num_processes, process_id=process_id,
-                                   initialization_timeout=timeout_s,
-                                   heartbeat_timeout_seconds=heartbeat_timeout_s)
+    jax.distributed.initialize(coordinator_address=coordinator, num_processes=num_processes,
+                               process_id=process_id, initialization_timeout=timeout_s,
+                               heartbeat_timeout_seconds=heartbeat_timeout_s)
     return True
 
 
