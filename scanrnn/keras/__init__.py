@@ -13,9 +13,17 @@ Layers are thin: a recurrent layer calls :mod:`scanrnn.cells` and
 statistics).  Both Keras 1 spellings (``nb_epoch``, ``init=``,
 ``inner_init=``, ``output_dim``, ``merge(mode='sum')``) and Keras 3 names
 (``epochs``, ``kernel_initializer``, ``units``) work.
+
+Several devices: :mod:`scanrnn.keras.distribution` (Keras 3's names) splits each batch
+of ``fit``, ``evaluate`` and ``predict`` over the devices, weights replicated::
+
+    from scanrnn.keras import distribution
+    with distribution.DataParallel().scope():     # every device JAX sees
+        model.compile(loss="sparse_categorical_crossentropy", optimizer="adam")
+        model.fit(x, y, batch_size=64)
 """
 
-from . import callbacks, layers, losses, models, optimizers, utils
+from . import callbacks, distribution, layers, losses, models, optimizers, utils
 from .callbacks import (Callback, EarlyStopping, History, LambdaCallback, LearningRateScheduler,
                         ModelCheckpoint, TerminateOnNaN)
 from .layers import (GRU, LSTM, Activation, Add, Average, BatchNormalization, Bidirectional,
@@ -32,7 +40,7 @@ __all__ = [
     "EarlyStopping", "Embedding", "Flatten", "History", "Input", "InputLayer", "LambdaCallback",
     "Layer", "LearningRateScheduler", "Maximum", "Minimum", "Model", "ModelCheckpoint", "Multiply",
     "RMSprop", "Reshape", "Sequential", "SimpleRNN", "Subtract", "TerminateOnNaN",
-    "TimeDistributed", "add", "average", "callbacks", "concatenate", "get_file", "layers",
-    "load_model", "losses", "maximum", "merge", "minimum", "model_from_json", "models",
+    "TimeDistributed", "add", "average", "callbacks", "concatenate", "distribution",
+    "get_file", "layers", "load_model", "losses", "maximum", "merge", "minimum", "model_from_json", "models",
     "multiply", "optimizers", "set_random_seed", "subtract", "to_categorical", "utils",
 ]

@@ -9,6 +9,7 @@ which :mod:`.step_functions` builds the loss graph from.
 from __future__ import annotations
 
 from ..compile import resolve_backend
+from . import distribution as distribution_lib
 from . import losses as klosses
 from . import optimizers
 
@@ -28,6 +29,7 @@ class CompileSettings:
         self._compiled = False
         self._compile_args = None
         self._loss_setup = None
+        self._compile_distribution = None
 
     def compile(self, optimizer="rmsprop", loss=None, metrics=None, loss_weights=None,
                 sample_weight_mode=None, backend="auto", **kwargs):
@@ -45,6 +47,9 @@ class CompileSettings:
             The total loss is ``sum(weight_i * loss_i)``.
         backend : str
             ``"auto"`` (JAX when installed), ``"jax"``, ``"numba"``, ``"c"``, ``"python"``.
+
+        A data-parallel distribution set now (:mod:`scanrnn.keras.distribution`) is kept
+        and used by ``fit``, ``evaluate`` and ``predict`` when none is set at their call.
         """
         for key in ("run_eagerly", "jit_compile", "steps_per_execution", "weighted_metrics"):
             kwargs.pop(key, None)
@@ -59,6 +64,7 @@ class CompileSettings:
             klosses.get(item)
         self.optimizer = optimizers.get(optimizer)
         self.backend = resolve_backend(backend)
+        self._compile_distribution = distribution_lib.distribution()
         self.loss = loss
         self._compile_args = {"loss": loss, "metrics": list(metrics or []),
                               "loss_weights": loss_weights}

@@ -125,7 +125,7 @@ class FitLoop(StepFunctions):
             warnings.warn("fitting a stateful model with shuffle=True: consecutive batches are "
                           "not consecutive text, so the carried state links unrelated "
                           "sequences; pass shuffle=False", stacklevel=2)
-        self.train_function()
+        self._function("train", None, self._distribution_in_effect())
         steps = math.ceil(n / batch_size)
         self.history = History()
         cbs = CallbackList([self.history, *(callbacks or [])], self,

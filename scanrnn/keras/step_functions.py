@@ -10,6 +10,12 @@ compile, then is cached), and one for all shapes on the other backends.
 
 Train and test take ``(*inputs, *targets, *sample_weights)``: one target and one
 per-sample loss weight array per output (:mod:`.sample_weights`).
+
+Under a data-parallel distribution (:mod:`.distribution`) the functions are compiled
+again for its devices (kept per distribution, sharing the weights and optimizer
+state); their inputs are split along axis 0, train and test take one more input,
+``valid`` ``(B,)``, and batches are padded to a multiple of the device count
+(:mod:`.parallel_batches`).
 """
 
 from __future__ import annotations
@@ -21,6 +27,9 @@ from .. import optim
 from .._config import floatx
 from ..compile import function as compile_function
 from ..compile import resolve_backend
+from ..parallel import to_host
+from . import distribution as distribution_lib
+from . import parallel_batches
 from .batch_one import single_batch, updates_sharing_slots
 from .compile_settings import CompileSettings
 from .engine import Context
@@ -37,6 +46,11 @@ class StepFunctions(CompileSettings):
     def _invalidate(self):
         super()._invalidate()
         self._functions = {}
+        self._optimizer_slots = None
+
+    def _distribution_in_effect(self):
+        """The distribution set now, else the one set at ``compile``, else None."""
+        return distribution_lib.distribution() or self._compile_distribution
 
     def _target_variables(self):
         targets = []
@@ -54,9 +68,10 @@ class StepFunctions(CompileSettings):
                           dtype=floatx())
                 for i, (t, (loss, _, _)) in enumerate(zip(targets, self._losses()))]
 
-    def _loss_graph(self, outputs, targets, ctx, sample_weights=None):
+    def _loss_graph(self, outputs, targets, ctx, sample_weights=None, valid=None):
         """``(total loss, [metric values])``: scalars.  A softmax output's loss is computed
-        from its logits (``ctx.logits``) with the stable log-softmax."""
+        from its logits (``ctx.logits``) with the stable log-softmax.  ``valid`` ``(B,)``
+        (data-parallel functions) masks padded rows out of every mean."""
         total, metric_values = 0, []
         sample_weights = sample_weights or [None] * len(outputs)
         for out_t, pred, y, sw, (loss, weight, metrics) in zip(
@@ -67,6 +82,8 @@ class StepFunctions(CompileSettings):
             values = loss(y, pred, logits=logits, num_classes=classes)
             if mask is not None and mask.ndim != values.ndim:
                 mask = None
+            if valid is not None:
+                mask = _rows_mask(valid, values, mask)
             weighted = values if sw is None else values * sw
             total = total + weight * core_losses.reduce(weighted, "mean", mask)
             for _, metric in metrics:
@@ -74,40 +91,73 @@ class StepFunctions(CompileSettings):
                     metric(y, pred, logits=logits, num_classes=classes), "mean", mask))
         return total, metric_values
 
-    def _function(self, kind, batch_size=None):
-        """The compiled ``kind`` function; ``batch_size=1``: its batch-of-one graph."""
-        fn = self._functions.get((kind, batch_size))
+    def _function(self, kind, batch_size=None, dist=None):
+        """The compiled ``kind`` function; ``batch_size=1``: its batch-of-one graph;
+        ``dist``: for that distribution's devices."""
+        key = (kind, batch_size, dist)
+        fn = self._functions.get(key)
         if fn is None:
-            fn = self._functions[(kind, batch_size)] = self._make_function(kind, batch_size)
+            fn = self._functions[key] = self._make_function(kind, batch_size, dist)
         return fn
 
     def _run(self, kind, arrays):
         """Call the compiled ``kind`` function on one batch (see :mod:`.batch_one`)."""
+        dist = self._distribution_in_effect()
+        if dist is not None:
+            return self._run_parallel(kind, arrays, dist)
         return self._function(kind, single_batch(resolve_backend(self.backend), arrays))(*arrays)
 
-    def _make_function(self, kind, batch_size=None):
+    def _run_parallel(self, kind, arrays, dist):
+        """One batch split over ``dist``'s devices, padded to a multiple of their count."""
+        parallel_batches.check_stateful(self, dist)
+        n = len(arrays[0])
+        size = dist.padded_size(n)
+        if size != n:
+            parallel_batches.check_padding(self, kind, n, size, dist)
+            arrays = parallel_batches.pad_rows(arrays, size)
+        fn = self._function(kind, single_batch(resolve_backend(self.backend), arrays), dist)
+        if kind != "predict":
+            return fn(*arrays, parallel_batches.valid_rows(n, size))
+        outputs = fn(*arrays)
+        return outputs if size == n else [to_host(out)[:n] for out in outputs]
+
+    def _make_function(self, kind, batch_size=None, dist=None):
         ctx = Context(training=kind == "train")
         inputs, outputs = self.build_graph(ctx, batch_size)
         common = {"backend": self.backend, "name": f"{self.name}.{kind}",
                   "return_numpy": False, "on_unused_input": "ignore"}
+        if dist is not None and resolve_backend(self.backend) != "jax":
+            raise distribution_lib.ParallelError(
+                f"a data-parallel distribution needs the JAX backend; model {self.name!r} "
+                f"is compiled for {resolve_backend(self.backend)!r} (compile(backend='jax'))")
+        states = [s for layer in self.stateful_layers() for s in layer.states]
         if kind == "predict":
+            if dist is not None:
+                common.update(dist.function_options(inputs, states))
             return compile_function(inputs, outputs, ctx.updates, **common)
         targets = self._target_variables()
         weights = self._weight_variables(targets)
-        loss, metric_values = self._loss_graph(outputs, targets, ctx, weights)
+        valid = None if dist is None else pt.tensor(name="valid_rows", shape=(batch_size,),
+                                                    dtype=floatx())
+        loss, metric_values = self._loss_graph(outputs, targets, ctx, weights, valid)
         updates = ctx.updates
         if kind == "train":
-            updates = optim.merge(self._optimizer_updates(loss, batch_size), ctx.updates)
-        return compile_function(inputs + targets + weights, [loss, *metric_values], updates,
-                                **common)
+            updates = optim.merge(self._optimizer_updates(loss, batch_size, dist), ctx.updates)
+        batched = inputs + targets + weights + ([] if valid is None else [valid])
+        if dist is not None:
+            common.update(dist.function_options(batched, states))
+        return compile_function(batched, [loss, *metric_values], updates, **common)
 
-    def _optimizer_updates(self, loss, batch_size):
+    def _optimizer_updates(self, loss, batch_size, dist=None):
+        """The optimizer's updates; the first general training step owns its state (moments,
+        step counter), the batch-of-one and other distributions' steps share it."""
         params = self.trainable_weights
-        if batch_size is None:
+        if self._optimizer_slots is None and batch_size is not None:
+            self._function("train", None, dist)
+        if self._optimizer_slots is None:
             updates = self.optimizer.get_updates(loss, params)
             self._optimizer_slots = list(updates.slots)
             return updates
-        self._function("train")                  # the general step owns the optimizer state
         return updates_sharing_slots(self.optimizer, loss, params, self._optimizer_slots)
 
     def train_function(self):
@@ -115,3 +165,9 @@ class StepFunctions(CompileSettings):
         *metrics]`` (one sample-weight array per output, see :mod:`.sample_weights`)."""
         self._require_compiled("training")
         return self._function("train")
+
+
+def _rows_mask(valid, values, mask):
+    """``mask`` (or ones) times ``valid`` ``(B,)`` broadcast to ``values``' shape."""
+    rows = pt.broadcast_to(pt.shape_padright(valid, values.ndim - 1), values.shape)
+    return rows if mask is None else rows * mask
