@@ -41,6 +41,6 @@ __all__ = [
     "Layer", "LearningRateScheduler", "Maximum", "Minimum", "Model", "ModelCheckpoint", "Multiply",
     "RMSprop", "Reshape", "Sequential", "SimpleRNN", "Subtract", "TerminateOnNaN",
     "TimeDistributed", "add", "average", "callbacks", "concatenate", "distribution",
-    "get_file", "layers", "load_model", "losses", "maximum", "merge", "minimum", "model_from_json", "models",
-    "multiply", "optimizers", "set_random_seed", "subtract", "to_categorical", "utils",
+    "get_file", "layers", "load_model", "losses", "maximum", "merge", "minimum",
+    "model_from_json", "models", "multiply", "optimizers", "set_random_seed", "subtract", "to_categorical", "utils",
 ]

@@ -122,14 +122,14 @@ class StepFunctions(CompileSettings):
         return outputs if size == n else [to_host(out)[:n] for out in outputs]
 
     def _make_function(self, kind, batch_size=None, dist=None):
-        ctx = Context(training=kind == "train")
-        inputs, outputs = self.build_graph(ctx, batch_size)
-        common = {"backend": self.backend, "name": f"{self.name}.{kind}",
-                  "return_numpy": False, "on_unused_input": "ignore"}
         if dist is not None and resolve_backend(self.backend) != "jax":
             raise distribution_lib.ParallelError(
                 f"a data-parallel distribution needs the JAX backend; model {self.name!r} "
                 f"is compiled for {resolve_backend(self.backend)!r} (compile(backend='jax'))")
+        ctx = Context(training=kind == "train")
+        inputs, outputs = self.build_graph(ctx, batch_size)
+        common = {"backend": self.backend, "name": f"{self.name}.{kind}",
+                  "return_numpy": False, "on_unused_input": "ignore"}
         states = [s for layer in self.stateful_layers() for s in layer.states]
         if kind == "predict":
             if dist is not None:
