@@ -42,5 +42,6 @@ __all__ = [
     "RMSprop", "Reshape", "Sequential", "SimpleRNN", "Subtract", "TerminateOnNaN",
     "TimeDistributed", "add", "average", "callbacks", "concatenate", "distribution",
     "get_file", "layers", "load_model", "losses", "maximum", "merge", "minimum",
-    "model_from_json", "models", "multiply", "optimizers", "set_random_seed", "subtract", "to_categorical", "utils",
+    "model_from_json", "models", "multiply", "optimizers", "set_random_seed", "subtract",
+    "to_categorical", "utils",
 ]
