@@ -54,6 +54,7 @@ def _train_parser(sub):
     _batch_and_budget_flags(p, tc)
     _optimisation_flags(p, tc)
     _run_flags(p, tc)
+    _device_flags(p)
     p.set_defaults(func=cmd_train)
     return p
 
@@ -174,6 +175,32 @@ def _run_flags(p, tc) -> None:
                    help=f"temperature of the epoch samples {d % tc.sample_temperature}")
     g.add_argument("--no-progress", action="store_true", help="no progress bar")
     g.add_argument("--quiet", action="store_true", help="print only errors and the summary")
+
+
+def devices_arg(text: str):
+    """``--devices``: a positive integer or ``all``."""
+    return "all" if text.strip().lower() == "all" else positive_int(text)
+
+
+def _device_flags(p) -> None:
+    g = p.add_argument_group(
+        "devices and processes",
+        "Data parallel: the batch is split over the devices (--batch-size must be a multiple "
+        "of their number).\nSeveral processes (one per host, or several on one machine): "
+        "start the same command in each,\nwith its --process-id; each feeds its own rows of "
+        "the batch and process 0 writes the run.")
+    g.add_argument("--devices", type=devices_arg, metavar="N|all",
+                   help="train data parallel on the first N devices JAX sees, or all of them "
+                        "(default: one device; with several processes: all; a --resume may "
+                        "change it)")
+    g.add_argument("--coordinator", metavar="HOST:PORT",
+                   help="address of process 0, to join several processes "
+                        "(default: $SCANRNN_COORDINATOR)")
+    g.add_argument("--num-processes", type=positive_int, metavar="N",
+                   help="how many processes train this run (default: $SCANRNN_NUM_PROCESSES)")
+    g.add_argument("--process-id", type=nonnegative_int, metavar="I",
+                   help="this process's index, 0..N-1; 0 writes the run directory "
+                        "(default: $SCANRNN_PROCESS_ID)")
 
 
 def _sample_parser(sub):

@@ -182,6 +182,11 @@ class TrainConfig:
     (empty: a phrase from the training text), ``sample_length`` tokens at
     ``sample_temperature`` (or greedy).
 
+    Devices: ``devices`` (None: one device; an int N or ``"all"``: data parallel over the
+    first N or all devices JAX sees, every process's devices after
+    :func:`scanrnn.parallel.initialize`); ``batch_size`` is the global batch and must be
+    divisible by the number of devices (:mod:`scanrnn.lm.devices`).
+
     Misc: ``backend``, ``seed`` (weights are seeded by the model; this seeds batches and
     samples), ``log_every`` (steps between ``on_step`` callbacks), ``progress`` (tqdm bar),
     ``verbose`` (a line every ``print_every`` epochs and at each mid-epoch validation).
@@ -207,6 +212,7 @@ class TrainConfig:
     plateau_patience: int = 2
     min_lr: float = 0.0
     backend: str = "auto"
+    devices: int | str | None = None
     seed: int = 0
     eval_every: int = 0
     eval_minutes: float | None = 0.5
@@ -283,6 +289,8 @@ class TrainConfig:
         check(isinstance(self.min_delta, (int, float)) and self.min_delta >= 0, "min_delta",
               ">= 0")
         check(self.backend is not None, "backend", "a backend name")
+        check(self.devices is None or self.devices == "all" or is_int(self.devices), "devices",
+              "None, a positive integer or 'all'")
 
     def to_dict(self) -> dict:
         """Plain JSON-serialisable dict."""

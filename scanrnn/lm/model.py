@@ -22,6 +22,7 @@ import pytensor.tensor as pt
 from .. import init as initializers
 from .._config import floatx
 from ..cells import make_cell
+from ..parallel import to_host
 from ..random import advanced, dropout, stream_key
 from ..recurrent import unroll
 from .config import LMConfig
@@ -114,8 +115,9 @@ class CharLM:
 
     # -- weights ------------------------------------------------------------------------
     def get_weights(self) -> dict[str, np.ndarray]:
-        """``{name: float32 numpy array}`` (copies), in :attr:`params` order."""
-        return {p.name: np.array(p.get_value(borrow=True), dtype=np.float32)
+        """``{name: float32 numpy array}`` (copies), in :attr:`params` order (gathered to
+        the host when data-parallel training keeps them on a device mesh)."""
+        return {p.name: np.array(to_host(p.get_value(borrow=True)), dtype=np.float32)
                 for p in self.params}
 
     def set_weights(self, weights: dict) -> None:

@@ -1,8 +1,12 @@
 """``scanrnn train``: a new run or ``--resume``, and what may change on a resume.
 
 Exit status: 0 success; 1 training stopped by a NaN / infinite loss (the last good
-checkpoint is kept); 2 bad input; 130 interrupted by Ctrl-C or SIGTERM (after saving a
-checkpoint when a step had finished).
+checkpoint is kept) or, in a multi-process run, because another process stopped; 2 bad
+input; 130 interrupted by Ctrl-C or SIGTERM (after saving a checkpoint when a step had
+finished).
+
+``--devices N|all`` trains data parallel (:mod:`scanrnn.lm.devices`); ``--coordinator``,
+``--num-processes`` and ``--process-id`` join several processes (:mod:`scanrnn.lm.processes`).
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from .run import parse_configs
 from .rundir import RunDir
 from .step import NonFiniteLossError
 from .interrupt import TrainingInterrupted
+from .processes import FollowerRun, join, peer_lost
 from .trainer import Trainer
 
 __all__ = ["BUDGET_FLAGS", "FIXED_ON_RESUME", "MODEL_FLAGS", "TRAIN_FLAGS", "cmd_train"]
@@ -46,7 +51,7 @@ MODEL_FLAGS = {"cell": "cell", "layers": "layers", "hidden": "hidden", "embed": 
                "init_scale": "init_scale"}
 TRAIN_FLAGS = ("corpus", "preprocess", "tokens", "val_fraction", "seq_len", "batch_size",
                "sampling", "epochs", "minutes", "max_tokens", "optimizer", "lr", "clip",
-               "schedule", "halve_every", "warmup", "min_lr", "backend", "eval_every",
+               "schedule", "halve_every", "warmup", "min_lr", "backend", "devices", "eval_every",
                "eval_minutes", "patience",
                "sample_every", "sample_length", "sample_temperature")
 # what a resumed run may not change (data, model, compiled graph, batches)
@@ -87,9 +92,11 @@ def _sample_prefixes(args, corpus, vocab, lm_data):
 
 
 
-def _open_to_resume(args):
-    """The run to resume, opened and locked (another process training it: RunDirError)."""
-    run = RunDir.open(Path(args.out) if args.out else _newest_run(Path(DEFAULT_RUNS)))
+def _open_to_resume(args, writer: bool = True):
+    """The run to resume, opened and locked (another process training it: RunDirError);
+    for a process other than 0, opened to read only (:class:`FollowerRun`)."""
+    path = Path(args.out) if args.out else _newest_run(Path(DEFAULT_RUNS))
+    run = RunDir.open(path) if writer else FollowerRun.open(path)
     run.lock()   # before anything is read or cleaned up: nobody else writes it from now on
     return run
 
@@ -161,8 +168,22 @@ def _setup_new(args, train_over, model_over):
 
 def cmd_train(args) -> int:
     """``scanrnn train``: a new run or ``--resume``; the run directory stays locked
-    (:meth:`scanrnn.rundir.RunDir.lock`) until the command ends."""
+    (:meth:`scanrnn.rundir.RunDir.lock`) until the command ends.  With several processes
+    (``--coordinator``...) they join first; process 0 alone writes and prints."""
+    index = join(args)   # before any JAX work
+    if index:
+        args.quiet, args.no_progress = True, True
+    try:
+        return _cmd_train(args, writer=not index)
+    except Exception as exc:
+        if index is None or not peer_lost(exc):
+            raise
+        print(f"scanrnn train: error: another process of this run stopped: {one_line(exc)}",
+              file=sys.stderr, flush=True)
+        return EXIT_FAILED
 
+
+def _cmd_train(args, writer: bool) -> int:
     backend = check_backend(args.backend) if args.backend else None
     model_over = {MODEL_FLAGS[k]: v for k, v in _explicit(args, MODEL_FLAGS).items()}
     if args.preprocess == "auto":          # the default: as if not given
@@ -175,11 +196,11 @@ def cmd_train(args) -> int:
     run = None
     try:
         if args.resume:
-            run = _open_to_resume(args)
+            run = _open_to_resume(args, writer)
             train_config, lm_config, lm_data, vocab, text, corpus_path, checkpoint = \
                 _setup_resume(args, run, train_over)
         else:
-            if args.out:                 # an existing run is refused before any work
+            if args.out and writer:      # an existing run is refused before any work
                 RunDir.check_new(args.out)
             train_config, lm_config, lm_data, vocab, text, corpus_path = \
                 _setup_new(args, train_over, model_over)
@@ -194,7 +215,7 @@ def cmd_train(args) -> int:
         trainer = Trainer(CharLM(lm_config), train_config, lm_data.train_ids,
                           lm_data.val_ids, vocab)
         if run is None:
-            run = _create_run(args, trainer, lm_data, vocab, corpus_path)
+            run = _create_run(args, trainer, lm_data, vocab, corpus_path, writer)
         else:   # the flags this resume changed are recorded for the next one
             run.record_train_config(recorded_train.to_dict())
         return _train_run(args, run, trainer, checkpoint, lambda: _train_header(
@@ -204,11 +225,14 @@ def cmd_train(args) -> int:
             run.unlock()
 
 
-def _create_run(args, trainer, lm_data, vocab, corpus_path):
-    """The new run directory of ``trainer`` (created locked)."""
+def _create_run(args, trainer, lm_data, vocab, corpus_path, writer: bool = True):
+    """The new run directory of ``trainer`` (created locked); only in memory for a
+    process other than 0 (:class:`FollowerRun`)."""
     train_config, lm_config = trainer.config, trainer.model.config
     out = Path(args.out) if args.out else _default_out(train_config.corpus, lm_config.cell)
-    return RunDir.create(out, {
+    create = RunDir.create if writer else \
+        (lambda path, config, vocab: FollowerRun(path, config))
+    return create(out, {
         "model": lm_config.to_dict(), "train": train_config.to_dict(),
         "data": {"corpus": train_config.corpus, "path": corpus_path,
                  "max_chars": args.max_chars, "train_tokens": int(len(lm_data.train_ids)),
@@ -315,7 +339,8 @@ def _train_header(run, trainer, lm_data, vocab, corpus_path, text, resumed) -> s
         f"parameters",
         f"training: {c.optimizer} lr {trainer.lr:g} ({c.schedule}), clip {c.clip:g}, batch "
         f"{c.batch_size} x {c.seq_len} ({c.sampling}), {trainer.steps_per_epoch()} steps/epoch, "
-        f"budget: {budget or 'none'}, backend {trainer.backend}",
+        f"budget: {budget or 'none'}, backend {trainer.backend}"
+        + (f", {trainer.devices.describe()}" if trainer.devices is not None else ""),
     ]
     return "\n".join(lines)
 

@@ -35,7 +35,7 @@ from .._config import floatx
 from ..compile import function, resolve_backend
 from ..data import batch_rows, random_batches, sequential_batches, tokens_needed
 from ..losses import perplexity
-from . import trainer_state
+from . import devices, trainer_state
 from .config import TrainConfig
 from .data import phrase_from
 from .evaluate import Evaluator, cached_evaluator
@@ -116,6 +116,8 @@ class Trainer:
                 encode_prefix(vocab, prefix)
         self.backend = resolve_backend(c.backend)
         self.stateful = c.sampling in ("sequential", "rows")
+        self.devices = devices.for_config(c)   # None: one device; checked before compiling
+        self._agreed_elapsed = None
         self._build_train_function()
         self._evaluator = None
         self._sampler = None
@@ -169,8 +171,10 @@ class Trainer:
         step = training_step(model, x, y, carry=self.carry, optimizer=c.optimizer, lr=c.lr,
                              clip=c.clip)
         self.lr_var, self.slots = step.learning_rate, step.slots
+        placement = {} if self.devices is None else dict(
+            devices=self.devices.spec, batch_axes=self.devices.batch_axes(self.carry))
         self.train_fn = function([x, y], [step.loss, step.grad_norm], updates=step.updates,
-                                 backend=self.backend, name="train_step")
+                                 backend=self.backend, name="train_step", **placement)
 
     # -- one step -----------------------------------------------------------------------
     def train_step(self, x, y) -> tuple[float, float]:
@@ -180,6 +184,8 @@ class Trainer:
         Raises :class:`NonFiniteLossError` when the loss or gradient is NaN/inf; the
         compiled guard has then left every weight, slot and state unchanged.
         """
+        if self.devices is not None:   # this process's rows of the global batch
+            x, y = self.devices.local(x), self.devices.local(y)
         loss, norm = self.train_fn(x, y)
         loss, norm = float(loss), float(norm)
         if not (math.isfinite(loss) and math.isfinite(norm)):
@@ -230,10 +236,16 @@ class Trainer:
     # -- evaluation and samples ---------------------------------------------------------
     @property
     def evaluator(self) -> Evaluator:
-        if self._evaluator is None:
-            self._evaluator = cached_evaluator(self.model, self.config.eval_batch_size,
+        """Validation's :class:`Evaluator` (on :meth:`_plain_model`)."""
+        model = self._plain_model()
+        if self._evaluator is None or self._evaluator.model is not model:
+            self._evaluator = cached_evaluator(model, self.config.eval_batch_size,
                                                self.config.eval_seq_len, self.backend)
         return self._evaluator
+
+    def _plain_model(self) -> CharLM:
+        """What validation and samples run on: the model, or its host copy when data parallel."""
+        return self.model if self.devices is None else self.devices.host_model(self.model)
 
     def evaluate(self, ids=None) -> dict:
         """Loss / perplexity / bits per char on ``ids`` (default: the validation ids)."""
@@ -247,8 +259,9 @@ class Trainer:
         """One sample per ``config.sample_prefixes`` (needs a vocabulary)."""
         if self.vocab is None:
             return []
-        if self._sampler is None:
-            self._sampler = Sampler(self.model, self.vocab, self.backend)
+        model = self._plain_model()
+        if self._sampler is None or self._sampler.model is not model:
+            self._sampler = Sampler(model, self.vocab, self.backend)
         c = self.config
         seed = c.seed + self.epoch if seed is None else seed
         prefixes = c.sample_prefixes or (phrase_from(self.vocab.decode(
@@ -299,8 +312,13 @@ class Trainer:
         return self.timed_tokens / self.train_time if self.train_time > 0 else float("nan")
 
     def elapsed_now(self) -> float:
+        """Seconds inside :meth:`fit`; in several processes process 0's as of the last step."""
         start = getattr(self, "_fit_start", None)
-        return self.elapsed if start is None else self.elapsed + time.perf_counter() - start
+        if start is None:
+            return self.elapsed
+        if self._agreed_elapsed is not None:
+            return self._agreed_elapsed
+        return self.elapsed + time.perf_counter() - start
 
     def budget_reason(self) -> str | None:
         """Why training would stop now (``"epochs"``, ``"max_tokens"``, ``"minutes"``,
@@ -420,6 +438,7 @@ class Trainer:
             self.model.set_weights(self._final_weights)
             self._final_weights = None
         self._fit_start = time.perf_counter()
+        self._agreed_elapsed = self.devices.start_clock(self.elapsed) if self.devices else None
         try:
             with StopRequest(self.interrupt_message) as stop:
                 while True:
@@ -432,8 +451,8 @@ class Trainer:
                     self.validate()   # the end is always validated
                 stop.check()   # a signal during the last validation
         finally:
-            self.elapsed += time.perf_counter() - self._fit_start
-            self._fit_start = None
+            self.elapsed = self.elapsed_now()
+            self._fit_start, self._agreed_elapsed = None, None
         self._finish_fit()
         return self.history
 
@@ -450,6 +469,7 @@ class Trainer:
             while self.step_in_epoch < n:
                 loss = self._timed_step(xs[self.step_in_epoch], ys[self.step_in_epoch])
                 self._after_step(loss, bar)
+                self._agree(stop)
                 self._validation_due = self.step_in_epoch < n and self._validation_is_due()
                 stop.step_done()
                 if self._validation_due:
@@ -460,6 +480,12 @@ class Trainer:
             self._end_epoch()
         elif self.val_ids is not None and not self.validated_at_this_step():
             self.validate()   # stopped by a budget inside the epoch
+
+    def _agree(self, stop: StopRequest) -> None:
+        """Several processes: one clock and one stop request for all (every step)."""
+        if self.devices is not None and self.devices.process_count > 1:
+            self._agreed_elapsed, stop.requested = self.devices.agree(
+                self.elapsed + time.perf_counter() - self._fit_start, stop.requested)
 
     def _progress_bar(self, n: int):
         if not self.config.progress:

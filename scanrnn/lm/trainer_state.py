@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..parallel import to_host
 from .config import TrainConfig
 
 __all__ = ["EpochStats", "check_state_meta", "checked_state_arrays", "state_dict",
@@ -45,16 +46,21 @@ def state_dict(trainer) -> tuple[dict, dict]:
     position (epoch, step in epoch; batches are a function of ``(seed, epoch)``), the
     learning rate, best loss, early-stopping counters, running epoch sums, history.
     A run resumed from it gives the same losses step for step as an uninterrupted one
-    (same backend and seed), except with the wall-clock (``minutes``, time-based
-    cosine) budgets, which depend on timing.
+    (same backend and seed, any number of devices), except with the wall-clock
+    (``minutes``, time-based cosine) budgets, which depend on timing.
+
+    Values a data-parallel trainer keeps on a device mesh are gathered to the host
+    (:func:`scanrnn.parallel.to_host`); the carried state split over several processes
+    is gathered by a collective, so every process must call this at the same step.
     """
     arrays = {f"param/{name}": np.array(value, dtype=np.float32)
               for name, value in trainer.training_weights().items()}
     for s in trainer.slots:
-        arrays[f"opt/{s.name}"] = np.array(s.get_value(borrow=True))
+        arrays[f"opt/{s.name}"] = np.array(to_host(s.get_value(borrow=True)))
     for name, var in zip(trainer.model.state_names, trainer.carry):
-        arrays[f"carry/{name}"] = np.array(var.get_value(borrow=True))
-    arrays["rng/dropout"] = np.array(trainer.model.rng.get_value(borrow=True), dtype=np.uint32)
+        arrays[f"carry/{name}"] = np.array(to_host(var.get_value(borrow=True)))
+    arrays["rng/dropout"] = np.array(to_host(trainer.model.rng.get_value(borrow=True)),
+                                     dtype=np.uint32)
     if trainer.best_weights is not None:
         for name, value in trainer.best_weights.items():
             arrays[f"best/{name}"] = np.array(value)
@@ -127,14 +133,15 @@ def checked_state_arrays(trainer, arrays) -> tuple[list, dict]:
     for key, var in expected.items():
         if key not in arrays:
             continue
-        now = np.asarray(var.get_value(borrow=True))
+        now = var.get_value(borrow=True)   # numpy, or a JAX array on a device mesh
+        dtype, shape = np.dtype(now.dtype), tuple(np.shape(now))
         try:
-            value = np.array(arrays[key], dtype=now.dtype)
+            value = np.array(arrays[key], dtype=dtype)
         except (TypeError, ValueError) as exc:
-            problems.append(f"{key}: not {now.dtype} numbers ({exc})")
+            problems.append(f"{key}: not {dtype} numbers ({exc})")
             continue
-        if value.shape != now.shape:
-            problems.append(f"{key}: shape {value.shape}, expected {now.shape}")
+        if value.shape != shape:
+            problems.append(f"{key}: shape {value.shape}, expected {shape}")
         elif value.dtype.kind == "f" and not np.isfinite(value).all():
             problems.append(f"{key}: holds NaN or infinite values")
         values.append((var, value))
