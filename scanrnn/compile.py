@@ -463,7 +463,8 @@ class Function:
             return variables
         from . import kernels
         with self._build_context():
-            variables, self.kernel_decisions = kernels.rewrite(variables)
+            mesh = None if self.parallel is None else self.parallel.mesh
+            variables, self.kernel_decisions = kernels.rewrite(variables, mesh=mesh)
         return variables
 
     def _build_context(self):

@@ -74,10 +74,12 @@ def _log_once(reason: str):
         log.warning("scanrnn: recurrences run as scans, not on oneDNN kernels: %s", reason)
 
 
-def rewrite(variables):
+def rewrite(variables, mesh=None):
     """``(new variables, decisions)``: the graph of ``variables`` with kernels swapped in.
 
     ``decisions`` is a list of :class:`~.rewriting.Decision`, one per fused recurrence.
+    ``mesh``: a data-parallel function's ``jax.sharding.Mesh``; each device then runs
+    the kernel on its own rows of the batch (:mod:`.sharded`).
     Logs one line (once per process and reason) when the kernels cannot run.
     """
     from . import rewriting as rewrite_module
@@ -87,7 +89,8 @@ def rewrite(variables):
     reason = unavailable_reason()
     if reason is not None:
         _log_once(reason)
-    return rewrite_module.apply(variables, unavailable=reason, vendor=vendor() or "onednn")
+    return rewrite_module.apply(variables, unavailable=reason, vendor=vendor() or "onednn",
+                                mesh=mesh)
 
 
 def status() -> dict:

@@ -35,14 +35,31 @@ def _param_names(kind):
 
 
 class _Base(Op):
-    __props__ = ("kind", "activation", "vocab", "vendor")
+    __props__ = ("kind", "activation", "vocab", "vendor", "mesh")
 
     def __init__(self, kind: str, activation: str = "tanh", vocab: int = 0,
-                 vendor: str = "onednn"):
+                 vendor: str = "onednn", mesh=None):
         if kind not in N_GATES or vendor not in ("onednn", "cudnn") or \
                 (vendor == "cudnn" and kind != "lstm"):
             raise ValueError(f"no {vendor} kernel for cell kind {kind!r}")
         self.kind, self.activation, self.vocab, self.vendor = kind, activation, int(vocab), vendor
+        self.mesh = mesh  # a data-parallel mesh: each device runs the kernel on its rows
+
+    def _on_rows(self, fn):
+        """``fn`` run per device on its rows under ``self.mesh`` (:mod:`.sharded`)."""
+        if self.mesh is None:
+            return fn
+        from . import sharded
+        roles = sharded.backward_roles(self.kind, self.vocab) \
+            if isinstance(self, OneDNNRecurrenceGrad) else \
+            sharded.forward_roles(self.kind, self.training)
+        return sharded.wrap(fn, self.mesh, *roles)
+
+    def _where(self) -> str:
+        if self.mesh is None:
+            return ""
+        from .sharded import num_devices
+        return f", per device on its rows x{num_devices(self.mesh)}"
 
     @property
     def kernel_name(self) -> str:
@@ -75,14 +92,16 @@ class _Base(Op):
 class OneDNNRecurrence(_Base):
     """The forward recurrence on oneDNN (see the module docstring)."""
 
-    __props__ = ("kind", "activation", "vocab", "vendor", "training")
+    __props__ = ("kind", "activation", "vocab", "vendor", "mesh", "training")
 
-    def __init__(self, kind, activation="tanh", vocab=0, vendor="onednn", training=True):
-        super().__init__(kind, activation, vocab, vendor)
+    def __init__(self, kind, activation="tanh", vocab=0, vendor="onednn", training=True,
+                 mesh=None):
+        super().__init__(kind, activation, vocab, vendor, mesh)
         self.training = bool(training) or vendor == "cudnn"  # cuDNN: always its reserve space
 
     def __str__(self):
-        return f"OneDNNRecurrence{{{self.kernel_name}{', training' if self.training else ''}}}"
+        training = ", training" if self.training else ""
+        return f"OneDNNRecurrence{{{self.kernel_name}{training}{self._where()}}}"
 
     def make_node(self, src, *params):
         src = pt.as_tensor_variable(src)
@@ -127,16 +146,18 @@ class OneDNNRecurrence(_Base):
                 return self._module().forward(self._src(src), W_x, W_h, b, h0, c0)
             bias = jax_rnn.kernel_bias(kind, b, b_h)
             return jax_rnn.forward(kind, act, training, self._src(src), W_x, W_h, bias, h0, c0)
-        return run
+        return self._on_rows(run)
 
     def pullback(self, inputs, outputs, output_grads):
         if not self.training:  # an inference node: differentiate its training twin
-            twin = OneDNNRecurrence(self.kind, self.activation, self.vocab, self.vendor, True)
+            twin = OneDNNRecurrence(self.kind, self.activation, self.vocab, self.vendor, True,
+                                    self.mesh)
             outputs = twin(*inputs, return_list=True)
         n_state = 3 if self.kind == "lstm" else 2
         grads = [g if not isinstance(g.type, DisconnectedType) else pt.zeros_like(o)
                  for g, o in zip(output_grads[:n_state], outputs[:n_state])]
-        grad_op = OneDNNRecurrenceGrad(self.kind, self.activation, self.vocab, self.vendor)
+        grad_op = OneDNNRecurrenceGrad(self.kind, self.activation, self.vocab, self.vendor,
+                                       self.mesh)
         results = grad_op(*inputs, *outputs[:n_state], outputs[-1], *grads, return_list=True)
         if self.vocab:
             results = [disconnected_type(), *results]
@@ -152,7 +173,7 @@ class OneDNNRecurrenceGrad(_Base):
     """
 
     def __str__(self):
-        return f"OneDNNRecurrenceGrad{{{self.kernel_name}}}"
+        return f"OneDNNRecurrenceGrad{{{self.kernel_name}{self._where()}}}"
 
     def make_node(self, *inputs):
         inputs = [pt.as_tensor_variable(v) for v in inputs]
@@ -190,7 +211,7 @@ class OneDNNRecurrenceGrad(_Base):
             dsrc, dW_x, dW_h, dbias, dh0 = d[:5]
             grads = [dW_x, dW_h, *jax_rnn.scanrnn_bias_grads(kind, dbias), dh0] + d[5:]
             return ([] if vocab else [dsrc]) + grads
-        return run
+        return self._on_rows(run)
 
 
 def _register_jax():

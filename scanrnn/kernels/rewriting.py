@@ -225,10 +225,11 @@ def _check_activations(op):
     return kind, activation
 
 
-def plan(forward, backwards, clients, vendor="onednn"):
+def plan(forward, backwards, clients, vendor="onednn", mesh=None):
     """``({old variable: new}, kernel name)`` for one fused recurrence (or ``_NoKernel``).
 
-    ``vendor``: ``"onednn"`` (CPU) or ``"cudnn"`` (GPU, LSTM only).
+    ``vendor``: ``"onednn"`` (CPU) or ``"cudnn"`` (GPU, LSTM only); ``mesh``: a
+    data-parallel mesh, on which each device runs the kernel on its rows (:mod:`.sharded`).
     """
     from functools import partial
 
@@ -249,7 +250,8 @@ def plan(forward, backwards, clients, vendor="onednn"):
     src_k = src[::-1] if reverse else src
     params = [given["W_h"]] + ([given["b_h"]] if kind == "gru" else []) \
         + [given["b"], given["h0"]] + ([given["c0"]] if kind == "lstm" else [])
-    kernel = OneDNNRecurrence(kind, activation, vocab, vendor, training=bool(backwards))
+    kernel = OneDNNRecurrence(kind, activation, vocab, vendor, training=bool(backwards),
+                              mesh=mesh)
     k_out = kernel(src_k, W_x, *params, return_list=True)
     cT = k_out[2] if kind == "lstm" else None
     replace = {forward.outputs[0]: _fit(k_out[0], forward.outputs[0])}
@@ -261,7 +263,8 @@ def plan(forward, backwards, clients, vendor="onednn"):
     for backward in backwards:
         replace.update(_plan_backward(kind, activation, vocab, forward, backward, given, clients,
                                       (src, src_k, W_x, params, reverse, k_out),
-                                      partial(OneDNNRecurrenceGrad, vendor=vendor)))
+                                      partial(OneDNNRecurrenceGrad, vendor=vendor,
+                                              mesh=mesh)))
     return replace, kernel.kernel_name
 
 
@@ -354,11 +357,12 @@ def _ops_in(variables):
     return {n.op for n in io_toposort(list(graph_inputs(variables)), list(variables))}
 
 
-def apply(variables, unavailable: str | None = None, vendor: str = "onednn"):
+def apply(variables, unavailable: str | None = None, vendor: str = "onednn", mesh=None):
     """Replace the fused recurrences of ``variables``' graph by oneDNN kernels.
 
     Returns ``(new variables, [Decision, ...])``.  ``unavailable``: the reason the
-    kernels cannot run here (every recurrence then keeps the scan and says why).
+    kernels cannot run here (every recurrence then keeps the scan and says why);
+    ``mesh``: the data-parallel mesh of the function (each device runs on its rows).
     """
     variables = list(variables)
     nodes = io_toposort(list(graph_inputs(variables)), variables)
@@ -375,7 +379,7 @@ def apply(variables, unavailable: str | None = None, vendor: str = "onednn"):
     plans = {}
     for f in fused:
         try:
-            plans[f] = plan(f, backwards.get(f, []), clients, vendor)
+            plans[f] = plan(f, backwards.get(f, []), clients, vendor, mesh)
         except _NoKernel as exc:
             decisions[f].detail = str(exc)
         except Exception as exc:  # a graph the matcher did not foresee: keep the scan
@@ -389,13 +393,22 @@ def apply(variables, unavailable: str | None = None, vendor: str = "onednn"):
         if not stuck:
             for f in plans:
                 decisions[f].kernel = plans[f][1]
-                decisions[f].detail = "forward + backward" if backwards.get(f) else "forward"
+                decisions[f].detail = ("forward + backward" if backwards.get(f) else
+                                       "forward") + _per_device(mesh)
             return new_vars, list(decisions.values())
         for f in stuck:
             plans.pop(f)
             decisions[f].detail = "part of the recurrence (its cell-state sequence or its " \
                                   "gradient) is used where the kernel cannot stand in"
     return variables, list(decisions.values())
+
+
+def _per_device(mesh) -> str:
+    if mesh is None:
+        return ""
+    from .sharded import num_devices
+    n = num_devices(mesh)
+    return "" if n == 1 else f", each of {n} devices on its B/{n} rows (shard_map)"
 
 
 def has_fused(variables) -> bool:
