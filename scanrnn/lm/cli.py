@@ -117,6 +117,9 @@ def _batch_and_budget_flags(p, tc) -> None:
                              f"included; ignored when --epochs is given {d % tc.minutes}")
     g.add_argument("--max-tokens", type=positive_int, metavar="N",
                    help=f"stop after N training tokens {d % tc.max_tokens}")
+    g.add_argument("--steps", type=positive_int, metavar="N",
+                   help="stop after N training steps in total: --max-tokens N x batch size x "
+                        "seq len (default: none)")
     g.add_argument("--patience", type=nonnegative_int, metavar="N",
                    help=f"early stopping after N validations without improvement, 0 = never "
                         f"{d % tc.patience}")

@@ -71,6 +71,11 @@ class TrainDevices:
         """This process's rows of a global ``(T, B)`` batch (all of it in one process)."""
         return batch if self.process_count == 1 else batch[:, self.rows]
 
+    def input_rows(self) -> int | None:
+        """The static batch size of the inputs: each process passes its own rows, so None
+        (the global shape is pinned when the function compiles) with several processes."""
+        return self.batch_size if self.process_count == 1 else None
+
     def batch_axes(self, carry) -> dict:
         """``batch_axes`` of the training function: the carried ``(B, H)`` states by row."""
         return {var: 0 for var in carry}

@@ -184,6 +184,7 @@ def cmd_train(args) -> int:
 
 
 def _cmd_train(args, writer: bool) -> int:
+    """:func:`cmd_train` in this process; ``writer``: it writes the run (process 0)."""
     backend = check_backend(args.backend) if args.backend else None
     model_over = {MODEL_FLAGS[k]: v for k, v in _explicit(args, MODEL_FLAGS).items()}
     if args.preprocess == "auto":          # the default: as if not given
@@ -193,6 +194,10 @@ def _cmd_train(args, writer: bool) -> int:
         train_over["eval_minutes"] = None   # --eval-every N: validate on steps, not time
     if args.patience is not None:
         train_over["patience"] = args.patience or None
+    if args.steps is not None:     # a budget: made N x batch x seq_len tokens below
+        if args.max_tokens is not None:
+            raise UsageError("--steps and --max-tokens both set a token budget; give one")
+        train_over["max_tokens"] = args.steps
     run = None
     try:
         if args.resume:
@@ -205,6 +210,10 @@ def _cmd_train(args, writer: bool) -> int:
             train_config, lm_config, lm_data, vocab, text, corpus_path = \
                 _setup_new(args, train_over, model_over)
             checkpoint = None
+        if args.steps is not None:
+            train_config = dataclasses.replace(
+                train_config, max_tokens=args.steps * train_config.batch_size *
+                train_config.seq_len)
         recorded_train = train_config
         # the run directory keeps the best weights in best.npz: the model keeps its last ones
         train_config = dataclasses.replace(train_config, progress=not args.no_progress,

@@ -164,8 +164,9 @@ class Trainer:
     def _build_train_function(self):
         c, model = self.config, self.model
         T, B, H = c.seq_len, c.batch_size, model.config.hidden
-        x = pytensor.tensor.tensor("x", shape=(T, B), dtype="int32")
-        y = pytensor.tensor.tensor("y", shape=(T, B), dtype="int32")
+        rows = B if self.devices is None else self.devices.input_rows()
+        x = pytensor.tensor.tensor("x", shape=(T, rows), dtype="int32")
+        y = pytensor.tensor.tensor("y", shape=(T, rows), dtype="int32")
         self.carry = [pytensor.shared(np.zeros((B, H), np.float32), name=f"carry.{n}")
                       for n in model.state_names] if self.stateful else []
         step = training_step(model, x, y, carry=self.carry, optimizer=c.optimizer, lr=c.lr,
