@@ -178,8 +178,10 @@ def cmd_train(args) -> int:
     except Exception as exc:
         if index is None or not peer_lost(exc):
             raise
-        print(f"scanrnn train: error: another process of this run stopped: {one_line(exc)}",
-              file=sys.stderr, flush=True)
+        detail = one_line(exc)
+        if not detail.startswith("another process"):
+            detail = f"another process of this run stopped: {detail}"
+        print(f"scanrnn train: error: {detail}", file=sys.stderr, flush=True)
         return EXIT_FAILED
 
 
