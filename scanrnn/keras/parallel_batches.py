@@ -49,10 +49,21 @@ def check_padding(model, kind: str, n: int, size: int, dist) -> None:
     if kind != "train":
         return
     from .normalization import BatchNormalization
-    norms = [layer.name for layer in model.layers if isinstance(layer, BatchNormalization)]
+    norms = [layer.name for layer in _unwrapped(model.layers)
+             if isinstance(layer, BatchNormalization)]
     if norms:
         raise ParallelError(
             f"training on {dist.num_devices} devices: a batch of {n} samples would be padded "
             f"to {size}, but BatchNormalization {norms[0]!r} takes its statistics over the "
             f"whole batch; use a batch_size and a sample count that are multiples of "
             f"{dist.num_devices}")
+
+
+def _unwrapped(layers) -> list:
+    """``layers`` and the layers inside wrappers (``TimeDistributed(...)``)."""
+    out = []
+    for layer in layers:
+        while layer is not None:
+            out.append(layer)
+            layer = getattr(layer, "layer", None)
+    return out
