@@ -7,6 +7,10 @@ compiled functions (:mod:`.step_functions`), with callbacks and a progress bar.
 ``fit`` keeps the device busy: the batch losses come back as device arrays
 and are read only when the progress bar redraws, so JAX runs ahead of
 Python as it would in a bare loop over the compiled step.
+
+Under a data-parallel distribution (:mod:`scanrnn.keras.distribution`) every batch
+of these loops is split over the devices, padded to a multiple of their count with
+rows that count nowhere; the results are one device's.
 """
 
 from __future__ import annotations
