@@ -119,7 +119,6 @@ class Trainer:
         self.devices = devices.for_config(c)   # None: one device; checked before compiling
         self._agreed_elapsed = None
         self._build_train_function()
-        self._evaluator = None
         self._sampler = None
         self._epoch_cache = None
         # position and bookkeeping (all in state_dict)
@@ -237,12 +236,9 @@ class Trainer:
     # -- evaluation and samples ---------------------------------------------------------
     @property
     def evaluator(self) -> Evaluator:
-        """Validation's :class:`Evaluator` (on :meth:`_plain_model`)."""
-        model = self._plain_model()
-        if self._evaluator is None or self._evaluator.model is not model:
-            self._evaluator = cached_evaluator(model, self.config.eval_batch_size,
-                                               self.config.eval_seq_len, self.backend)
-        return self._evaluator
+        """Validation's :class:`Evaluator` (on :meth:`_plain_model`; compiled once)."""
+        return cached_evaluator(self._plain_model(), self.config.eval_batch_size,
+                                self.config.eval_seq_len, self.backend)
 
     def _plain_model(self) -> CharLM:
         """What validation and samples run on: the model, or its host copy when data parallel."""
@@ -315,10 +311,8 @@ class Trainer:
     def elapsed_now(self) -> float:
         """Seconds inside :meth:`fit`; in several processes process 0's as of the last step."""
         start = getattr(self, "_fit_start", None)
-        if start is None:
-            return self.elapsed
-        if self._agreed_elapsed is not None:
-            return self._agreed_elapsed
+        if start is None or self._agreed_elapsed is not None:
+            return self.elapsed if start is None else self._agreed_elapsed
         return self.elapsed + time.perf_counter() - start
 
     def budget_reason(self) -> str | None:
