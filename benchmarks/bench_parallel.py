@@ -56,14 +56,6 @@ def ring_allreduce_ms(n_bytes: int, n_gpus: int) -> float:
     return 1e3 * (transfer + 2 * (n_gpus - 1) * HOP_LATENCY_US * 1e-6)
 
 
-def _compiled_text(fn, x, y) -> str:
-    """The optimized, partitioned HLO the data-parallel step runs."""
-    pfn = fn.function_for(x, y)
-    placed = fn._prepare((x, y))[2]
-    shared = [c.storage[0] for c in pfn.input_storage[len(placed):]]
-    return pfn.vm.jit_fn.lower(*placed, *shared).compile().as_text()
-
-
 def child(devices: int, steps: int, model_kw: dict) -> dict:
     """In a process with ``devices`` forced host devices: time the training step."""
     import scanrnn
@@ -81,7 +73,7 @@ def child(devices: int, steps: int, model_kw: dict) -> dict:
     t0 = time.perf_counter()
     trainer.train_step(Xs[0], Ys[0])
     compile_s = time.perf_counter() - t0
-    found = collective_bytes(_compiled_text(trainer.train_fn, Xs[0], Ys[0])) \
+    found = collective_bytes(trainer.train_fn.compiled_text(Xs[0], Ys[0])) \
         if devices > 1 else collective_bytes("")
     for k in range(3):  # warm-up
         trainer.train_step(Xs[k % len(Xs)], Ys[k % len(Ys)])

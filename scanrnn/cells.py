@@ -29,6 +29,7 @@ import pytensor.tensor as pt
 
 from . import init as initializers
 from ._config import floatx
+from .contract import dot_last
 
 ACTIVATIONS = {
     "tanh": pt.tanh,
@@ -115,7 +116,7 @@ class Cell:
         if x.dtype.startswith(("int", "uint")):
             projected = params["W_x"][x]
         else:
-            projected = pt.dot(x, params["W_x"])
+            projected = dot_last(x, params["W_x"])
         return projected + params["b"] if bias else projected
 
     def initial_state(self, batch_size) -> list:

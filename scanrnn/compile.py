@@ -356,6 +356,10 @@ class Function:
         elif batch_axes:
             raise ValueError("batch_axes is for a data-parallel function: give devices= too")
         self.mode = mode_for(self.backend)
+        if self.parallel is not None:  # products keep the batch axis (scanrnn.contract)
+            from . import contract
+            contract.register_jax()
+            self.mode = self.mode.excluding(contract.EXPAND_REWRITE)
         self.compiled = {}
         self._pin = self.backend == "jax"
         self._x64 = _uses_float64(self.inputs, self.outputs, self.shared)
@@ -483,6 +487,16 @@ class Function:
     def function_for(self, *args):
         """The ``pytensor`` Function that a call with ``args`` runs (compiled if needed)."""
         return self._prepare(args)[0]
+
+    def compiled_text(self, *args) -> str:
+        """The optimized HLO XLA runs for a call with ``args`` (JAX only), for study:
+        on several devices, the partitioned program with its collectives (``all-reduce``)."""
+        if self.backend != "jax":
+            raise BackendError(f"compiled_text needs the JAX backend, not {self.backend!r}")
+        fn, _, placed = self._prepare(args)
+        shared = [c.storage[0] for c in fn.input_storage[len(placed):]]
+        with self._build_context():
+            return fn.vm.jit_fn.lower(*placed, *shared).compile().as_text()
 
     def _prepare(self, args):
         """Check ``args``; return the compiled function for their signature, the key, the args."""

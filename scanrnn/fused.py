@@ -36,6 +36,7 @@ from pytensor.gradient import DisconnectedType
 
 from ._config import floatx
 from .cells import GRUCell, LSTMCell, RNNCell, activation
+from .contract import sum_outer
 from .loop import scan
 
 # PyTensor 3.0.7 renamed ``lop_overrides`` to ``pullback`` (the old name warns)
@@ -104,7 +105,7 @@ def _previous(initial, sequence):
 
 def _sum_outer(prev, d_pre):
     """``sum_t prev_t^T d_pre_t`` as one product over all T*B rows: (H, G*H)."""
-    return pt.tensordot(prev, d_pre, axes=[[0, 1], [0, 1]])
+    return sum_outer(prev, d_pre)
 
 
 def _backward_scan(step, xp, carries, n_grads, non_sequences, name):

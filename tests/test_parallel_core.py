@@ -22,7 +22,7 @@ from scanrnn import parallel
 pytestmark = pytest.mark.skipif("jax" not in scanrnn.installed_backends(),
                                 reason="data parallelism needs JAX")
 
-CHILD = textwrap.dedent('''
+CHILD = textwrap.dedent(r'''
     import json, sys
     import numpy as np, pytensor, pytensor.tensor as pt
     import jax
@@ -80,6 +80,19 @@ CHILD = textwrap.dedent('''
                               devices=devices, batch_axes={y: 0, state: 0})
         return fn, [*params.values(), state]
 
+    def collectives(text):
+        """Ops and bytes of each collective in an HLO text: {"all-reduce": [ops, bytes]}."""
+        import re
+        found = {}
+        for line in text.splitlines():
+            m = re.search(r"= (.*?) (all-reduce|all-gather|all-to-all|collective-permute)\(", line)
+            if m:
+                sizes = [4 * int(np.prod([int(d) for d in dims.split(",") if d] or [1]))
+                         for dims in re.findall(r"f32\[([\d,]*)\]", m.group(1))]
+                ops, total = found.get(m.group(2), [0, 0])
+                found[m.group(2)] = [ops + 1, total + sum(sizes)]
+        return found
+
     results = {}
     for build in (plain_scan, fused_lstm, carried_state):
         for devices in (1, 2, 4):
@@ -88,7 +101,7 @@ CHILD = textwrap.dedent('''
             where = {v.name: split_axes(v.container.storage[0]) for v in shared}
             results[f"{build.__name__}/{devices}"] = dict(
                 losses=losses, params=[np.asarray(v.get_value()).tolist() for v in shared],
-                where=where)
+                where=where, collectives=collectives(fn.compiled_text(*data(0))))
     json.dump(results, sys.stdout)
 ''')
 
@@ -117,6 +130,18 @@ def test_same_training_on_more_devices(trained, graph, devices):
     assert one["losses"][-1] < one["losses"][0]  # it trained
     for got, want in zip(many["params"], one["params"]):
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("graph", ["plain_scan", "fused_lstm", "carried_state"])
+def test_the_partitioned_step_all_reduces_the_gradients_only(trained, graph):
+    """Each device works on its rows: no activation is gathered, and what is summed
+    over the devices is the weight gradients (and the loss), nothing more."""
+    found = trained[f"{graph}/4"]["collectives"]
+    assert set(found) == {"all-reduce"}, found
+    n_weights = {"plain_scan": 5 * 7 + 7 * 7, "fused_lstm": 5 * 28 + 7 * 28 + 28,
+                 "carried_state": 5 * 7 + 7 * 7 + 7}[graph]
+    assert 4 * n_weights <= found["all-reduce"][1] <= 4 * n_weights + 64
+    assert trained[f"{graph}/1"]["collectives"] == {}
 
 
 def test_weights_replicated_and_carried_state_split(trained):

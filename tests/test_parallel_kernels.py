@@ -54,13 +54,6 @@ CHILD = textwrap.dedent(f'''
                               kernels=use_kernels)
         return fn, shared
 
-    def compiled_text(fn, args):
-        """The optimized, partitioned HLO of the call ``fn(*args)``."""
-        pfn = fn.function_for(*args)
-        placed = fn._prepare(args)[2]
-        shared = [c.storage[0] for c in pfn.input_storage[len(placed):]]
-        return pfn.vm.jit_fn.lower(*placed, *shared).compile().as_text()
-
     out = {{}}
     for kind, ids in (("lstm", False), ("gru", False), ("lstm", True)):
         name = kind + ("_ids" if ids else "")
@@ -71,7 +64,7 @@ CHILD = textwrap.dedent(f'''
                 losses=losses, params=[np.asarray(v.get_value()).tolist() for v in shared],
                 decisions=kernels.describe(fn))
             if devices == 4 and use:
-                text = compiled_text(fn, data(0, ids))
+                text = fn.compiled_text(*data(0, ids))
                 out[name + "/calls"] = [ln.strip() for ln in text.splitlines()
                                         if "custom_call_target=\\"scanrnn_onednn" in ln]
                 out[name + "/all_gathers"] = text.count("all-gather(")

@@ -38,6 +38,8 @@ from pytensor.tensor.elemwise import Elemwise
 from pytensor.tensor.math import Dot
 from pytensor.tensor.subtensor import IncSubtensor, Subtensor
 
+from ..contract import dot_last
+
 REWRITE_NAME = "onednn_recurrence"
 MAX_ONE_HOT = 512
 _SUPPORTED = {"rnn": ("tanh", "relu"), "gru": ("tanh",), "lstm": ("tanh",)}
@@ -134,7 +136,8 @@ def match_projection(projected):
     weights = [v for v in candidates if v.ndim == 2 and v.dtype == "float32"]
     for W in weights:
         for x in candidates:
-            if x.ndim == 3 and x.dtype == "float32" and _same(plain, pt.dot, x, W):
+            if x.ndim == 3 and x.dtype == "float32" and \
+                    (_same(plain, dot_last, x, W) or _same(plain, pt.dot, x, W)):
                 return x, W, 0, reverse
             if x.ndim == 2 and x.dtype.startswith(("int", "uint")) and \
                     _same(plain, lambda ids, W: W[ids], x, W):

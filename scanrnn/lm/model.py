@@ -22,6 +22,7 @@ import pytensor.tensor as pt
 from .. import init as initializers
 from .._config import floatx
 from ..cells import make_cell
+from ..contract import dot_last
 from ..parallel import to_host
 from ..random import advanced, dropout, stream_key
 from ..recurrent import unroll
@@ -211,7 +212,7 @@ class CharLM:
         return out
 
     def _project_out(self, h, weights):
-        z = pt.dot(h, weights["out.W"])
+        z = dot_last(h, weights["out.W"])
         return z + weights["out.b"] if self.config.output_bias else z
 
     def logits(self, x, initial_states=None, training: bool = False, rng=None,

@@ -1,0 +1,136 @@
+"""Products of time-major tensors that keep their leading axes: what data parallelism needs.
+
+``pt.dot`` of a ``(T, B, K)`` tensor flattens it to ``(T*B, K)`` first (PyTensor's
+``tensordot``).  On one device that is free; under data parallelism the batch axis
+``B`` is split over the devices, and a flattened ``T*B`` axis interleaves every
+device's rows, so XLA's partitioner gathers the whole tensor onto every device
+and computes the product there in full.  The two products of a recurrent layer
+are therefore written with :class:`Contraction`, which JAX runs as one
+``dot_general`` over the original axes (no reshape), each device on its rows:
+
+* :func:`dot_last`  ``(..., K) @ (K, N) -> (..., N)``: projections, output layers;
+* :func:`sum_outer` ``sum over the leading axes of a^T b``, ``(..., K), (..., N) ->
+  (K, N)``: weight gradients (one partial sum per device, then XLA's all-reduce).
+
+Every other backend, and JAX on one device, compile the plain ``pt.dot`` /
+``pt.tensordot`` graph instead: the rewrite ``expand_contractions`` (registered with
+PyTensor's canonicalizations, so any ``pytensor.function`` applies it) writes each
+node that way; a data-parallel :func:`scanrnn.function` compiles with it excluded.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytensor.tensor as pt
+from pytensor.graph.basic import Apply
+from pytensor.graph.op import Op
+from pytensor.graph.rewriting.basic import node_rewriter
+from pytensor.scalar import upcast
+from pytensor.tensor.rewriting.basic import register_canonicalize
+from pytensor.tensor.type import TensorType
+
+__all__ = ["EXPAND_REWRITE", "Contraction", "dot_last", "register_jax", "sum_outer"]
+
+EXPAND_REWRITE = "expand_contractions"
+
+
+class Contraction(Op):
+    """``kind="dot_last"``: ``x (..., K) @ W (K, N)``; ``kind="sum_outer"``:
+    ``sum_{leading axes} a^T b`` for ``a (..., K)``, ``b (..., N)`` -> ``(K, N)``."""
+
+    __props__ = ("kind",)
+
+    def __init__(self, kind: str):
+        if kind not in ("dot_last", "sum_outer"):
+            raise ValueError(f"unknown contraction {kind!r}")
+        self.kind = kind
+
+    def make_node(self, a, b):
+        a, b = pt.as_tensor_variable(a), pt.as_tensor_variable(b)
+        dtype = upcast(a.dtype, b.dtype)
+        if self.kind == "dot_last":
+            if b.ndim != 2:
+                raise ValueError(f"dot_last needs a matrix on the right, got {b.ndim}-D")
+            shape = (*a.type.shape[:-1], b.type.shape[1])
+        else:
+            if a.ndim != b.ndim:
+                raise ValueError(f"sum_outer needs equal ranks, got {a.ndim} and {b.ndim}")
+            shape = (a.type.shape[-1], b.type.shape[-1])
+        return Apply(self, [a, b], [TensorType(dtype, shape=shape)()])
+
+    def perform(self, node, inputs, outputs):
+        a, b = inputs
+        if self.kind == "dot_last":
+            result = np.tensordot(a, b, axes=1)
+        else:
+            lead = list(range(a.ndim - 1))
+            result = np.tensordot(a, b, axes=(lead, lead))
+        outputs[0][0] = np.asarray(result, dtype=node.outputs[0].dtype)
+
+    def infer_shape(self, *args):
+        """``(node, shapes)`` on PyTensor 3.1+, ``(fgraph, node, shapes)`` on 3.0."""
+        a_shape, b_shape = args[-1]
+        if self.kind == "dot_last":
+            return [(*a_shape[:-1], b_shape[1])]
+        return [(a_shape[-1], b_shape[-1])]
+
+    def pullback(self, inputs, outputs, output_grads):
+        a, b = inputs
+        (g,) = output_grads
+        if self.kind == "dot_last":
+            return [dot_last(g, b.T), sum_outer(a, g)]
+        return [dot_last(b, g.T), dot_last(a, g)]
+
+    def expand(self, a, b):
+        """The same product as PyTensor writes it (flattening the leading axes)."""
+        if self.kind == "dot_last":
+            return pt.dot(a, b)
+        lead = list(range(a.ndim - 1))
+        return pt.tensordot(a, b, axes=[lead, lead])
+
+    def __str__(self):
+        return f"Contraction{{{self.kind}}}"
+
+
+def dot_last(x, W):
+    """``x (..., K) @ W (K, N) -> (..., N)``, leading axes kept (a plain ``pt.dot`` for 2-D x)."""
+    x = pt.as_tensor_variable(x)
+    return pt.dot(x, W) if x.ndim <= 2 else Contraction("dot_last")(x, W)
+
+
+def sum_outer(a, b):
+    """``sum_t a_t^T b_t`` over all leading axes: ``(..., K), (..., N) -> (K, N)``."""
+    a = pt.as_tensor_variable(a)
+    return pt.dot(a.T, b) if a.ndim <= 2 else Contraction("sum_outer")(a, b)
+
+
+@register_canonicalize
+@node_rewriter([Contraction])
+def expand_contractions(fgraph, node):
+    """A :class:`Contraction` as PyTensor's own ``dot`` / ``tensordot`` graph."""
+    return [node.op.expand(*node.inputs)]
+
+
+_jax_registered = False
+
+
+def register_jax():
+    """Teach PyTensor's JAX backend to run :class:`Contraction` as one ``dot_general``."""
+    global _jax_registered
+    if _jax_registered:
+        return
+    from pytensor.link.jax.dispatch import jax_funcify
+
+    @jax_funcify.register(Contraction)
+    def _jax_contraction(op, **kwargs):
+        from jax import lax
+
+        if op.kind == "dot_last":
+            def contraction(a, b):
+                return lax.dot_general(a, b, (((a.ndim - 1,), (0,)), ((), ())))
+        else:
+            def contraction(a, b):
+                lead = tuple(range(a.ndim - 1))
+                return lax.dot_general(a, b, ((lead, lead), ((), ())))
+        return contraction
+    _jax_registered = True
