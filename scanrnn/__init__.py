@@ -6,13 +6,13 @@ Declare symbolic inputs, write a ``step`` function, unroll it with
 """
 
 from . import _config  # noqa: F401  (float32 default, linear shape inference)
-from . import cells, compile, init, losses, optim, recurrent
+from . import cells, compile, contract, init, losses, optim, parallel, recurrent
 from ._version import __version__
 from .compile import BackendError, backends, function, installed_backends, to_numpy
 from .recurrent import scan, unroll
 
 # ``scanrnn.backends()`` reports what is installed; the module that compiles is
 # ``scanrnn.compile`` (``scanrnn.compile.Function``, ``resolve_backend``, ...).
-__all__ = ["BackendError", "backends", "cells", "compile", "function", "init",
-           "installed_backends", "losses", "optim", "recurrent", "scan", "to_numpy", "unroll",
-           "__version__"]
+__all__ = ["BackendError", "backends", "cells", "compile", "contract", "function", "init",
+           "installed_backends", "losses", "optim", "parallel", "recurrent", "scan", "to_numpy",
+           "unroll", "__version__"]

@@ -29,7 +29,7 @@ import pytensor.tensor as pt
 
 from . import init as initializers
 from ._config import floatx
-from .contract import dot_last
+from .contract import dot_last, take_rows
 
 ACTIVATIONS = {
     "tanh": pt.tanh,
@@ -114,7 +114,7 @@ class Cell:
     def project(self, x, params, bias: bool = True):
         """Input projection of all steps at once: ``(T, B, G*H)`` (``bias=False``: no ``b``)."""
         if x.dtype.startswith(("int", "uint")):
-            projected = params["W_x"][x]
+            projected = take_rows(params["W_x"], x)
         else:
             projected = dot_last(x, params["W_x"])
         return projected + params["b"] if bias else projected

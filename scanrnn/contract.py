@@ -10,7 +10,9 @@ are therefore written with :class:`Contraction`, which JAX runs as one
 
 * :func:`dot_last`  ``(..., K) @ (K, N) -> (..., N)``: projections, output layers;
 * :func:`sum_outer` ``sum over the leading axes of a^T b``, ``(..., K), (..., N) ->
-  (K, N)``: weight gradients (one partial sum per device, then XLA's all-reduce).
+  (K, N)``: weight gradients (one partial sum per device, then XLA's all-reduce);
+* :func:`take_rows` ``W[ids]`` for ``(T, B)`` token ids (an embedding, or a projection
+  selected by id), whose gradient scatters each device's rows and all-reduces.
 
 Every other backend, and JAX on one device, compile the plain ``pt.dot`` /
 ``pt.tensordot`` graph instead: the rewrite ``expand_contractions`` (registered with
@@ -21,6 +23,8 @@ node that way; a data-parallel :func:`scanrnn.function` compiles with it exclude
 from __future__ import annotations
 
 import numpy as np
+import pytensor
+import pytensor.gradient
 import pytensor.tensor as pt
 from pytensor.graph.basic import Apply
 from pytensor.graph.op import Op
@@ -29,7 +33,8 @@ from pytensor.scalar import upcast
 from pytensor.tensor.rewriting.basic import register_canonicalize
 from pytensor.tensor.type import TensorType
 
-__all__ = ["EXPAND_REWRITE", "Contraction", "dot_last", "register_jax", "sum_outer"]
+__all__ = ["EXPAND_REWRITE", "AddRows", "Contraction", "TakeRows", "dot_last", "register_jax",
+           "sum_outer", "take_rows"]
 
 EXPAND_REWRITE = "expand_contractions"
 
@@ -92,6 +97,78 @@ class Contraction(Op):
         return f"Contraction{{{self.kind}}}"
 
 
+class TakeRows(Op):
+    """``W[ids]``: rows of ``W (V, N)`` picked by integer ``ids (...)`` -> ``(..., N)``.
+
+    PyTensor writes ``W[ids]`` for a matrix of ids as a take of the flattened ids,
+    reshaped: the flattening is what data parallelism cannot split.  Here JAX gathers
+    with the ids' own axes, and the gradient (:class:`AddRows`) scatters the same way.
+    """
+
+    __props__ = ()
+
+    def make_node(self, W, ids):
+        W, ids = pt.as_tensor_variable(W), pt.as_tensor_variable(ids)
+        if W.ndim != 2 or not ids.dtype.startswith(("int", "uint")):
+            raise ValueError(f"take_rows needs a matrix and integer ids, got {W.type}, "
+                             f"{ids.type}")
+        out = TensorType(W.dtype, shape=(*ids.type.shape, W.type.shape[1]))()
+        return Apply(self, [W, ids], [out])
+
+    def perform(self, node, inputs, outputs):
+        W, ids = inputs
+        outputs[0][0] = np.asarray(W[ids])
+
+    def infer_shape(self, *args):
+        """``(node, shapes)`` on PyTensor 3.1+, ``(fgraph, node, shapes)`` on 3.0."""
+        w_shape, ids_shape = args[-1]
+        return [(*ids_shape, w_shape[1])]
+
+    def pullback(self, inputs, outputs, output_grads):
+        W, ids = inputs
+        return [AddRows()(W, ids, output_grads[0]),
+                pytensor.gradient.grad_undefined(self, 1, ids, "integer ids")]
+
+    def expand(self, W, ids):
+        return W[ids]
+
+
+class AddRows(Op):
+    """The gradient of :class:`TakeRows`: ``zeros_like(W)`` with ``g[...]`` added to row
+    ``ids[...]`` (``W`` only gives the shape)."""
+
+    __props__ = ()
+
+    def make_node(self, W, ids, g):
+        W, ids, g = (pt.as_tensor_variable(v) for v in (W, ids, g))
+        return Apply(self, [W, ids, g], [W.type()])
+
+    def perform(self, node, inputs, outputs):
+        W, ids, g = inputs
+        out = np.zeros_like(W)
+        np.add.at(out, ids, g)
+        outputs[0][0] = out
+
+    def infer_shape(self, *args):
+        """``(node, shapes)`` on PyTensor 3.1+, ``(fgraph, node, shapes)`` on 3.0."""
+        return [args[-1][0]]
+
+    def pullback(self, inputs, outputs, output_grads):
+        W, ids, g = inputs
+        return [pt.zeros_like(W), pytensor.gradient.grad_undefined(self, 1, ids, "integer ids"),
+                TakeRows()(output_grads[0], ids)]
+
+    def expand(self, W, ids, g):
+        """PyTensor's own gradient of ``W[ids]``."""
+        return pytensor.grad(None, wrt=W, known_grads={W[ids]: g})
+
+
+def take_rows(W, ids):
+    """``W[ids]`` for ``W (V, N)`` and integer ``ids (...)``, the ids' axes kept."""
+    ids = pt.as_tensor_variable(ids)
+    return W[ids] if ids.ndim <= 1 else TakeRows()(W, ids)
+
+
 def dot_last(x, W):
     """``x (..., K) @ W (K, N) -> (..., N)``, leading axes kept (a plain ``pt.dot`` for 2-D x)."""
     x = pt.as_tensor_variable(x)
@@ -105,9 +182,10 @@ def sum_outer(a, b):
 
 
 @register_canonicalize
-@node_rewriter([Contraction])
+@node_rewriter([Contraction, TakeRows, AddRows])
 def expand_contractions(fgraph, node):
-    """A :class:`Contraction` as PyTensor's own ``dot`` / ``tensordot`` graph."""
+    """A :class:`Contraction`, :class:`TakeRows` or :class:`AddRows` as PyTensor's own
+    ``dot`` / ``tensordot`` / indexing graph."""
     return [node.op.expand(*node.inputs)]
 
 
@@ -133,4 +211,18 @@ def register_jax():
                 lead = tuple(range(a.ndim - 1))
                 return lax.dot_general(a, b, ((lead, lead), ((), ())))
         return contraction
+
+    @jax_funcify.register(TakeRows)
+    def _jax_take_rows(op, **kwargs):
+        def take(W, ids):
+            return W[ids]
+        return take
+
+    @jax_funcify.register(AddRows)
+    def _jax_add_rows(op, **kwargs):
+        import jax.numpy as jnp
+
+        def add_rows(W, ids, g):
+            return jnp.zeros_like(W).at[ids].add(g)
+        return add_rows
     _jax_registered = True

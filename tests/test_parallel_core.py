@@ -66,6 +66,24 @@ CHILD = textwrap.dedent(r'''
                               backend="jax", devices=devices, batch_axes={"y": 0})
         return fn, shared
 
+    def token_lstm(devices):
+        """Token ids in (rows of W_x picked by id), a softmax layer out: a tiny language model."""
+        V = 11
+        cell = cells.LSTMCell(V, H, name="tok")
+        params = cell.init_params(np.random.default_rng(4))
+        out_W = pytensor.shared((0.3 * np.random.default_rng(5).standard_normal((H, V)))
+                                .astype("float32"), name="out_W")
+        x, y = pt.tensor3("x"), pt.matrix("y")
+        ids = (pt.abs(x[:, :, 0]) * 7).astype("int32") % V
+        hs, _ = scanrnn.unroll(cell, ids, params)
+        logits = scanrnn.contract.dot_last(hs, out_W)
+        loss = -pt.mean(pt.special.log_softmax(logits, axis=-1)[:, :, 0]) + \
+            0.01 * pt.mean((hs[-1] - y) ** 2)
+        shared = [*params.values(), out_W]
+        fn = scanrnn.function([x, y], loss, updates=optim.adam(loss, shared, 0.01),
+                              backend="jax", devices=devices, batch_axes={y: 0})
+        return fn, shared
+
     def carried_state(devices):
         """An RNN whose final state is carried between calls, split with its rows."""
         cell = cells.RNNCell(I, H, name="rnn")
@@ -94,7 +112,7 @@ CHILD = textwrap.dedent(r'''
         return found
 
     results = {}
-    for build in (plain_scan, fused_lstm, carried_state):
+    for build in (plain_scan, fused_lstm, token_lstm, carried_state):
         for devices in (1, 2, 4):
             fn, shared = build(devices)
             losses = [float(fn(*data(s % 2))) for s in range(10)]
@@ -122,7 +140,7 @@ def trained(tmp_path_factory):
     return _run_child(CHILD, tmp_path_factory.mktemp("parallel"))
 
 
-@pytest.mark.parametrize("graph", ["plain_scan", "fused_lstm", "carried_state"])
+@pytest.mark.parametrize("graph", ["plain_scan", "fused_lstm", "token_lstm", "carried_state"])
 @pytest.mark.parametrize("devices", [2, 4])
 def test_same_training_on_more_devices(trained, graph, devices):
     one, many = trained[f"{graph}/1"], trained[f"{graph}/{devices}"]
@@ -132,13 +150,14 @@ def test_same_training_on_more_devices(trained, graph, devices):
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
 
 
-@pytest.mark.parametrize("graph", ["plain_scan", "fused_lstm", "carried_state"])
+@pytest.mark.parametrize("graph", ["plain_scan", "fused_lstm", "token_lstm", "carried_state"])
 def test_the_partitioned_step_all_reduces_the_gradients_only(trained, graph):
     """Each device works on its rows: no activation is gathered, and what is summed
     over the devices is the weight gradients (and the loss), nothing more."""
     found = trained[f"{graph}/4"]["collectives"]
     assert set(found) == {"all-reduce"}, found
     n_weights = {"plain_scan": 5 * 7 + 7 * 7, "fused_lstm": 5 * 28 + 7 * 28 + 28,
+                 "token_lstm": 11 * 28 + 7 * 28 + 28 + 7 * 11,
                  "carried_state": 5 * 7 + 7 * 7 + 7}[graph]
     assert 4 * n_weights <= found["all-reduce"][1] <= 4 * n_weights + 64
     assert trained[f"{graph}/1"]["collectives"] == {}

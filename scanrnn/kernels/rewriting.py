@@ -38,7 +38,7 @@ from pytensor.tensor.elemwise import Elemwise
 from pytensor.tensor.math import Dot
 from pytensor.tensor.subtensor import IncSubtensor, Subtensor
 
-from ..contract import dot_last
+from ..contract import dot_last, take_rows
 
 REWRITE_NAME = "onednn_recurrence"
 MAX_ONE_HOT = 512
@@ -140,7 +140,8 @@ def match_projection(projected):
                     (_same(plain, dot_last, x, W) or _same(plain, pt.dot, x, W)):
                 return x, W, 0, reverse
             if x.ndim == 2 and x.dtype.startswith(("int", "uint")) and \
-                    _same(plain, lambda ids, W: W[ids], x, W):
+                    (_same(plain, lambda ids, W: take_rows(W, ids), x, W)
+                     or _same(plain, lambda ids, W: W[ids], x, W)):
                 vocab = _vocabulary(W)
                 if vocab is None or vocab > MAX_ONE_HOT:
                     raise _NoKernel(f"token-id input with a vocabulary of {vocab} "

@@ -22,7 +22,7 @@ import pytensor.tensor as pt
 from .. import init as initializers
 from .._config import floatx
 from ..cells import make_cell
-from ..contract import dot_last
+from ..contract import dot_last, take_rows
 from ..parallel import to_host
 from ..random import advanced, dropout, stream_key
 from ..recurrent import unroll
@@ -258,7 +258,7 @@ class CharLM:
         fold = not (training and c.embed_dropout > 0)
         params = self.layer_params(fold_embedding=fold)
         if c.embed and not fold:
-            h = drop(self._by_name["embed.W"][x], c.embed_dropout, 0)
+            h = drop(take_rows(self._by_name["embed.W"], x), c.embed_dropout, 0)
         else:
             h = x
         finals = []
