@@ -119,8 +119,9 @@ def report(args, runs, load_before, load_after) -> str:
         "# Data-parallel training (`benchmarks/bench_parallel.py`)", "",
         f"Command: `python benchmarks/bench_parallel.py {' '.join(args.argv)}`".rstrip(),
         f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
-        f"**measured under load by other agents** (load average {load_before:.1f} before, "
-        f"{load_after:.1f} after); {first['versions']}", "",
+        f"{'no other job running' if load_before < 1.5 else '**shared with other jobs**'} "
+        f"(load average {load_before:.1f} before, {load_after:.1f} after); "
+        f"{first['versions']}", "",
         "## Tokens/s on forced host devices", "",
         f"Model: {first['params']:,} parameters, global batch {first['batch']} x "
         f"{first['seq_len']} (the per-device batch shrinks as devices grow), "
@@ -139,25 +140,34 @@ def report(args, runs, load_before, load_after) -> str:
     reduced = max(r["allreduce_bytes"] for r in runs)
     gathered = max(r["allgather_bytes"] for r in runs)
     grads = 4 * first["params"]
+    paper = reduced or grads
     lines += ["", "All forced host devices share this machine's cores, so splitting the batch "
               "cannot add compute: each device runs the same recurrence on fewer rows (smaller, "
               "less efficient GEMMs), XLA runs the devices' programs on one thread pool, and "
-              "collectives are copies in memory. No speed-up is expected; the figures show "
-              "the overhead of partitioning, not scaling.", "",
+              "collectives are copies in memory. No speed-up is expected from more devices; "
+              "what can change is how the 2 cores are used (a 1-device step runs the small "
+              "per-step products of the recurrence partly on one core, two devices run their "
+              "halves side by side). The figures show the cost of partitioning, not "
+              "scaling.", "",
               "## What the partitioned step communicates", "",
-              f"All-reduced per step: {reduced:,} bytes; all-gathered: {gathered:,} bytes; the "
-              f"float32 gradients of the {first['params']:,} parameters are {grads:,} bytes. "
-              "Where the all-reduce is far below the gradients' size and all-gathers appear, "
-              "XLA did not keep the step purely data parallel: a reshape of time-major "
-              "(T, B/N, H) activations to (T*B, H) cannot stay split along B, so the "
-              "partitioner gathers the whole batch's activations onto every device and "
-              "computes the layers after the reshape (output projection, loss, their "
-              "gradients) redundantly there. Keeping the batch axis through those layers "
-              "(a dot over the last axis of the 3-D tensor, or a sharding constraint) would "
-              "make the step all-reduce the gradients only.", "",
+              f"All-reduced per step: {reduced:,} bytes in "
+              f"{max(r['allreduce_ops'] for r in runs)} all-reduce op(s); all-gathered: "
+              f"{gathered:,} bytes; the float32 gradients of the {first['params']:,} parameters "
+              f"are {grads:,} bytes (the step reduces the gradient of the folded input "
+              f"projection of layer 1, vocabulary x 4H, instead of those of the embedding and "
+              f"W_x, hence the difference). "
+              + ("No activation crosses between devices: each device works on its rows and "
+                 "only the weight gradients (and the loss) are summed over the devices, "
+                 "because the core writes the products of time-major tensors so that they "
+                 "keep the batch axis (scanrnn.contract; docs/parallel.md)."
+                 if not gathered else
+                 "All-gathers mean XLA did not keep the step purely data parallel: some "
+                 "product or indexing flattens the (T, B/N, ...) activations, so the "
+                 "partitioner gathers the whole batch onto every device (see "
+                 "docs/parallel.md, 'What crosses between devices')."), "",
               "## On paper: 8 GPUs", "",
-              f"Pure data parallelism all-reduces the gradients: {grads:,} bytes "
-              f"({grads / 1e6:.2f} MB) per step. A ring all-reduce over N GPUs moves 2(N-1)/N "
+              f"Data parallelism all-reduces what the compiled step reduces: {paper:,} bytes "
+              f"({paper / 1e6:.2f} MB) per step. A ring all-reduce over N GPUs moves 2(N-1)/N "
               f"of them through each link; assumed: NVLink 4 at a NCCL bus bandwidth of "
               f"{LINK_GBPS:g} GB/s and {HOP_LATENCY_US:g} us per ring step (2(N-1) steps), no "
               f"overlap of communication with the backward pass (pessimistic). Weak scaling: "
@@ -165,13 +175,9 @@ def report(args, runs, load_before, load_after) -> str:
               f"step. The one-GPU step time is not measured (no GPU was lent): three assumed "
               f"values.", "",
               "| one-GPU step ms (assumed) | all-reduce ms | 8-GPU step ms | efficiency | "
-              "speed-up on 8 GPUs |", "|---|---|---|---|---|", *paper_rows(grads), "",
+              "speed-up on 8 GPUs |", "|---|---|---|---|---|", *paper_rows(paper), "",
               f"Over PCIe 4 (~25 GB/s) the transfer term alone would be "
-              f"{1e3 * 2 * 7 / 8 * grads / 25e9:.2f} ms. The all-gathers of the program as "
-              f"compiled today ({gathered:,} bytes at {max(args.devices)} devices, growing "
-              f"with the global batch) would add about "
-              f"{1e3 * 7 / 8 * gathered * 8 / (LINK_GBPS * 1e9):.3f}"
-              f" ms on 8 GPUs at {LINK_GBPS:g} GB/s, plus the redundant output layer."]
+              f"{1e3 * 2 * 7 / 8 * paper / 25e9:.2f} ms."]
     return "\n".join(lines) + "\n"
 
 
