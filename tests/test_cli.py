@@ -67,6 +67,7 @@ def popen(*args):
 PAUSED_TRAIN = """
 import os, signal, sys, time
 from pathlib import Path
+signal.signal(signal.SIGINT, signal.default_int_handler)  # a terminal's Ctrl-C (see below)
 from scanrnn import cli
 from scanrnn.lm import recorder
 pause_at, marker = int(sys.argv[1]), Path(sys.argv[2])
@@ -83,6 +84,11 @@ def on_step(self, trainer, step, loss):
 recorder.RunRecorder.on_step = on_step
 sys.exit(cli.main(sys.argv[3:]))
 """
+
+
+# The scripts above start with Ctrl-C as in a terminal.  A CI job started in the background
+# of a non-interactive shell inherits SIGINT *ignored*, and scanrnn, like any Unix program,
+# leaves an ignored SIGINT ignored (nohup): without that line these tests hung there.
 
 
 def popen_paused(pause_at, marker, *args):
@@ -672,8 +678,9 @@ def test_flags_given_on_resume_are_honoured_and_recorded_for_the_next(tmp_path):
 
 # `scanrnn train` whose compilation blocks (as a long one would) once it has started
 COMPILING_TRAIN = """
-import os, sys, time
+import os, signal, sys, time
 from pathlib import Path
+signal.signal(signal.SIGINT, signal.default_int_handler)  # a terminal's Ctrl-C (see below)
 from scanrnn import cli, compile
 marker, compile_ = Path(sys.argv[1]), compile.Function._compile
 
