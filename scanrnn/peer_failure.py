@@ -32,14 +32,18 @@ MESSAGE = "another process of this data-parallel run stopped or is unreachable"
 
 # Words in XLA's runtime errors that mean a peer or the coordination service is gone.
 _PEER_WORDS = ("gloo", "connection", "unavailable", "heartbeat", "coordination",
-               "peer", "socket", "barrier", "aborted")
+               "peer", "socket", "barrier", "aborted", "deadline")
 
 
 class PeerLost(ParallelError, RuntimeError):
     """Another process of this data-parallel run stopped or cannot be reached."""
 
 
-def _is_peer_failure(exc: BaseException) -> bool:
+def is_peer_failure(exc: BaseException) -> bool:
+    """Whether ``exc`` (a JAX runtime error, or :class:`PeerLost`) says a process or the
+    coordination service of the run is gone."""
+    if isinstance(exc, PeerLost):
+        return True
     text = str(exc).lower()
     return any(word in text for word in _PEER_WORDS)
 
@@ -54,7 +58,7 @@ def collective_errors(multi_process: bool = True):
     try:
         yield
     except JaxRuntimeError as exc:
-        if not _is_peer_failure(exc):
+        if not is_peer_failure(exc):
             raise
         first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
         _exit_at_interpreter_exit()

@@ -228,3 +228,15 @@ def test_launcher_errors():
     assert done.returncode == 127 and "cannot start 'no-such-command-scanrnn'" in done.stderr
     assert launch.describe(-9) == "killed by SIGKILL (exit status 137)"
     assert launch.exit_status(3) == 3
+
+
+def test_which_errors_mean_a_lost_process():
+    from jax.errors import JaxRuntimeError
+
+    from scanrnn.lm.processes import peer_lost
+    from scanrnn.peer_failure import PeerLost
+    assert peer_lost(PeerLost("another process of this data-parallel run stopped"))
+    assert peer_lost(JaxRuntimeError("UNKNOWN: Gloo AllGather failed: Connection closed by peer"))
+    assert peer_lost(JaxRuntimeError("UNAVAILABLE: Task 1 heartbeat timeout"))
+    assert not peer_lost(JaxRuntimeError("RESOURCE_EXHAUSTED: out of memory"))
+    assert not peer_lost(ValueError("connection refused"))  # not JAX's: the user's own error

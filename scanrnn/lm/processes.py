@@ -21,10 +21,6 @@ __all__ = ["FollowerRun", "HEARTBEAT_TIMEOUT_S", "join", "peer_lost"]
 #: Seconds without a heartbeat after which the others give up on a process.
 HEARTBEAT_TIMEOUT_S = 20
 
-# words of JAX's runtime errors that mean a process or the coordinator is gone
-_PEER_WORDS = ("gloo", "connection", "unavailable", "heartbeat", "coordination", "peer",
-               "socket", "barrier", "aborted", "deadline")
-
 
 def join(args) -> int | None:
     """Join the processes named by ``args`` (flags or environment); this process's index,
@@ -41,12 +37,10 @@ def join(args) -> int | None:
 
 def peer_lost(exc: BaseException) -> bool:
     """Whether ``exc`` says another process of the run (or the coordinator) is gone."""
-    name = type(exc).__name__
-    if name == "PeerLost":
-        return True
-    text = str(exc).lower()
-    return name in ("JaxRuntimeError", "XlaRuntimeError") and \
-        any(word in text for word in _PEER_WORDS)
+    from jax.errors import JaxRuntimeError
+
+    from ..peer_failure import PeerLost, is_peer_failure
+    return isinstance(exc, (PeerLost, JaxRuntimeError)) and is_peer_failure(exc)
 
 
 class FollowerRun(RunDir):
