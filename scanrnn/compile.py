@@ -48,6 +48,8 @@ from pytensor.graph.traversal import graph_inputs, io_toposort
 from pytensor.tensor.type import TensorType
 
 from . import _config  # noqa: F401  (sets floatX)
+from .parallel import to_host
+from .peer_failure import collective_errors
 from .pytensor_compat import clone_node, has_mutable_inner_graph, inline_op_from_graph
 
 BACKENDS = ("jax", "numba", "c", "python")
@@ -535,16 +537,13 @@ class Function:
             with self._build_context():
                 results = fn(*args)
         if self.return_numpy:
-            convert = np.asarray if self.parallel is None else self.parallel.to_host
+            convert = np.asarray if self.parallel is None else to_host
             results = [convert(r) for r in results]
         return results
 
     def _peer_errors(self):
         """Several processes: a collective failed by a lost process raises ``PeerLost``."""
-        if self.parallel is None or not self.parallel.multi_process:
-            return contextlib.nullcontext()
-        from .peer_failure import collective_errors
-        return collective_errors()
+        return collective_errors(self.parallel is not None and self.parallel.multi_process)
 
     def __repr__(self):
         where = "" if self.parallel is None else f" {self.parallel!r}"

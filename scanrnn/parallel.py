@@ -156,10 +156,6 @@ class DataParallel:
         host = np.asarray(value)
         return jax.make_array_from_callback(host.shape, sharding, lambda index: host[index])
 
-    def to_host(self, value) -> np.ndarray:
-        """The whole array as numpy, gathered from every process if needed (a collective then)."""
-        return to_host(value)
-
 
 def to_host(value) -> np.ndarray:
     """A numpy copy of a (possibly multi-process) JAX array; numpy arrays pass through.
@@ -207,9 +203,6 @@ class ShardingConstraint(Op):
         outputs[0][0] = inputs[0]
 
     def pullback(self, inputs, outputs, output_grads):
-        return [output_grads[0]]
-
-    def L_op(self, inputs, outputs, output_grads):
         return [output_grads[0]]
 
     def __str__(self):
