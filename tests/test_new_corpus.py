@@ -29,6 +29,19 @@ def test_a_users_file_is_read_as_it_is(tmp_path):
     assert len(data.train_ids) + len(data.val_ids) == len(TEXT)
 
 
+def test_the_recipe_follows_the_corpus_and_given_values_win():
+    general = TrainConfig(corpus="user.txt")
+    assert (general.sampling, general.lr, general.schedule) == ("sequential", 3e-3, "cosine")
+    assert (general.eval_minutes, general.eval_every, general.eval_batch_size) == (0.5, 0, 64)
+    tuned = TrainConfig()                                       # the Time Machine's own recipe
+    assert (tuned.sampling, tuned.lr, tuned.schedule) == ("random", 5e-3, "plateau")
+    assert (tuned.eval_minutes, tuned.eval_every, tuned.eval_batch_size) == (None, 150, 16)
+    mixed = TrainConfig(lr=1e-3, eval_minutes=2.0)
+    assert (mixed.lr, mixed.eval_minutes, mixed.schedule) == (1e-3, 2.0, "plateau")
+    assert TrainConfig.from_dict(mixed.to_dict()) == mixed         # saved runs keep values
+    assert TrainConfig.from_dict({**general.to_dict(), "corpus": "timemachine"}).lr == 3e-3
+
+
 def test_the_sample_prefix_comes_from_the_corpus():
     assert phrase_from("tail of a line\nSupposing that Truth is a woman") == \
         "Supposing that Truth"
@@ -53,8 +66,8 @@ def test_a_new_corpus_run_samples_from_its_own_text(tmp_path, capsys):
 
 def _trainer(**overrides):
     ids = np.random.default_rng(0).integers(0, 12, 4000).astype(np.int32)
-    config = TrainConfig(seq_len=8, batch_size=4, progress=False, verbose=False,
-                         backend="jax", **overrides)
+    config = TrainConfig(corpus="user.txt", seq_len=8, batch_size=4, progress=False,
+                         verbose=False, backend="jax", **overrides)
     return Trainer(CharLM(vocab_size=12, hidden=8, embed=4, layers=1), config, ids)
 
 

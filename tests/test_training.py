@@ -86,7 +86,7 @@ def test_short_training_run_reaches_perplexity(corpus):
     _, vocab, ids = corpus
     model = CharLM(vocab_size=len(vocab), hidden=64, embed=16, layers=1, dropout=0.0)
     cfg = TrainConfig(seq_len=32, batch_size=16, epochs=6, lr=1e-2, schedule="constant",
-                      eval_every=0, patience=None, **QUIET)
+                      eval_every=0, eval_batch_size=64, patience=None, **QUIET)
     trainer = Trainer(model, cfg, ids[:30_000], ids[30_000:36_000], vocab)
     history = trainer.fit()
     assert len(history) == 6 and trainer.stop_reason == "epochs"
@@ -283,7 +283,7 @@ def test_non_finite_loss_is_detected_before_the_update(corpus):
 def test_bad_inputs(corpus):
     _, vocab, ids = corpus
     model = CharLM(vocab_size=len(vocab), hidden=8, embed=4, layers=1)
-    cfg = TrainConfig(seq_len=64, batch_size=32, **QUIET)
+    cfg = TrainConfig(seq_len=64, batch_size=32, sampling="sequential", **QUIET)
     with pytest.raises(ValueError, match="fewer than the 2,113"):
         Trainer(model, cfg, ids[:1000])
     with pytest.raises(TypeError, match="token ids"):

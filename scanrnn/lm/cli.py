@@ -20,7 +20,7 @@ from ..cli_support import (
 )
 from ..optim import OPTIMIZERS
 from .commands import cmd_eval, cmd_sample
-from .config import SAMPLINGS, SCHEDULES, LMConfig, TrainConfig
+from .config import GENERAL_RECIPE, SAMPLINGS, SCHEDULES, LMConfig, TrainConfig, recipe_for
 from .train_command import DEFAULT_RUNS, cmd_train
 
 __all__ = ["register"]
@@ -98,6 +98,17 @@ def _model_flags(p, lm) -> None:
                    help=f"std of --init normal {d % lm['init_scale']}")
 
 
+def _recipe_default(name: str) -> str:
+    """'(default: X)' for a recipe field, with the Time Machine's own value where it differs."""
+    timemachine = recipe_for("timemachine")
+    general, tuned = GENERAL_RECIPE[name], timemachine[name]
+    if tuned == general:
+        return f"(default: {general})"
+    if name == "eval_minutes" and tuned is None:
+        return f"(default: {general}; on timemachine every {timemachine['eval_every']} steps)"
+    return f"(default: {general}; {tuned} on timemachine)"
+
+
 def _batch_and_budget_flags(p, tc) -> None:
     d = "(default: %s)"
     g = p.add_argument_group("batches and budget")
@@ -107,7 +118,7 @@ def _batch_and_budget_flags(p, tc) -> None:
                    help=f"sequences per batch {d % tc.batch_size}")
     g.add_argument("--sampling", choices=SAMPLINGS,
                    help=f"random: d2l random sampling (state reset); sequential / rows: "
-                        f"state carried across batches {d % tc.sampling}")
+                        f"state carried across batches {_recipe_default('sampling')}")
     budget = g.add_mutually_exclusive_group()
     budget.add_argument("--epochs", type=positive_int, metavar="N",
                         help="train N epochs in total (counting epochs done before --resume)"
@@ -130,11 +141,12 @@ def _optimisation_flags(p, tc) -> None:
     g = p.add_argument_group("optimisation")
     g.add_argument("--optimizer", choices=tuple(OPTIMIZERS),
                    help=f"update rule {d % tc.optimizer}")
-    g.add_argument("--lr", type=positive_float, metavar="F", help=f"learning rate {d % tc.lr}")
+    g.add_argument("--lr", type=positive_float, metavar="F",
+                   help=f"learning rate {_recipe_default('lr')}")
     g.add_argument("--clip", type=nonnegative_float, metavar="F",
                    help=f"clip the global gradient norm at F, 0 = off {d % tc.clip}")
     g.add_argument("--schedule", choices=SCHEDULES,
-                   help=f"learning-rate schedule {d % tc.schedule}")
+                   help=f"learning-rate schedule {_recipe_default('schedule')}")
     g.add_argument("--halve-every", type=positive_int, metavar="N",
                    help=f"epochs between halvings for --schedule halve {d % tc.halve_every}")
     g.add_argument("--warmup", type=fraction, metavar="F",
@@ -157,7 +169,8 @@ def _run_flags(p, tc) -> None:
                    help="continue the run in --out (default: the newest run in "
                         f"{DEFAULT_RUNS}/) from its latest checkpoint")
     g.add_argument("--eval-minutes", type=positive_float, metavar="M",
-                   help=f"validate (and save latest.npz) every M minutes {d % tc.eval_minutes}")
+                   help="validate (and save latest.npz) every M minutes "
+                        f"{_recipe_default('eval_minutes')}")
     g.add_argument("--eval-every", type=nonnegative_int, metavar="N",
                    help="validate every N steps and at epoch ends instead, 0 = at epoch ends "
                         "only (default: every --eval-minutes)")

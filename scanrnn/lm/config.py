@@ -15,12 +15,26 @@ import numpy as np
 
 from .. import optim
 from ..cells import CELL_KINDS
+from ..data.corpora import CORPORA
 
-__all__ = ["LMConfig", "TrainConfig", "config_from_dict", "check_length", "check_temperature",
-           "MAX_LENGTH", "TEMPERATURE_RANGE"]
+__all__ = ["LMConfig", "TrainConfig", "GENERAL_RECIPE", "recipe_for", "config_from_dict",
+           "check_length", "check_temperature", "MAX_LENGTH", "TEMPERATURE_RANGE"]
 
 SAMPLINGS = ("random", "sequential", "rows")
 SCHEDULES = ("constant", "halve", "cosine", "plateau")
+AUTO = "auto"
+
+GENERAL_RECIPE = {"sampling": "sequential", "lr": 3e-3, "schedule": "cosine",
+                  "eval_every": 0, "eval_minutes": 0.5, "eval_batch_size": 64}
+"""What a :class:`TrainConfig` field left at ``"auto"`` becomes on a corpus with no recipe of
+its own (a user's file; measured on nietzsche, ``benchmarks/RESULTS_lm.md``)."""
+
+
+def recipe_for(corpus: str) -> dict:
+    """The training recipe for ``corpus``: :data:`GENERAL_RECIPE`, overridden by the registry's
+    ``train_defaults`` for a corpus with a tuned reproduction (``timemachine``)."""
+    known = CORPORA.get(corpus)
+    return {**GENERAL_RECIPE, **(known.train_defaults if known else {})}
 
 
 @dataclass
@@ -153,6 +167,12 @@ class TrainConfig:
     ``tokens`` (``"char"``/``"word"``), ``val_fraction`` (the LAST fraction of the text is
     held out).
 
+    The recipe fields ``sampling``, ``lr``, ``schedule``, ``eval_every``, ``eval_minutes`` and
+    ``eval_batch_size`` default to ``"auto"``: the recipe tuned for the corpus where it has one
+    (``timemachine``: random batches, Adam 5e-3 halved on a plateau, validation every 150
+    steps on 16 streams), else :data:`GENERAL_RECIPE` (sequential batches, 3e-3 with warm-up
+    and cosine, validation every 30 s on 64 streams); a value given wins (:func:`recipe_for`).
+
     Batches: ``seq_len`` ``T``, ``batch_size`` ``B``, ``sampling``: ``"random"`` (d2l random
     sampling, state reset every batch), ``"sequential"`` (d2l sequential partitioning, state
     carried; reset at each epoch start) or ``"rows"`` (the MXNet seed's layout, state carried);
@@ -198,15 +218,15 @@ class TrainConfig:
     val_fraction: float = 0.1
     seq_len: int = 64
     batch_size: int = 32
-    sampling: str = "sequential"
+    sampling: str = AUTO
     batch_flavor: str = "d2l"
     epochs: int | None = None
     minutes: float | None = 9.0
     max_tokens: int | None = None
     optimizer: str = "adam"
-    lr: float = 3e-3
+    lr: float | str = AUTO
     clip: float = 1.0
-    schedule: str = "cosine"
+    schedule: str = AUTO
     warmup: float = 0.02
     halve_every: int = 100
     plateau_patience: int = 2
@@ -214,9 +234,9 @@ class TrainConfig:
     backend: str = "auto"
     devices: int | str | None = None
     seed: int = 0
-    eval_every: int = 0
-    eval_minutes: float | None = 0.5
-    eval_batch_size: int = 64
+    eval_every: int | str = AUTO
+    eval_minutes: float | str | None = AUTO
+    eval_batch_size: int | str = AUTO
     eval_seq_len: int = 256
     patience: int | None = 8
     min_delta: float = 0.0
@@ -235,8 +255,11 @@ class TrainConfig:
         if isinstance(self.sample_prefixes, str):
             self.sample_prefixes = (self.sample_prefixes,)
         self.sample_prefixes = tuple(self.sample_prefixes)
-        if self.preprocess == "auto":
+        if self.preprocess == AUTO:
             self.preprocess = "d2l" if self.corpus == "timemachine" else "none"
+        for name, value in recipe_for(self.corpus).items():
+            if isinstance(getattr(self, name), str) and getattr(self, name) == AUTO:
+                setattr(self, name, value)
         self.validate()
 
     def validate(self) -> None:

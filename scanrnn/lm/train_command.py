@@ -150,8 +150,7 @@ def _resume_checkpoint(run):
 def _setup_new(args, train_over, model_over):
     """Configuration and data of a new run (nothing is written yet)."""
     seed = args.seed if args.seed is not None else TrainConfig().seed
-    known = CORPORA.get(train_over.get("corpus", TrainConfig.corpus))
-    fields = {**(known.train_defaults if known else {}), **train_over, "seed": seed}
+    fields = {**train_over, "seed": seed}   # the corpus's recipe fills the rest (TrainConfig)
     fields.setdefault("sample_every", 1)
     if any(k in train_over for k in BUDGET_FLAGS):   # --epochs N alone: no minutes budget
         for k in BUDGET_FLAGS:
