@@ -6,10 +6,13 @@ Declare symbolic inputs, write a ``step`` function, unroll it with
 """
 
 from . import _config  # noqa: F401  (float32 default, linear shape inference)
+from . import allocator
 from . import cells, compile, contract, init, losses, optim, parallel, recurrent
 from ._version import __version__
 from .compile import BackendError, backends, function, installed_backends, to_numpy
 from .recurrent import scan, unroll
+
+allocator.keep_freed_memory()   # before JAX starts its threads: XLA's scratch blocks reused
 
 # ``scanrnn.backends()`` reports what is installed; the module that compiles is
 # ``scanrnn.compile`` (``scanrnn.compile.Function``, ``resolve_backend``, ...).

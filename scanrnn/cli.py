@@ -77,6 +77,7 @@ def cmd_info(args) -> int:
     print(f"jax devices: {', '.join(report['jax_devices']) or 'none (JAX not installed)'}")
     print(f"floatX: {report['floatX']}")
     print("vendor kernels: " + _kernel_line(report.get("kernels") or {}))
+    print(f"host memory (malloc): {report['malloc']['reason']}")
     mirror = os.environ.get("SCANRNN_DATA")
     offline = os.environ.get("SCANRNN_OFFLINE", "").strip() not in ("", "0")
     print(f"corpora (SCANRNN_DATA={mirror or '(unset)'}, downloads "

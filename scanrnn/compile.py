@@ -48,6 +48,7 @@ from pytensor.graph.traversal import graph_inputs, io_toposort
 from pytensor.tensor.type import TensorType
 
 from . import _config  # noqa: F401  (sets floatX)
+from . import allocator
 from .parallel import to_host
 from .peer_failure import collective_errors
 from .pytensor_compat import clone_node, has_mutable_inner_graph, inline_op_from_graph
@@ -132,6 +133,7 @@ def backends() -> dict:
         "floatX": pytensor.config.floatX,
         "versions": versions,
         "kernels": kernel_status(),
+        "malloc": allocator.status(),
     }
 
 
