@@ -103,10 +103,15 @@ def _kernel_line(kernels: dict) -> str:
     if not kernels.get("active"):
         return f"none ({kernels.get('reason') or 'unknown'}): recurrences run as fused scans"
     names = ", ".join(kernels["active"])
+    if kernels.get("default") == "large LSTMs":
+        return (f"{names} built; by default only LSTMs with H >= 512 use them here (the fused "
+                "scan measured as fast or faster below that on the CPU); kernels=True or "
+                "SCANRNN_KERNELS=1 for every recurrence, kernels=False or SCANRNN_KERNELS=0 for "
+                "none")
     if kernels.get("default"):
         return f"{names} (used by default; scanrnn.function(..., kernels=False) keeps the scans)"
-    return (f"{names} built, not used by default here: the fused scan measured faster on "
-            "this CPU; kernels=True or SCANRNN_KERNELS=1 turns them on")
+    return (f"{names} built, not used by default (SCANRNN_KERNELS=0); kernels=True turns them "
+            "on")
 
 
 def _pytensor_cache_dir(setting: str, sub: str = "") -> str:

@@ -32,7 +32,6 @@ from __future__ import annotations
 import contextlib
 import importlib
 import importlib.util
-import os
 import warnings
 from functools import cache
 
@@ -137,19 +136,11 @@ def backends() -> dict:
     }
 
 
-def kernels_wanted(setting) -> bool:
-    """Whether a JAX function with ``kernels=setting`` rewrites its recurrences onto
-    vendor kernels: ``"auto"`` follows ``SCANRNN_KERNELS`` (1: yes, 0: no), else yes on
-    a GPU and no on the CPU, where the fused scan measured faster."""
-    if setting != "auto":
-        return bool(setting)
-    env = os.environ.get("SCANRNN_KERNELS", "").strip().lower()
-    if env in ("1", "on", "true", "yes"):
-        return True
-    if env in ("0", "off", "false", "no"):
-        return False
-    import jax
-    return jax.default_backend() != "cpu"
+def kernels_wanted(setting) -> bool | str:
+    """Which recurrences of a JAX function with ``kernels=setting`` go onto vendor kernels
+    (:func:`scanrnn.kernels.wanted`: True, False or ``"large LSTMs"``)."""
+    from .kernels import wanted
+    return wanted(setting)
 
 
 def kernel_status() -> dict:
@@ -472,7 +463,8 @@ class Function:
         from . import kernels
         with self._build_context():
             mesh = None if self.parallel is None else self.parallel.mesh
-            variables, self.kernel_decisions = kernels.rewrite(variables, mesh=mesh)
+            variables, self.kernel_decisions = kernels.rewrite(
+                variables, mesh=mesh, select=kernels.selection(self.kernels))
         return variables
 
     def _build_context(self):

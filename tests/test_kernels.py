@@ -259,6 +259,28 @@ def test_kernels_false_and_other_backends_leave_the_graph_alone():
     assert off.kernel_decisions is None and numba_or_py.kernel_decisions is None
 
 
+@pytest.mark.skipif(VENDOR != "onednn", reason="the CPU's default selection (JAX not on the CPU)")
+def test_on_the_cpu_auto_puts_only_large_lstms_on_the_kernel(monkeypatch):
+    monkeypatch.delenv("SCANRNN_KERNELS")
+    assert kernels.wanted("auto") == "large LSTMs"
+    small = [scanrnn.function(*stacked_graph(kind, 16, 1), backend="jax")
+             for kind in ("lstm", "gru", "tanh")]
+    big_gru = scanrnn.function(*stacked_graph("gru", 512, 1), backend="jax")
+    big_lstm = scanrnn.function(*stacked_graph("lstm", 512, 1), backend="jax")
+
+    def not_built():
+        raise AssertionError("nothing should be built or loaded for these graphs")
+    with monkeypatch.context() as m:
+        m.setattr(kernels, "unavailable_reason", not_built)
+        for fn in [*small, big_gru]:
+            (line,) = kernels.describe(fn)
+            assert "fused scan" in line and "H >= 512" in line, line
+    (line,) = kernels.describe(big_lstm)
+    assert (kernel_for("lstm") in line) if REASON is None else (REASON in line), line
+    assert kernels.describe(scanrnn.function(*stacked_graph("lstm", 512, 1), backend="jax",
+                                     kernels=False)) == []
+
+
 def test_a_failed_build_is_one_clear_reason(tmp_path, monkeypatch):
     include = tmp_path / "include"
     include.mkdir()

@@ -22,11 +22,12 @@ compiler, no oneDNN, a failed build: one logged line), the fused scan runs.
 from __future__ import annotations
 
 import logging
+import os
 
 from .build import KernelUnavailable
 
-__all__ = ["KernelUnavailable", "describe", "rewrite", "status", "unavailable_reason",
-           "vendor"]
+__all__ = ["KernelUnavailable", "describe", "rewrite", "selection", "status",
+           "unavailable_reason", "vendor", "wanted"]
 
 log = logging.getLogger("scanrnn.kernels")
 _LOGGED: set = set()
@@ -68,29 +69,56 @@ def unavailable_reason() -> str | None:
     return None
 
 
+def wanted(setting) -> bool | str:
+    """Which recurrences of a JAX function with ``kernels=setting`` go onto vendor kernels:
+    True (every one that fits), False (none) or ``"large LSTMs"``.  ``"auto"`` follows
+    ``SCANRNN_KERNELS`` (1: all, 0: none), else all on a GPU and, on the CPU, the LSTMs
+    with ``H >= 512`` (:data:`.rewriting.CPU_MIN_HIDDEN`), where oneDNN measured faster
+    than the fused scan."""
+    if setting != "auto":
+        return bool(setting)
+    env = os.environ.get("SCANRNN_KERNELS", "").strip().lower()
+    if env in ("1", "on", "true", "yes"):
+        return True
+    if env in ("0", "off", "false", "no"):
+        return False
+    return True if _jax_platform() != "cpu" else "large LSTMs"
+
+
+def selection(setting):
+    """The ``select`` argument of :func:`rewrite` for ``kernels=setting`` (None: all)."""
+    from .rewriting import large_lstm
+    return large_lstm if wanted(setting) == "large LSTMs" else None
+
+
 def _log_once(reason: str):
     if reason not in _LOGGED:
         _LOGGED.add(reason)
         log.warning("scanrnn: recurrences run as scans, not on oneDNN kernels: %s", reason)
 
 
-def rewrite(variables, mesh=None):
+def rewrite(variables, mesh=None, select=None):
     """``(new variables, decisions)``: the graph of ``variables`` with kernels swapped in.
 
     ``decisions`` is a list of :class:`~.rewriting.Decision`, one per fused recurrence.
     ``mesh``: a data-parallel function's ``jax.sharding.Mesh``; each device then runs
-    the kernel on its own rows of the batch (:mod:`.sharded`).
+    the kernel on its own rows of the batch (:mod:`.sharded`).  ``select``: which
+    recurrences may take a kernel (:func:`.rewriting.apply`; e.g. ``rewriting.large_lstm``,
+    the CPU's default); when it declines them all, nothing is built or loaded.
     Logs one line (once per process and reason) when the kernels cannot run.
     """
     from . import rewriting as rewrite_module
     variables = list(variables)
-    if not rewrite_module.has_fused(variables):
+    fused = rewrite_module.fused_nodes(variables)
+    if not fused:
         return variables, []
+    if select is not None and all(select(node) for node in fused):
+        return rewrite_module.apply(variables, select=select)
     reason = unavailable_reason()
     if reason is not None:
         _log_once(reason)
     return rewrite_module.apply(variables, unavailable=reason, vendor=vendor() or "onednn",
-                                mesh=mesh)
+                                mesh=mesh, select=select)
 
 
 def status() -> dict:
@@ -122,13 +150,15 @@ def describe(target) -> list[str]:
     decisions = getattr(target, "kernel_decisions", None)
     if decisions is not None:
         return [d.line() for d in decisions]
+    select = None
     if hasattr(target, "kernel_decisions"):  # a scanrnn Function not called yet (or not JAX)
-        if target.backend != "jax" or not target.kernels:
+        if target.backend != "jax" or not wanted(target.kernels):
             return []
+        select = selection(target.kernels)
         target = [*target.outputs, *target.updates.values()]
     fgraph = getattr(getattr(target, "maker", None), "fgraph", None) or target
     if hasattr(fgraph, "apply_nodes"):
         from .ops import OneDNNRecurrence
         return [f"{node.op} (rewrite onednn_recurrence)" for node in fgraph.toposort()
                 if isinstance(node.op, OneDNNRecurrence)]
-    return [d.line() for d in rewrite(list(target))[1]]
+    return [d.line() for d in rewrite(list(target), select=select)[1]]

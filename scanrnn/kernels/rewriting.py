@@ -361,12 +361,15 @@ def _ops_in(variables):
     return {n.op for n in io_toposort(list(graph_inputs(variables)), list(variables))}
 
 
-def apply(variables, unavailable: str | None = None, vendor: str = "onednn", mesh=None):
+def apply(variables, unavailable: str | None = None, vendor: str = "onednn", mesh=None,
+          select=None):
     """Replace the fused recurrences of ``variables``' graph by oneDNN kernels.
 
     Returns ``(new variables, [Decision, ...])``.  ``unavailable``: the reason the
     kernels cannot run here (every recurrence then keeps the scan and says why);
-    ``mesh``: the data-parallel mesh of the function (each device runs on its rows).
+    ``mesh``: the data-parallel mesh of the function (each device runs on its rows);
+    ``select``: ``node -> None`` (this recurrence may take a kernel) or the reason it
+    keeps the scan (e.g. :func:`large_lstm`); None takes every one that fits.
     """
     variables = list(variables)
     nodes = io_toposort(list(graph_inputs(variables)), variables)
@@ -382,6 +385,10 @@ def apply(variables, unavailable: str | None = None, vendor: str = "onednn", mes
     backwards = _backward_nodes(nodes, fused)
     plans = {}
     for f in fused:
+        declined = select(f) if select is not None else None
+        if declined:
+            decisions[f].detail = declined
+            continue
         try:
             plans[f] = plan(f, backwards.get(f, []), clients, vendor, mesh)
         except _NoKernel as exc:
@@ -415,7 +422,39 @@ def _per_device(mesh) -> str:
     return "" if n == 1 else f", each of {n} devices on its B/{n} rows (shard_map)"
 
 
+def fused_nodes(variables) -> list:
+    """The fused recurrences (Apply nodes) in the graph of ``variables``."""
+    variables = list(variables)
+    return _fused_nodes(io_toposort(list(graph_inputs(variables)), variables))
+
+
 def has_fused(variables) -> bool:
     """True when the graph of ``variables`` holds a fused recurrence."""
-    variables = list(variables)
-    return bool(_fused_nodes(io_toposort(list(graph_inputs(variables)), variables)))
+    return bool(fused_nodes(variables))
+
+
+CPU_MIN_HIDDEN = 512
+"""``kernels="auto"`` on the CPU puts an LSTM on oneDNN from this state size up: the 2-layer
+LSTM H512 B64 trained 1.11-1.13x faster on the kernel, while at H256 (LSTM, GRU, the default
+``scanrnn train`` model) and for the tanh RNN the fused scan was as fast or faster
+(``benchmarks/RESULTS.md``, 2026-12-02)."""
+
+
+def _hidden_size(node) -> int | None:
+    """The state size ``H`` of a fused recurrence (its ``W_h`` is ``(H, k*H)``), if known."""
+    W_h = node.inputs[3 if node.op.cell_kind == "lstm" else 2]
+    if W_h.type.shape[0] is not None:
+        return W_h.type.shape[0]
+    value = getattr(W_h, "get_value", None)
+    return value(borrow=True).shape[0] if value is not None else None
+
+
+def large_lstm(node) -> str | None:
+    """The CPU's default selection: None for an LSTM with ``H >= CPU_MIN_HIDDEN``, else why
+    the fused scan stays."""
+    hidden = _hidden_size(node)
+    if node.op.cell_kind == "lstm" and hidden is not None and hidden >= CPU_MIN_HIDDEN:
+        return None
+    what = f"{node.op.cell_kind}, H {hidden if hidden is not None else 'unknown'}"
+    return (f"kernels='auto' on the CPU takes oneDNN for LSTMs with H >= {CPU_MIN_HIDDEN} "
+            f"only ({what}: the fused scan measured as fast or faster)")
