@@ -454,7 +454,7 @@ class Function:
     def _with_kernels(self):
         """Outputs and update values, the fused recurrences on vendor kernels where they apply.
 
-        JAX only, ``kernels=True``: :func:`scanrnn.kernels.rewrite` (before the fused
+        JAX only, as ``kernels`` says: :func:`scanrnn.kernels.rewrite` (before the fused
         ops are inlined); its decisions are kept in ``kernel_decisions``.
         """
         variables = [*self.outputs, *self.updates.values()]
@@ -559,9 +559,9 @@ def function(inputs, outputs=None, updates=None, backend="auto", **kwargs) -> Fu
     ``profile``, ``kernels``: True runs fused recurrences on vendor kernels where they
     apply on JAX (oneDNN on the CPU, cuDNN's LSTM on an NVIDIA GPU, see
     :mod:`scanrnn.kernels`); False keeps the scan, for study and comparison; ``"auto"``
-    (the default) uses them where they are measured faster than the fused scan: on a GPU,
-    and on the CPU only with ``SCANRNN_KERNELS=1`` (oneDNN 3.2 inside XLA measured
-    0.78-0.88x the fused scan on the LSTM models here; benchmarks/RESULTS.md).
+    (the default) uses them where they measured faster than the fused scan: every
+    recurrence on a GPU; on the CPU the LSTMs with ``H >= 512`` (:func:`scanrnn.kernels.wanted`;
+    ``SCANRNN_KERNELS=1`` / ``0``: all / none; benchmarks/RESULTS.md).
 
     Data parallelism (JAX only, :mod:`scanrnn.parallel`): ``devices`` is an int N, ``"all"``,
     a list of JAX devices or a ``jax.sharding.Mesh``; inputs are split along their batch

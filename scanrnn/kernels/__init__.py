@@ -1,12 +1,12 @@
 """Vendor RNN kernels for the JAX backend: oneDNN on the CPU, cuDNN's LSTM on a GPU.
 
-When a JAX :class:`scanrnn.Function` compiles (``kernels=True``, the default),
-the rewrite ``onednn_recurrence`` (:mod:`.rewriting`) replaces each fused
-recurrence (:mod:`scanrnn.fused`) by an Op that runs oneDNN's LSTM,
-linear-before-reset GRU or vanilla RNN (tanh/relu) primitive, forward and
-backward, the backward reading the forward's saved workspace
-(:mod:`.ops`, :mod:`.jax_rnn`, the C++ in ``onednn_rnn.cc``).  The native part is
-compiled at first use and cached (:mod:`.build`).  When JAX runs on an NVIDIA GPU
+When a JAX :class:`scanrnn.Function` compiles with kernels wanted (:func:`wanted`: by
+default every recurrence on a GPU, LSTMs with ``H >= 512`` on the CPU), the rewrite
+``onednn_recurrence`` (:mod:`.rewriting`) replaces each fused recurrence
+(:mod:`scanrnn.fused`) by an Op that runs oneDNN's LSTM, linear-before-reset GRU or
+vanilla RNN (tanh/relu) primitive, forward and backward, the backward reading the
+forward's saved workspace (:mod:`.ops`, :mod:`.jax_rnn`, the C++ in ``onednn_rnn.cc``).
+The native part is compiled at first use and cached (:mod:`.build`).  When JAX runs on an NVIDIA GPU
 the same rewrite puts LSTMs on cuDNN through ``jax.experimental.rnn``
 (:mod:`.cudnn_rnn`; GRU and vanilla RNN keep the scan there).  Where a kernel does not
 apply (masks, truncated gradients, other activations, float64, an LSTM whose
