@@ -136,20 +136,13 @@ def backends() -> dict:
     }
 
 
-def kernels_wanted(setting) -> bool | str:
-    """Which recurrences of a JAX function with ``kernels=setting`` go onto vendor kernels
-    (:func:`scanrnn.kernels.wanted`: True, False or ``"large LSTMs"``)."""
-    from .kernels import wanted
-    return wanted(setting)
-
-
 def kernel_status() -> dict:
     """Which vendor kernels JAX functions use here, or why none: ``{"active": [...],
     "reason": str | None, ...}`` (see :func:`scanrnn.kernels.status`; may build them once)."""
     if not _available("jax"):
         return {"active": [], "reason": "JAX is not installed"}
     from . import kernels
-    return {**kernels.status(), "default": kernels_wanted("auto")}
+    return {**kernels.status(), "default": kernels.wanted("auto")}
 
 
 # Harmless warnings PyTensor and JAX print while tracing a float32 graph:
@@ -458,9 +451,11 @@ class Function:
         ops are inlined); its decisions are kept in ``kernel_decisions``.
         """
         variables = [*self.outputs, *self.updates.values()]
-        if self.backend != "jax" or not kernels_wanted(self.kernels):
+        if self.backend != "jax":
             return variables
         from . import kernels
+        if not kernels.wanted(self.kernels):
+            return variables
         with self._build_context():
             mesh = None if self.parallel is None else self.parallel.mesh
             variables, self.kernel_decisions = kernels.rewrite(

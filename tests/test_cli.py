@@ -77,7 +77,8 @@ def on_step(self, trainer, step, loss):
     record(self, trainer, step, loss)
     if step == pause_at:
         stop = signal.getsignal(signal.SIGTERM).__self__    # the trainer's StopRequest
-        marker.write_text(str(os.getpid()))
+        marker.with_suffix(".tmp").write_text(str(os.getpid()))
+        marker.with_suffix(".tmp").replace(marker)   # whole, never seen half-written
         while not stop.requested:
             time.sleep(0.01)
 
@@ -686,7 +687,8 @@ marker, compile_ = Path(sys.argv[1]), compile.Function._compile
 
 def slow_compile(self, signature):
     if self.name == "train_step":
-        marker.write_text(str(os.getpid()))
+        marker.with_suffix(".tmp").write_text(str(os.getpid()))
+        marker.with_suffix(".tmp").replace(marker)   # whole, never seen half-written
         time.sleep(600)                       # a compile that would take ten minutes
     return compile_(self, signature)
 
