@@ -428,11 +428,6 @@ def fused_nodes(variables) -> list:
     return _fused_nodes(io_toposort(list(graph_inputs(variables)), variables))
 
 
-def has_fused(variables) -> bool:
-    """True when the graph of ``variables`` holds a fused recurrence."""
-    return bool(fused_nodes(variables))
-
-
 CPU_MIN_HIDDEN = 512
 """``kernels="auto"`` on the CPU puts an LSTM on oneDNN from this state size up: the 2-layer
 LSTM H512 B64 trained 1.11-1.13x faster on the kernel, while at H256 (LSTM, GRU, the default
