@@ -137,6 +137,9 @@ _QUIET_WARNINGS = (
 )
 
 
+JAX_CACHE_MAX_BYTES = 1 << 30   # JAX's compilation cache of the commands: 1 GiB at most
+
+
 def jax_cache_dir() -> Path | None:
     """Where the command keeps JAX's persistent compilation cache (None: off).
 
@@ -165,6 +168,11 @@ def _enable_jax_cache() -> None:
         if not jax.config.jax_compilation_cache_dir:
             jax.config.update("jax_compilation_cache_dir", str(folder))
             jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
+            # bounded, least recently used first out; JAX then reads and writes under a file
+            # lock (filelock comes with PyTensor), so parallel processes share it safely
+            if (jax.config.jax_compilation_cache_max_size == -1
+                    and importlib.util.find_spec("filelock") is not None):
+                jax.config.update("jax_compilation_cache_max_size", JAX_CACHE_MAX_BYTES)
     except (AttributeError, ValueError):  # an older JAX without these options
         pass
 
