@@ -54,6 +54,13 @@ def normal_array(shape, rng=None, scale=0.01):
     return as_rng(rng).normal(0.0, scale, size=shape)
 
 
+def standard_normal_array(shape, rng=None):
+    """N(0, 1): PyTorch's ``nn.Embedding`` default (an embedding's rows feed the first
+    layer's input projection; rows of about unit norm per feature train faster than
+    Glorot's small ones -- ``benchmarks/RESULTS_lm.md``)."""
+    return as_rng(rng).standard_normal(size=shape)
+
+
 def uniform_array(shape, rng=None, scale=0.05):
     return as_rng(rng).uniform(-scale, scale, size=shape)
 
@@ -106,6 +113,7 @@ ARRAYS: dict[str, Callable] = {
     "zeros": zeros_array,
     "ones": ones_array,
     "normal": normal_array,
+    "standard_normal": standard_normal_array,
     "uniform": uniform_array,
     "he_normal": he_normal_array,
     "glorot_uniform": glorot_uniform_array,

@@ -50,6 +50,19 @@ def test_parameter_names_shapes_dtype(cell, embed, expected):
     assert m.n_params() == sum(a.size for a in w.values())
 
 
+def test_default_init_scales():
+    """Embedding rows N(0, 1) (PyTorch's default: they train faster than Glorot's, see
+    benchmarks/RESULTS_lm.md), the output Glorot-uniform, LSTM forget-gate bias 1."""
+    w = CharLM(vocab_size=60, embed=64, hidden=32, layers=1, seed=3).get_weights()
+    assert 0.9 < w["embed.W"].std() < 1.1 and abs(w["embed.W"].mean()) < 0.05
+    limit = np.sqrt(6 / (32 + 60))
+    assert np.abs(w["out.W"]).max() <= limit and w["out.W"].std() > limit / 3
+    np.testing.assert_array_equal(w["lstm_1.b"][32:64], 1.0)
+    normal = CharLM(vocab_size=60, embed=64, hidden=32, layers=1, init="normal",
+                    init_scale=0.01).get_weights()
+    assert normal["embed.W"].std() < 0.02          # --init normal still means every weight
+
+
 def test_seed_makes_weights_and_set_weights_checks():
     a, b, c = small(seed=1), small(seed=1), small(seed=2)
     for k, v in a.get_weights().items():

@@ -92,7 +92,7 @@ def _model_flags(p, lm) -> None:
     g.add_argument("--embed-dropout", type=fraction, metavar="F",
                    help=f"dropout on the embedding {d % lm['embed_dropout']}")
     g.add_argument("--init", choices=("default", "normal"),
-                   help=f"default: Glorot/orthogonal; normal: N(0, init-scale) "
+                   help=f"default: embedding N(0, 1), Glorot/orthogonal; normal: N(0, init-scale) "
                         f"{d % lm['init']}")
     g.add_argument("--init-scale", type=positive_float, metavar="F",
                    help=f"std of --init normal {d % lm['init_scale']}")

@@ -58,7 +58,8 @@ class LMConfig:
     output_bias : bool
         Whether the output projection has a bias ``out.b``.
     init : str
-        ``"default"`` (Glorot inputs, orthogonal recurrent weights, LSTM forget bias 1) or
+        ``"default"`` (embedding N(0, 1) as PyTorch's, Glorot inputs and output, orthogonal
+        recurrent weights, LSTM forget bias 1) or
         ``"normal"``: every weight ``N(0, init_scale)``, biases 0 (seeds 002/003).
     init_scale : float
         Standard deviation for ``init="normal"``.

@@ -59,7 +59,7 @@ class CharLM:
         gen = np.random.default_rng(c.seed)
         weights: dict[str, np.ndarray] = {}
         if c.embed:
-            weights["embed.W"] = self._init_matrix((c.vocab_size, c.embed), gen, "glorot_uniform")
+            weights["embed.W"] = self._init_matrix((c.vocab_size, c.embed), gen, "standard_normal")
         self.cells = []
         size_in = c.embed or c.vocab_size
         for i in range(c.layers):
