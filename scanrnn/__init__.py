@@ -5,14 +5,18 @@ Declare symbolic inputs, write a ``step`` function, unroll it with
 :func:`function` on the JAX (CPU/GPU), Numba, C or Python backend.
 """
 
-from . import _config  # noqa: F401  (float32 default, linear shape inference)
 from . import allocator
-from . import cells, compile, contract, init, losses, optim, parallel, recurrent
-from ._version import __version__
-from .compile import BackendError, backends, function, installed_backends, to_numpy
-from .recurrent import scan, unroll
 
-allocator.keep_freed_memory()   # before JAX starts its threads: XLA's scratch blocks reused
+# first, before numpy's and PyTensor's imports start threads that could make malloc arenas of
+# their own: XLA's scratch blocks reused (scanrnn.allocator)
+allocator.keep_freed_memory()
+
+from . import _config  # noqa: E402, F401  (float32 default, linear shape inference)
+from . import cells, compile, contract, init, losses, optim, parallel, recurrent  # noqa: E402
+from ._version import __version__  # noqa: E402
+from .compile import (  # noqa: E402
+    BackendError, backends, function, installed_backends, to_numpy)
+from .recurrent import scan, unroll  # noqa: E402
 
 # ``scanrnn.backends()`` reports what is installed; the module that compiles is
 # ``scanrnn.compile`` (``scanrnn.compile.Function``, ``resolve_backend``, ...).

@@ -10,11 +10,12 @@ serve large blocks from its heap and not to trim the heap, so the next step reus
 same pages.  The process keeps the memory of its largest step until it ends (what a
 training process wants; a long-lived service that trains once can opt out).
 
-Applied when scanrnn is imported, before JAX starts the threads that allocate.  A block
-allocated on a thread with its own malloc arena must fit that arena's 64 MB heap; larger
-ones are still mapped afresh.  ``M_ARENA_MAX=1`` puts new threads on the main heap, which has
-no such limit, but only if no thread had made its own arena before (numpy's BLAS threads
-may have), so count on blocks up to 64 MB.  ``SCANRNN_MALLOC=0``, or the user's own
+Applied first thing when scanrnn is imported, before numpy, PyTensor and JAX start threads.
+``M_ARENA_MAX=1`` puts threads that allocate afterwards on the main heap, which keeps any
+block.  A thread that made an arena of its own before (numpy's BLAS threads, when numpy was
+imported first, may have) can hand XLA's worker that arena, whose 64 MB heaps give a block
+that needed a heap of its own back when it is freed: then that process faults it in as
+before (rare: once in about 20 test runs).  ``SCANRNN_MALLOC=0``, or the user's own
 ``MALLOC_..._`` / ``GLIBC_TUNABLES=glibc.malloc...`` settings, leave malloc as it is; on other
 C libraries (macOS, musl, Windows) nothing changes.  ``scanrnn info`` says which.
 """
