@@ -157,6 +157,7 @@ def _make(array_fn):
 zeros = _make(zeros_array)
 ones = _make(ones_array)
 normal = _make(normal_array)
+standard_normal = _make(standard_normal_array)
 uniform = _make(uniform_array)
 he_normal = _make(he_normal_array)
 glorot_uniform = _make(glorot_uniform_array)

@@ -61,6 +61,8 @@ def test_default_init_scales():
     normal = CharLM(vocab_size=60, embed=64, hidden=32, layers=1, init="normal",
                     init_scale=0.01).get_weights()
     assert normal["embed.W"].std() < 0.02          # --init normal still means every weight
+    shared = scanrnn.init.standard_normal((400, 50), name="e", rng=0).get_value()
+    assert shared.dtype == np.float32 and 0.95 < shared.std() < 1.05
 
 
 def test_seed_makes_weights_and_set_weights_checks():
