@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from scanrnn import cli
-from scanrnn.lm import CharLM, TrainConfig, Trainer, prepare_data
+from scanrnn.lm import CharLM, TrainConfig, Trainer, prepare_data, schedules
 from scanrnn.lm.data import phrase_from
 from scanrnn.lm.evaluate import Evaluator, stream_layout
 
@@ -105,7 +105,8 @@ def test_parallel_streams_score_like_one_stream(streams):
     assert abs(cold["loss"] - one["loss"]) > abs(many["loss"] - one["loss"])
 
 
-def test_validation_runs_on_the_clock_and_at_the_end():
+def test_validation_runs_on_the_clock_and_at_the_end(monkeypatch):
+    monkeypatch.setattr(schedules, "EVAL_SHARE", math.inf)      # its cost does not count here
     trainer = _trainer(epochs=2, minutes=None, eval_minutes=1e-9)
     trainer.val_ids = trainer.train_ids[:600]
     trainer.fit()
@@ -115,3 +116,21 @@ def test_validation_runs_on_the_clock_and_at_the_end():
     quiet.val_ids = quiet.train_ids[:600]
     quiet.fit()
     assert [m["step"] for m in quiet.evals] == [quiet.global_step]   # only the final one
+
+
+def test_slow_validation_is_spaced_out_to_a_small_share_of_the_run():
+    assert schedules.validation_wait(0.5, None) == 30.0
+    assert schedules.validation_wait(0.5, 1.0) == 30.0             # 1 s every 30 s: cheap
+    assert schedules.validation_wait(0.5, 3.0) == pytest.approx(3.0 / schedules.EVAL_SHARE)
+    trainer = _trainer(epochs=None, minutes=None, eval_minutes=0.5)
+    trainer.val_ids = trainer.train_ids[:600]
+    trainer.validate()
+    assert trainer._eval_cost is None                 # the first one compiles: not its cost
+    trainer.validate()
+    assert 0.0 < trainer._eval_cost < 5.0
+    trainer._eval_cost = 6.0                          # as if the held-out text were large
+    trainer.global_step += 1
+    trainer.evals[-1]["time"] = trainer.elapsed = 0.0
+    for seconds, due in ((29.0, False), (31.0, False), (119.0, False), (121.0, True)):
+        trainer.elapsed = seconds
+        assert trainer._validation_is_due() is due, seconds

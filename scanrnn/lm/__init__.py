@@ -11,6 +11,7 @@ One job per module, every import pointing down:
 ``evaluate``        held-out loss with the state carried (:func:`evaluate`)
 ``sample``          text generation in one compiled call (:class:`Sampler`)
 ``interrupt``       Ctrl-C / SIGTERM during training (:class:`StopRequest`)
+``schedules``       the learning rate and the validations over a run's clock
 ``trainer``         :class:`Trainer`: the loop, schedule, validation, early stopping
 ``trainer_state``   a trainer's state as arrays + JSON, for exact resumes
 ``rundir``          :class:`RunDir`: the files of a run directory, its lock

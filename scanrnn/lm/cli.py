@@ -169,7 +169,8 @@ def _run_flags(p, tc) -> None:
                    help="continue the run in --out (default: the newest run in "
                         f"{DEFAULT_RUNS}/) from its latest checkpoint")
     g.add_argument("--eval-minutes", type=positive_float, metavar="M",
-                   help="validate (and save latest.npz) every M minutes "
+                   help="validate (and save latest.npz) every M minutes, or less often "
+                        "when one validation would take over 5%% of that "
                         f"{_recipe_default('eval_minutes')}")
     g.add_argument("--eval-every", type=nonnegative_int, metavar="N",
                    help="validate every N steps and at epoch ends instead, 0 = at epoch ends "

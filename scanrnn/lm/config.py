@@ -190,7 +190,8 @@ class TrainConfig:
     ``warmup``: the first fraction of the run (same clock as cosine) raises the learning
     rate linearly from ``lr / 100`` to ``lr`` (cosine only).
 
-    Validation: every ``eval_minutes`` of wall clock (checked between steps), or with
+    Validation: every ``eval_minutes`` of wall clock (checked between steps; longer apart
+    when one would take over 5% of the run, :func:`~scanrnn.lm.schedules.validation_wait`), or with
     ``eval_minutes=None`` every ``eval_every`` steps and at each epoch end; always at the
     end; on ``eval_batch_size`` parallel streams read in chunks of ``eval_seq_len`` with the
     state carried (:class:`~scanrnn.lm.evaluate.Evaluator`);

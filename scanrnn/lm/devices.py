@@ -94,15 +94,19 @@ class TrainDevices:
         process); None in one process, whose own clock is used."""
         return float(elapsed) if self.process_count > 1 else None
 
-    def agree(self, elapsed: float, stop: bool) -> tuple[float, bool]:
-        """Process 0's elapsed seconds and whether any process was asked to stop (one
-        small all-gather per step in several processes; the values as given in one)."""
+    def agree(self, elapsed: float, stop: bool,
+              eval_cost: float | None = None) -> tuple[float, bool, float | None]:
+        """Process 0's elapsed seconds, whether any process was asked to stop, and process
+        0's last validation cost in seconds (None: none yet) — one small all-gather per step
+        in several processes; the values as given in one."""
         if self.process_count == 1:
-            return elapsed, stop
+            return elapsed, stop, eval_cost
         from jax.experimental import multihost_utils
-        mine = np.array([elapsed, 1.0 if stop else 0.0], np.float32)
-        every = np.asarray(multihost_utils.process_allgather(mine)).reshape(-1, 2)
-        return float(every[0, 0]), bool(every[:, 1].any())
+        mine = np.array([elapsed, 1.0 if stop else 0.0,
+                         -1.0 if eval_cost is None else eval_cost], np.float32)
+        every = np.asarray(multihost_utils.process_allgather(mine)).reshape(-1, 3)
+        cost = float(every[0, 2])
+        return float(every[0, 0]), bool(every[:, 1].any()), (None if cost < 0 else cost)
 
 
 def for_config(config) -> TrainDevices | None:

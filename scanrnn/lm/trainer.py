@@ -14,8 +14,8 @@ global-norm clipping and the optimizer update, plus
   raises :class:`NonFiniteLossError` after looking at the returned loss.
 
 :meth:`Trainer.fit` runs epochs and/or a time or token budget with a learning-rate schedule,
-validation (every epoch or every ``eval_every`` steps), early stopping that keeps the best
-weights in memory, samples from prefixes, callbacks, a progress bar, and
+validation (:mod:`~scanrnn.lm.schedules`), early stopping that keeps the best weights in
+memory, samples from prefixes, callbacks, a progress bar, and
 :meth:`Trainer.state_dict` / :meth:`Trainer.load_state_dict` for exact resumption.
 
 Batches are time-major ``(T, B)`` int32, as the graphs are (:meth:`Trainer.epoch_batches`).
@@ -42,6 +42,7 @@ from .evaluate import Evaluator, cached_evaluator
 from .interrupt import StopRequest
 from .model import CharLM
 from .sample import Sampler, encode_prefix
+from .schedules import cosine_lr, validation_wait
 from .step import NonFiniteLossError, training_step
 from .trainer_state import EpochStats
 
@@ -118,9 +119,9 @@ class Trainer:
         self.stateful = c.sampling in ("sequential", "rows")
         self.devices = devices.for_config(c)   # None: one device; checked before compiling
         self._agreed_elapsed = None
+        self._evaluated, self._eval_cost = False, None   # a compiled validation's seconds
         self._build_train_function()
-        self._sampler = None
-        self._epoch_cache = None
+        self._sampler, self._epoch_cache = None, None
         # position and bookkeeping (all in state_dict)
         self.epoch = 0                 # epochs completed
         self.step_in_epoch = 0
@@ -283,12 +284,7 @@ class Trainer:
             return c.lr / 2.0 ** ((self.epoch + 1) // c.halve_every)
         if c.schedule == "cosine":
             frac = self.run_fraction()
-            if frac is None:
-                return c.lr
-            if frac < c.warmup:
-                return c.lr * max(frac / c.warmup, 0.01)
-            frac = (frac - c.warmup) / (1.0 - c.warmup)
-            return c.min_lr + (c.lr - c.min_lr) * 0.5 * (1.0 + math.cos(math.pi * frac))
+            return c.lr if frac is None else cosine_lr(c.lr, c.min_lr, c.warmup, frac)
         return self.lr  # constant, plateau (changed on validation)
 
     def run_fraction(self) -> float | None:
@@ -346,11 +342,15 @@ class Trainer:
             return None
         t0 = time.perf_counter()
         m = self.evaluate()
+        seconds = time.perf_counter() - t0
+        if self._evaluated:   # the first validation of a process compiles: not its cost
+            self._eval_cost = seconds
+        self._evaluated = True
         metrics = {"step": self.global_step, "epoch": self.epoch + self.step_in_epoch /
                    max(1, self.steps_per_epoch()), "val_loss": m["loss"],
                    "val_perplexity": m["perplexity"], "val_bits_per_char": m["bits_per_char"],
                    "val_tokens": m["tokens"], "lr": self.lr,
-                   "time": self.elapsed_now(), "eval_seconds": time.perf_counter() - t0}
+                   "time": self.elapsed_now(), "eval_seconds": seconds}
         if "unknown" in m:
             metrics["val_unknown"] = m["unknown"]
         self._record_val(m["loss"], metrics)
@@ -479,8 +479,9 @@ class Trainer:
     def _agree(self, stop: StopRequest) -> None:
         """Several processes: one clock and one stop request for all (every step)."""
         if self.devices is not None and self.devices.process_count > 1:
-            self._agreed_elapsed, stop.requested = self.devices.agree(
-                self.elapsed + time.perf_counter() - self._fit_start, stop.requested)
+            self._agreed_elapsed, stop.requested, self._eval_cost = self.devices.agree(
+                self.elapsed + time.perf_counter() - self._fit_start, stop.requested,
+                self._eval_cost)
 
     def _progress_bar(self, n: int):
         if not self.config.progress:
@@ -549,13 +550,14 @@ class Trainer:
 
     def _validation_is_due(self) -> bool:
         """Whether the validation schedule asks for one now: ``eval_minutes`` of wall clock
-        since the last one (or since the start), else every ``eval_every`` steps."""
+        since the last one (or since the start; longer when validation is slow, see
+        :func:`~scanrnn.lm.schedules.validation_wait`), else every ``eval_every`` steps."""
         c = self.config
         if self.val_ids is None or self.validated_at_this_step():
             return False
         if c.eval_minutes is not None:
             last = self.evals[-1]["time"] if self.evals else 0.0
-            return self.elapsed_now() - last >= 60.0 * c.eval_minutes
+            return self.elapsed_now() - last >= validation_wait(c.eval_minutes, self._eval_cost)
         return bool(c.eval_every) and self.global_step % c.eval_every == 0
 
     def owes_bookkeeping(self) -> bool:

@@ -1,0 +1,31 @@
+"""When things happen in a training run: the learning rate and the validations over its clock.
+
+Pure functions of the run's position, so :class:`~scanrnn.lm.trainer.Trainer` (and a test)
+can ask "what now?" without a model.
+"""
+
+from __future__ import annotations
+
+import math
+
+__all__ = ["EVAL_SHARE", "cosine_lr", "validation_wait"]
+
+EVAL_SHARE = 0.05
+"""The largest share of the wall clock validation may take: the next validation waits at
+least ``cost / EVAL_SHARE`` seconds after one that took ``cost`` seconds."""
+
+
+def cosine_lr(lr: float, min_lr: float, warmup: float, frac: float) -> float:
+    """The learning rate ``frac`` (in [0, 1]) through a run: a linear warm-up from ``lr / 100``
+    over the first ``warmup`` fraction, then half a cosine from ``lr`` to ``min_lr`` at 1."""
+    if frac < warmup:
+        return lr * max(frac / warmup, 0.01)
+    frac = (frac - warmup) / (1.0 - warmup)
+    return min_lr + (lr - min_lr) * 0.5 * (1.0 + math.cos(math.pi * min(frac, 1.0)))
+
+
+def validation_wait(eval_minutes: float, cost: float | None) -> float:
+    """Seconds between validations: ``eval_minutes`` of wall clock, or longer when the last
+    (compiled) validation took ``cost`` seconds, so validation stays under
+    :data:`EVAL_SHARE` of the run on any held-out size (None: not measured yet)."""
+    return max(60.0 * eval_minutes, (cost or 0.0) / EVAL_SHARE)
