@@ -89,6 +89,8 @@ def main(argv=None) -> None:
     p.add_argument("--eval-minutes", type=float, default=0.5)
     p.add_argument("--threads", type=int, default=0, help="torch threads (default: all cores)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--dropout", type=float, default=0.3,
+                   help="between the layers and before the output (default: 0.3, as quoted)")
     args = p.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -96,11 +98,12 @@ def main(argv=None) -> None:
     data = prepare_data(TrainConfig(corpus=args.corpus, preprocess=args.preprocess,
                                     minutes=None))
     recipe = RECIPES[args.recipe]
-    model = CharLSTM(len(data.vocab))
+    model = CharLSTM(len(data.vocab), dropout=args.dropout)
     opt = torch.optim.Adam(model.parameters(), lr=recipe["lr"])
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; corpus "
           f"{args.corpus}: {len(data.train_ids):,} train / {len(data.val_ids):,} held-out "
-          f"tokens, vocabulary {len(data.vocab)}; recipe {args.recipe} {recipe}", flush=True)
+          f"tokens, vocabulary {len(data.vocab)}; recipe {args.recipe} {recipe}, dropout "
+          f"{args.dropout}", flush=True)
     budget, start = 60.0 * args.minutes, time.perf_counter()
     best, best_at, last_eval, tokens, epoch = math.inf, 0.0, 0.0, 0, 0
     rng = np.random.default_rng(args.seed)

@@ -134,3 +134,17 @@ def test_slow_validation_is_spaced_out_to_a_small_share_of_the_run():
     for seconds, due in ((29.0, False), (31.0, False), (119.0, False), (121.0, True)):
         trainer.elapsed = seconds
         assert trainer._validation_is_due() is due, seconds
+
+
+def test_a_time_budget_keeps_the_final_validation_inside_it():
+    assert schedules.training_seconds(10.0, None) == 600.0
+    assert schedules.training_seconds(10.0, 20.0) == 580.0
+    assert schedules.training_seconds(1.0, 50.0) == 30.0            # at most half the budget
+    trainer = _trainer(epochs=None, minutes=10.0, lr=4e-3, min_lr=0.0, warmup=0.0)
+    trainer.val_ids = trainer.train_ids[:600]
+    trainer._eval_cost = 20.0
+    trainer.elapsed = 579.0
+    assert trainer.budget_reason() is None and trainer._scheduled_lr() > 0.0
+    trainer.elapsed = 580.0
+    assert trainer.budget_reason() == "minutes"
+    assert trainer._scheduled_lr() == pytest.approx(0.0, abs=1e-12)  # the cosine's end

@@ -7,10 +7,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..data import CorpusError, Vocab, load_corpus, text_tokens, train_val_split
+from ..data import (CorpusError, Vocab, batch_rows, load_corpus, random_batches,
+                    sequential_batches, text_tokens, train_val_split)
 from .config import TrainConfig
 
-__all__ = ["LMData", "phrase_from", "prepare_data", "split_tokens"]
+__all__ = ["LMData", "epoch_batches", "phrase_from", "prepare_data", "split_tokens"]
 
 
 @dataclass
@@ -61,3 +62,19 @@ def phrase_from(text: str, mode: str = "char", words: int = 3) -> str:
         if len(line) >= 2:
             return " ".join(line[:words])
     return " ".join(text.split()[:words]) or text[:8]
+
+
+def epoch_batches(train_ids: np.ndarray, config: TrainConfig,
+                  epoch: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(X, Y)`` of epoch ``epoch`` (0-based) as ``config.sampling`` cuts them: time-major
+    ``(n, T, B)`` int32, deterministic in ``(config.seed, epoch)``."""
+    c = config
+    rng = np.random.default_rng([c.seed, epoch])
+    if c.sampling == "random":
+        b = random_batches(train_ids, c.batch_size, c.seq_len, rng, flavor=c.batch_flavor)
+    elif c.sampling == "sequential":
+        b = sequential_batches(train_ids, c.batch_size, c.seq_len, rng, flavor=c.batch_flavor)
+    else:
+        b = batch_rows(train_ids, c.batch_size, c.seq_len)
+    return (np.ascontiguousarray(b.X.transpose(0, 2, 1)),
+            np.ascontiguousarray(b.Y.transpose(0, 2, 1)))

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 
-__all__ = ["EVAL_SHARE", "cosine_lr", "validation_wait"]
+__all__ = ["EVAL_SHARE", "cosine_lr", "training_seconds", "validation_wait"]
 
 EVAL_SHARE = 0.05
 """The largest share of the wall clock validation may take: the next validation waits at
@@ -29,3 +29,10 @@ def validation_wait(eval_minutes: float, cost: float | None) -> float:
     (compiled) validation took ``cost`` seconds, so validation stays under
     :data:`EVAL_SHARE` of the run on any held-out size (None: not measured yet)."""
     return max(60.0 * eval_minutes, (cost or 0.0) / EVAL_SHARE)
+
+
+def training_seconds(minutes: float, eval_cost: float | None) -> float:
+    """The seconds of training a ``minutes`` budget leaves: the final validation (``eval_cost``
+    seconds, None: not measured yet) is kept inside it, up to half the budget."""
+    budget = 60.0 * minutes
+    return budget - min(eval_cost or 0.0, budget / 2.0)

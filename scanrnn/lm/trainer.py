@@ -33,8 +33,9 @@ import pytensor
 
 from .._config import floatx
 from ..compile import function, resolve_backend
-from ..data import batch_rows, random_batches, sequential_batches, tokens_needed
+from ..data import tokens_needed
 from ..losses import perplexity
+from . import data as lm_data
 from . import devices, trainer_state
 from .config import TrainConfig
 from .data import phrase_from
@@ -42,7 +43,7 @@ from .evaluate import Evaluator, cached_evaluator
 from .interrupt import StopRequest
 from .model import CharLM
 from .sample import Sampler, encode_prefix
-from .schedules import cosine_lr, validation_wait
+from .schedules import cosine_lr, training_seconds, validation_wait
 from .step import NonFiniteLossError, training_step
 from .trainer_state import EpochStats
 
@@ -214,22 +215,9 @@ class Trainer:
 
         Deterministic in ``(config.seed, epoch)`` so a resumed run sees the same batches.
         """
-        if self._epoch_cache is not None and self._epoch_cache[0] == epoch:
-            return self._epoch_cache[1]
-        c = self.config
-        rng = np.random.default_rng([c.seed, epoch])
-        if c.sampling == "random":
-            b = random_batches(self.train_ids, c.batch_size, c.seq_len, rng,
-                               flavor=c.batch_flavor)
-        elif c.sampling == "sequential":
-            b = sequential_batches(self.train_ids, c.batch_size, c.seq_len, rng,
-                                   flavor=c.batch_flavor)
-        else:
-            b = batch_rows(self.train_ids, c.batch_size, c.seq_len)
-        data = (np.ascontiguousarray(b.X.transpose(0, 2, 1)),
-                np.ascontiguousarray(b.Y.transpose(0, 2, 1)))
-        self._epoch_cache = (epoch, data)
-        return data
+        if self._epoch_cache is None or self._epoch_cache[0] != epoch:
+            self._epoch_cache = (epoch, lm_data.epoch_batches(self.train_ids, self.config, epoch))
+        return self._epoch_cache[1]
 
     def steps_per_epoch(self) -> int:
         return len(self.epoch_batches(self.epoch)[0])
@@ -294,7 +282,7 @@ class Trainer:
         if total is not None:
             return min(self.global_step / total, 1.0)
         if self.config.minutes is not None:
-            return min(self.elapsed_now() / (60.0 * self.config.minutes), 1.0)
+            return min(self.elapsed_now() / self._training_seconds(), 1.0)
         return None
 
     # -- the loop -----------------------------------------------------------------------
@@ -311,6 +299,11 @@ class Trainer:
             return self.elapsed if start is None else self._agreed_elapsed
         return self.elapsed + time.perf_counter() - start
 
+    def _training_seconds(self) -> float:
+        """The ``minutes`` budget less the final validation's time (when measured)."""
+        cost = self._eval_cost if self.val_ids is not None else None
+        return training_seconds(self.config.minutes, cost)
+
     def budget_reason(self) -> str | None:
         """Why training would stop now (``"epochs"``, ``"max_tokens"``, ``"minutes"``,
         ``"early_stopping"``), or None."""
@@ -319,7 +312,7 @@ class Trainer:
             return "epochs"
         if c.max_tokens is not None and self.tokens_seen >= c.max_tokens:
             return "max_tokens"
-        if c.minutes is not None and self.elapsed_now() >= 60.0 * c.minutes:
+        if c.minutes is not None and self.elapsed_now() >= self._training_seconds():
             return "minutes"
         if c.patience is not None and self.bad_evals >= c.patience:
             return "early_stopping"
