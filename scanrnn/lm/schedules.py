@@ -26,8 +26,8 @@ def cosine_lr(lr: float, min_lr: float, warmup: float, frac: float) -> float:
 
 def validation_wait(eval_minutes: float, cost: float | None) -> float:
     """Seconds between validations: ``eval_minutes`` of wall clock, or longer when the last
-    (compiled) validation took ``cost`` seconds, so validation stays under
-    :data:`EVAL_SHARE` of the run on any held-out size (None: not measured yet)."""
+    validation took ``cost`` seconds (None: none yet), so validation stays under
+    :data:`EVAL_SHARE` of the run on any held-out size."""
     return max(60.0 * eval_minutes, (cost or 0.0) / EVAL_SHARE)
 
 

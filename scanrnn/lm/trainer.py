@@ -120,7 +120,7 @@ class Trainer:
         self.stateful = c.sampling in ("sequential", "rows")
         self.devices = devices.for_config(c)   # None: one device; checked before compiling
         self._agreed_elapsed = None
-        self._evaluated, self._eval_cost = False, None   # a compiled validation's seconds
+        self._eval_cost = None         # seconds of the newest validation (agreed)
         self._build_train_function()
         self._sampler, self._epoch_cache = None, None
         # position and bookkeeping (all in state_dict)
@@ -335,10 +335,7 @@ class Trainer:
             return None
         t0 = time.perf_counter()
         m = self.evaluate()
-        seconds = time.perf_counter() - t0
-        if self._evaluated:   # the first validation of a process compiles: not its cost
-            self._eval_cost = seconds
-        self._evaluated = True
+        self._eval_cost = seconds = time.perf_counter() - t0   # the first one compiles too
         metrics = {"step": self.global_step, "epoch": self.epoch + self.step_in_epoch /
                    max(1, self.steps_per_epoch()), "val_loss": m["loss"],
                    "val_perplexity": m["perplexity"], "val_bits_per_char": m["bits_per_char"],
