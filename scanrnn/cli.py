@@ -134,6 +134,9 @@ _QUIET_WARNINGS = (
     (UserWarning, r"Skipping Assert"),
     (FutureWarning, r"lop_overrides is deprecated"),
     (UserWarning, r"The RandomType SharedVariables"),
+    # JAX's persistent cache (the commands') losing a race with another process: the
+    # function still compiles, only the cache entry is skipped
+    (UserWarning, r"Error (writing|reading) persistent compilation cache entry"),
 )
 
 

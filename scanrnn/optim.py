@@ -18,6 +18,7 @@ rule, :func:`apply_momentum` transforms an update dict after one, and
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -227,8 +228,14 @@ def rmsprop(loss_or_grads, params, learning_rate=0.001, rho=0.9, epsilon=1e-6) -
 
 
 def adam(loss_or_grads, params, learning_rate=0.001, beta1=0.9, beta2=0.999,
-         epsilon=1e-8) -> Updates:
-    """Adam (Kingma & Ba) with bias correction folded into the step size."""
+         epsilon=1e-8, weight_decay=0.0) -> Updates:
+    """Adam (Kingma & Ba) with bias correction folded into the step size.
+
+    ``weight_decay`` > 0 is decoupled weight decay (AdamW, Loshchilov & Hutter; PyTorch's
+    ``AdamW``): every parameter also shrinks by ``learning_rate * weight_decay`` of itself.
+    """
+    if not (weight_decay >= 0.0 and math.isfinite(weight_decay)):
+        raise ValueError(f"weight_decay must be a finite number >= 0, got {weight_decay!r}")
     lr = shared_learning_rate(learning_rate)
     step = pytensor.shared(np.asarray(0.0, dtype=floatx()), name="adam.t")
     t = step + 1
@@ -239,7 +246,8 @@ def adam(loss_or_grads, params, learning_rate=0.001, beta1=0.9, beta2=0.999,
         m_t = beta1 * m + (1 - beta1) * g
         v_t = beta2 * v + (1 - beta2) * pt.sqr(g)
         out[m], out[v] = m_t, v_t
-        out[p] = p - lr_t * m_t / (pt.sqrt(v_t) + epsilon)
+        new_p = p - lr_t * m_t / (pt.sqrt(v_t) + epsilon)
+        out[p] = new_p - (lr * weight_decay) * p if weight_decay else new_p
     return out
 
 

@@ -262,14 +262,14 @@ def test_symbolic_learning_rate_input():
     np.testing.assert_allclose(np.asarray(w.get_value()), [0.5, -1.0], rtol=1e-6)
 
 
-def _numpy_adam(w, steps, lr=0.1, b1=0.9, b2=0.999, eps=1e-8):
+def _numpy_adam(w, steps, lr=0.1, b1=0.9, b2=0.999, eps=1e-8, wd=0.0):
     m = np.zeros_like(w)
     v = np.zeros_like(w)
     for t in range(1, steps + 1):
         g = 2 * w
         m = b1 * m + (1 - b1) * g
         v = b2 * v + (1 - b2) * g * g
-        w = w - lr * np.sqrt(1 - b2 ** t) / (1 - b1 ** t) * m / (np.sqrt(v) + eps)
+        w = w - lr * np.sqrt(1 - b2 ** t) / (1 - b1 ** t) * m / (np.sqrt(v) + eps) - lr * wd * w
     return w
 
 
@@ -293,6 +293,19 @@ def test_adam_matches_reference():
         step()
     np.testing.assert_allclose(np.asarray(w.get_value()), _numpy_adam(np.array([1.0, -2.0]), 5),
                                rtol=1e-5)
+
+
+def test_adam_weight_decay_is_decoupled_as_adamw():
+    w, loss = _quadratic()
+    updates = optim.adam(loss, [w], 0.1, weight_decay=0.5)
+    step = scanrnn.function([], loss, updates=updates, backend="jax")
+    for _ in range(5):
+        step()
+    expected = _numpy_adam(np.array([1.0, -2.0]), 5, wd=0.5)
+    np.testing.assert_allclose(np.asarray(w.get_value()), expected, rtol=1e-5)
+    assert not np.allclose(expected, _numpy_adam(np.array([1.0, -2.0]), 5))
+    with pytest.raises(ValueError, match="weight_decay"):
+        optim.adam(loss, [w], 0.1, weight_decay=-1.0)
 
 
 def test_clip_by_global_norm_returns_norm_and_clips():

@@ -147,3 +147,19 @@ def test_a_time_budget_keeps_the_final_validation_inside_it():
     trainer.elapsed = 580.0
     assert trainer.budget_reason() == "minutes"
     assert trainer._scheduled_lr() == pytest.approx(0.0, abs=1e-12)  # the cosine's end
+
+
+def test_weight_decay_reaches_the_training_step_and_is_checked():
+    with pytest.raises(ValueError, match="weight_decay"):
+        TrainConfig(minutes=None, optimizer="sgd", weight_decay=0.1)
+    with pytest.raises(ValueError, match="weight_decay"):
+        TrainConfig(minutes=None, weight_decay=-0.1)
+    plain = _trainer(epochs=None, minutes=None, max_tokens=64, lr=1e-3)
+    decayed = _trainer(epochs=None, minutes=None, max_tokens=64, lr=1e-3, weight_decay=50.0)
+    before = plain.model.get_weights()
+    for trainer in (plain, decayed):
+        trainer.fit()
+    name = next(k for k, v in before.items() if np.abs(v).sum() > 0 and v.ndim == 2)
+    shrink = [np.abs(t.training_weights()[name]).sum() / np.abs(before[name]).sum()
+              for t in (plain, decayed)]
+    assert shrink[1] < shrink[0] - 0.01           # lr x 50 = 5% per step, on every weight

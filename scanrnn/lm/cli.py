@@ -145,6 +145,9 @@ def _optimisation_flags(p, tc) -> None:
                    help=f"learning rate {_recipe_default('lr')}")
     g.add_argument("--clip", type=nonnegative_float, metavar="F",
                    help=f"clip the global gradient norm at F, 0 = off {d % tc.clip}")
+    g.add_argument("--weight-decay", type=nonnegative_float, metavar="F",
+                   help="decoupled weight decay of --optimizer adam (AdamW): each step "
+                        f"shrinks every weight by lr x F of itself {d % tc.weight_decay}")
     g.add_argument("--schedule", choices=SCHEDULES,
                    help=f"learning-rate schedule {_recipe_default('schedule')}")
     g.add_argument("--halve-every", type=positive_int, metavar="N",

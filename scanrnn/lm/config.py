@@ -183,7 +183,8 @@ class TrainConfig:
     included), ``max_tokens``; training stops at the first reached (or by early stopping).
 
     Optimisation: ``optimizer`` (a name from :mod:`scanrnn.optim`), ``lr``, ``clip`` (global
-    gradient norm; 0 = off), ``schedule``: ``"constant"``; ``"halve"`` (divide by 2 every
+    gradient norm; 0 = off), ``weight_decay`` (Adam's decoupled decay, AdamW),
+    ``schedule``: ``"constant"``; ``"halve"`` (divide by 2 every
     ``halve_every`` epochs, the MXNet seed); ``"cosine"`` (to ``min_lr`` over the run:
     over the steps of ``epochs``/``max_tokens``, else over ``minutes`` of wall clock);
     ``"plateau"`` (halve when ``plateau_patience`` validations in a row do not improve).
@@ -228,6 +229,7 @@ class TrainConfig:
     optimizer: str = "adam"
     lr: float | str = AUTO
     clip: float = 1.0
+    weight_decay: float = 0.0
     schedule: str = AUTO
     warmup: float = 0.02
     halve_every: int = 100
@@ -301,6 +303,10 @@ class TrainConfig:
               "in [0, lr]")
         check(self.clip is None or (isinstance(self.clip, (int, float)) and self.clip >= 0),
               "clip", "a number >= 0 (0 = no clipping)")
+        check(isinstance(self.weight_decay, (int, float)) and math.isfinite(self.weight_decay)
+              and self.weight_decay >= 0, "weight_decay", "a finite number >= 0")
+        check(not self.weight_decay or self.optimizer == "adam", "weight_decay",
+              "0 unless optimizer is 'adam' (decoupled weight decay is Adam's option)")
         low, high = TEMPERATURE_RANGE
         check(isinstance(self.sample_temperature, (int, float))
               and low <= self.sample_temperature <= high, "sample_temperature",

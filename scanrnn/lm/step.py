@@ -44,12 +44,13 @@ class TrainingStep:
 
 def training_step(model: CharLM, x, y, initial_states=None, *, carry=(),
                   optimizer: str = "adam", lr: float = 2e-3, clip: float | None = 1.0,
-                  name: str = "train") -> TrainingStep:
+                  weight_decay: float = 0.0, name: str = "train") -> TrainingStep:
     """Build the training step of ``model`` on ids ``x`` and targets ``y`` ((T, B) int32).
 
     ``initial_states``: one ``(B, H)`` state per ``model.state_names`` (zeros when
     omitted); ``carry``: shared variables used as the initial states AND updated to the
     final ones (truncated backprop through time over sequential batches).
+    ``weight_decay``: Adam's decoupled weight decay (:func:`scanrnn.optim.adam`).
     """
     carry = list(carry)
     if carry:
@@ -63,7 +64,8 @@ def training_step(model: CharLM, x, y, initial_states=None, *, carry=(),
     else:
         norm = pt.sqrt(sum(pt.sqr(g).sum() for g in grads))
     norm.name = "grad_norm"
-    updates = optim.get(optimizer)(grads, model.params, lr)
+    decay = {"weight_decay": weight_decay} if weight_decay else {}
+    updates = optim.get(optimizer)(grads, model.params, lr, **decay)
     slots = list(updates.slots)
     names = [s.name for s in slots]
     if len(set(names)) != len(names):

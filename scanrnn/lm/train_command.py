@@ -51,8 +51,8 @@ MODEL_FLAGS = {"cell": "cell", "layers": "layers", "hidden": "hidden", "embed": 
                "init_scale": "init_scale"}
 TRAIN_FLAGS = ("corpus", "preprocess", "tokens", "val_fraction", "seq_len", "batch_size",
                "sampling", "epochs", "minutes", "max_tokens", "optimizer", "lr", "clip",
-               "schedule", "halve_every", "warmup", "min_lr", "backend", "devices", "eval_every",
-               "eval_minutes", "patience",
+               "weight_decay", "schedule", "halve_every", "warmup", "min_lr", "backend",
+               "devices", "eval_every", "eval_minutes", "patience",
                "sample_every", "sample_length", "sample_temperature")
 # what a resumed run may not change (data, model, compiled graph, batches)
 FIXED_ON_RESUME = ("corpus", "preprocess", "tokens", "val_fraction", "max_chars", "seq_len",

@@ -171,7 +171,7 @@ class Trainer:
         self.carry = [pytensor.shared(np.zeros((B, H), np.float32), name=f"carry.{n}")
                       for n in model.state_names] if self.stateful else []
         step = training_step(model, x, y, carry=self.carry, optimizer=c.optimizer, lr=c.lr,
-                             clip=c.clip)
+                             clip=c.clip, weight_decay=c.weight_decay)
         self.lr_var, self.slots = step.learning_rate, step.slots
         placement = {} if self.devices is None else dict(
             devices=self.devices.spec, batch_axes=self.devices.batch_axes(self.carry))
