@@ -91,6 +91,8 @@ def main(argv=None) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--dropout", type=float, default=0.3,
                    help="between the layers and before the output (default: 0.3, as quoted)")
+    p.add_argument("--weight-decay", type=float, default=0.0,
+                   help="AdamW's decoupled weight decay instead of Adam (default: 0, Adam)")
     args = p.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -99,11 +101,12 @@ def main(argv=None) -> None:
                                     minutes=None))
     recipe = RECIPES[args.recipe]
     model = CharLSTM(len(data.vocab), dropout=args.dropout)
-    opt = torch.optim.Adam(model.parameters(), lr=recipe["lr"])
+    opt = (torch.optim.AdamW(model.parameters(), lr=recipe["lr"], weight_decay=args.weight_decay)
+           if args.weight_decay else torch.optim.Adam(model.parameters(), lr=recipe["lr"]))
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; corpus "
           f"{args.corpus}: {len(data.train_ids):,} train / {len(data.val_ids):,} held-out "
           f"tokens, vocabulary {len(data.vocab)}; recipe {args.recipe} {recipe}, dropout "
-          f"{args.dropout}", flush=True)
+          f"{args.dropout}, weight decay {args.weight_decay}", flush=True)
     budget, start = 60.0 * args.minutes, time.perf_counter()
     best, best_at, last_eval, tokens, epoch = math.inf, 0.0, 0.0, 0, 0
     rng = np.random.default_rng(args.seed)
