@@ -120,7 +120,8 @@ class Trainer:
         self.stateful = c.sampling in ("sequential", "rows")
         self.devices = devices.for_config(c)   # None: one device; checked before compiling
         self._agreed_elapsed = None
-        self._eval_cost = None         # seconds of the newest validation (agreed)
+        # seconds of the newest validation: this process's, and the one every process uses
+        self._own_eval_cost = self._eval_cost = None
         self._build_train_function()
         self._sampler, self._epoch_cache = None, None
         # position and bookkeeping (all in state_dict)
@@ -335,7 +336,9 @@ class Trainer:
             return None
         t0 = time.perf_counter()
         m = self.evaluate()
-        self._eval_cost = seconds = time.perf_counter() - t0   # the first one compiles too
+        self._own_eval_cost = seconds = time.perf_counter() - t0   # the first one compiles too
+        if self._agreed_elapsed is None:   # several processes: process 0's, at the next step
+            self._eval_cost = seconds
         metrics = {"step": self.global_step, "epoch": self.epoch + self.step_in_epoch /
                    max(1, self.steps_per_epoch()), "val_loss": m["loss"],
                    "val_perplexity": m["perplexity"], "val_bits_per_char": m["bits_per_char"],
@@ -471,7 +474,7 @@ class Trainer:
         if self.devices is not None and self.devices.process_count > 1:
             self._agreed_elapsed, stop.requested, self._eval_cost = self.devices.agree(
                 self.elapsed + time.perf_counter() - self._fit_start, stop.requested,
-                self._eval_cost)
+                self._own_eval_cost)
 
     def _progress_bar(self, n: int):
         if not self.config.progress:
