@@ -47,7 +47,7 @@ from pytensor.graph.traversal import graph_inputs, io_toposort
 from pytensor.tensor.type import TensorType
 
 from . import _config  # noqa: F401  (sets floatX)
-from . import allocator
+from . import allocator, pytensor_compat
 from .parallel import to_host
 from .peer_failure import collective_errors
 from .pytensor_compat import clone_node, has_mutable_inner_graph, inline_op_from_graph
@@ -107,6 +107,8 @@ def mode_for(backend: str) -> Mode:
     name = resolve_backend(backend)
     if name == "python":
         return Mode(linker="py", optimizer="fast_run")
+    if name == "jax":
+        pytensor_compat.keep_wide_integer_constants()
     return get_mode({"jax": "JAX", "numba": "NUMBA", "c": "CVM"}[name])
 
 

@@ -23,6 +23,12 @@ differences that matter to scanrnn:
   L (and a deep one hit the recursion limit).  3.1+ infers in terms of the inner
   inputs and substitutes the outer shapes afterwards.  :func:`use_linear_shape_inference`
   gives 3.0.7 the same behaviour (same shapes, no outer graph imported).
+* **Wide integer constants on JAX** (both lines).  The JAX linker turns every 0-d
+  constant into a Python number, and JAX (without 64-bit mode) refuses a Python int
+  beyond int32, so an elementwise op that reads a lone uint32 constant >= 2**31 (the
+  hash multipliers of :mod:`scanrnn.random`, when fusion leaves one on its own) failed at
+  the first call.  :func:`keep_wide_integer_constants` keeps such constants as NumPy
+  scalars of their own dtype.
 * **Deprecated keywords.**  3.1+ warns (``FutureWarning``) when
   ``clone_inner_graph(s)`` is passed; :func:`clone_node` passes it only where it
   still means something.
@@ -30,6 +36,7 @@ differences that matter to scanrnn:
 
 from __future__ import annotations
 
+import numpy as np
 import pytensor
 from pytensor.graph.fg import FrozenFunctionGraph
 from pytensor.graph.op import HasInnerGraph
@@ -146,3 +153,25 @@ def use_linear_shape_inference() -> bool:
     builders.infer_shape = patched
     scan_op.infer_shape = patched
     return True
+
+
+_INT32 = (-2 ** 31, 2 ** 31)
+
+
+def keep_wide_integer_constants() -> None:
+    """Make the JAX linker keep 0-d integer constants outside int32 as NumPy scalars of
+    their dtype (``np.uint32(0x85EBCA6B)``) instead of Python ints JAX cannot convert.
+    Idempotent; every other constant is converted as before."""
+    from pytensor.link.jax.dispatch.basic import jax_typify
+
+    original = jax_typify.dispatch(np.ndarray)
+    if getattr(original, "keeps_wide_integers", False):
+        return
+
+    def typify_ndarray(data, dtype=None, **kwargs):
+        if data.ndim == 0 and data.dtype.kind in "iu" and not _INT32[0] <= int(data) < _INT32[1]:
+            return data[()]
+        return original(data, dtype=dtype, **kwargs)
+
+    typify_ndarray.keeps_wide_integers = True
+    jax_typify.register(np.ndarray)(typify_ndarray)

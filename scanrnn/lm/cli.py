@@ -91,6 +91,9 @@ def _model_flags(p, lm) -> None:
                    help=f"dropout between layers and before the output {d % lm['dropout']}")
     g.add_argument("--embed-dropout", type=fraction, metavar="F",
                    help=f"dropout on the embedding {d % lm['embed_dropout']}")
+    g.add_argument("--weight-drop", type=fraction, metavar="F",
+                   help=f"DropConnect on the recurrent weights, one mask per step "
+                        f"{d % lm['weight_drop']}")
     g.add_argument("--init", choices=("default", "normal"),
                    help=f"default: embedding N(0, 1), Glorot/orthogonal; normal: N(0, init-scale) "
                         f"{d % lm['init']}")

@@ -55,6 +55,10 @@ class LMConfig:
         Dropout rate between layers and before the output projection (training only).
     embed_dropout : float
         Dropout rate on the embedding output (training only).
+    weight_drop : float
+        DropConnect rate on each layer's recurrent weights ``W_h`` (AWD-LSTM's "weight
+        drop"): one mask per training step, shared by every time step and sequence, so the
+        recurrence itself is regularised (training only).
     output_bias : bool
         Whether the output projection has a bias ``out.b``.
     init : str
@@ -74,6 +78,7 @@ class LMConfig:
     embed: int = 64
     dropout: float = 0.3
     embed_dropout: float = 0.0
+    weight_drop: float = 0.0
     output_bias: bool = True
     init: str = "default"
     init_scale: float = 0.01
@@ -93,7 +98,7 @@ class LMConfig:
         if self.cell not in CELL_KINDS:
             raise ValueError(f"LMConfig.cell must be one of {', '.join(CELL_KINDS)}, "
                              f"got {self.cell!r}")
-        for name in ("dropout", "embed_dropout"):
+        for name in ("dropout", "embed_dropout", "weight_drop"):
             rate = float(getattr(self, name))
             if not 0.0 <= rate < 1.0:
                 raise ValueError(f"LMConfig.{name} must be in [0, 1), got {rate!r}")

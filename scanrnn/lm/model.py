@@ -257,6 +257,9 @@ class CharLM:
 
         fold = not (training and c.embed_dropout > 0)
         params = self.layer_params(fold_embedding=fold)
+        if training and c.weight_drop > 0:   # sites after the activations' 0..layers
+            for i, p in enumerate(params):
+                p["W_h"] = dropout(p["W_h"], c.weight_drop, stream_key(rng, c.layers + 1 + i))
         if c.embed and not fold:
             h = drop(take_rows(self._by_name["embed.W"], x), c.embed_dropout, 0)
         else:

@@ -47,7 +47,8 @@ DEFAULT_RUNS = "runs"
 
 # flag -> (config, field) for `train`; None config = CLI-only
 MODEL_FLAGS = {"cell": "cell", "layers": "layers", "hidden": "hidden", "embed": "embed",
-               "dropout": "dropout", "embed_dropout": "embed_dropout", "init": "init",
+               "dropout": "dropout", "embed_dropout": "embed_dropout",
+               "weight_drop": "weight_drop", "init": "init",
                "init_scale": "init_scale"}
 TRAIN_FLAGS = ("corpus", "preprocess", "tokens", "val_fraction", "seq_len", "batch_size",
                "sampling", "epochs", "minutes", "max_tokens", "optimizer", "lr", "clip",
