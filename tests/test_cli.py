@@ -28,7 +28,7 @@ TINY = ["--max-chars", "20000", "--hidden", "32", "--embed", "16", "--layers", "
         "--batch-size", "8", "--seq-len", "16", "--backend", "jax", "--no-progress",
         "--patience", "0", "--lr", "0.01", "--schedule", "plateau"]
 # validating every step makes every Ctrl-C land on a step that owes a validation
-EXACT = [*TINY, "--eval-every", "1", "--log-every", "1", "--epochs", "2"]
+EXACT = [*TINY, "--eval-every", "1", "--log-every", "1", "--epochs", "2", "--weight-drop", "0.2"]
 
 
 _JAX_CACHE = {}
@@ -141,6 +141,7 @@ def run_dir(tmp_path_factory):
     assert result.returncode == 0, result.stderr
     assert "Traceback" not in result.stderr
     assert "best validation loss" in result.stdout
+    assert "dropout 0.3, weight drop 0.2:" in result.stdout
     return out
 
 

@@ -145,3 +145,30 @@ def test_bad_forward_input():
         m.logits(pt.tensor3("x"))
     with pytest.raises(ValueError, match="state matrices"):
         m.logits(pt.tensor("x", shape=(None, None), dtype="int32"), [pt.matrix("h")])
+
+
+def test_weight_drop_masks_the_recurrent_weights_once_per_step():
+    """Training with weight drop equals a model without it whose ``W_h`` carries the one
+    mask of this step: the same mask at every time step and sequence."""
+    from scanrnn.random import dropout
+
+    m = small(layers=2, weight_drop=0.5, seed=4)
+    x = pt.tensor("x", shape=(None, None), dtype="int32")
+    train, _ = m.logits(x, training=True)
+    test, _ = m.logits(x, training=False)
+    ids = np.random.default_rng(0).integers(0, V, size=(7, 3)).astype(np.int32)
+    got_train, got_test = scanrnn.function([x], [train, test], backend="jax")(ids)
+    plain = small(layers=2, seed=4)
+    np.testing.assert_allclose(got_test, scanrnn.function(
+        [x], plain.logits(x)[0], backend="jax")(ids), atol=1e-6)
+    weights = plain.get_weights()
+    for i, cell in enumerate(m.cells):
+        w_h = m._by_name[f"{cell.name}.W_h"]
+        masked = dropout(w_h, 0.5, stream_key(m.rng, m.config.layers + 1 + i))
+        weights[f"{cell.name}.W_h"] = scanrnn.function([], masked, backend="jax")()
+        assert 0.3 < np.mean(weights[f"{cell.name}.W_h"] == 0) < 0.7
+    plain.set_weights(weights)
+    want = scanrnn.function([x], plain.logits(x)[0], backend="jax")(ids)
+    np.testing.assert_allclose(got_train, want, rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match="weight_drop"):
+        LMConfig(vocab_size=28, weight_drop=1.0)

@@ -177,3 +177,20 @@ def test_linear_shape_inference_gives_the_same_shapes():
         [shape] = fn([out], [a, b], shapes)
         f = pytensor.function([outer], list(shape), mode="FAST_COMPILE")
         assert [int(s) for s in f(np.zeros((4, 5), dtype=outer.dtype))] == [10, 5]
+
+
+@pytest.mark.skipif("jax" not in installed_backends(), reason="JAX not installed")
+def test_uint32_constants_beyond_int32_run_on_jax():
+    """PyTensor's JAX linker passes 0-d constants as Python ints, which JAX refuses beyond
+    int32 (plain ``pytensor.function(..., mode="JAX")`` fails on this graph: two dropout
+    keys share the seed's hash, which then stands alone); scanrnn keeps them as NumPy
+    scalars, with the same values as the Python backend."""
+    from scanrnn.random import stream_key
+
+    rng = pt.vector("rng", dtype="uint32")
+    keys = [stream_key(rng, 1), stream_key(rng, 2)]
+    state = np.array([3, 7], dtype=np.uint32)
+    got = scanrnn.function([rng], keys, backend="jax")(state)
+    want = scanrnn.function([rng], keys, backend="python")(state)
+    assert [np.asarray(g).dtype for g in got] == [np.uint32, np.uint32]
+    assert [int(g) for g in got] == [int(w) for w in want] and int(got[0]) != int(got[1])

@@ -346,9 +346,13 @@ def _train_header(run, trainer, lm_data, vocab, corpus_path, text, resumed) -> s
         f"{len(lm_data.train_ids):,} training / {len(lm_data.val_ids):,} validation "
         f"{c.tokens} tokens, vocabulary {len(vocab)}",
         f"model: {m.config.cell} x{m.config.layers}, hidden {m.config.hidden}, embed "
-        f"{m.config.embed or 'one-hot'}, dropout {m.config.dropout:g}: {m.n_params():,} "
-        f"parameters",
-        f"training: {c.optimizer} lr {trainer.lr:g} ({c.schedule}), clip {c.clip:g}, batch "
+        f"{m.config.embed or 'one-hot'}, dropout {m.config.dropout:g}"
+        + "".join(f", {label} {getattr(m.config, name):g}" for name, label in
+                  (("embed_dropout", "embed dropout"), ("weight_drop", "weight drop"))
+                  if getattr(m.config, name))
+        + f": {m.n_params():,} parameters",
+        f"training: {c.optimizer} lr {trainer.lr:g} ({c.schedule}), clip {c.clip:g}"
+        + (f", weight decay {c.weight_decay:g}" if c.weight_decay else "") + ", batch "
         f"{c.batch_size} x {c.seq_len} ({c.sampling}), {trainer.steps_per_epoch()} steps/epoch, "
         f"budget: {budget or 'none'}, backend {trainer.backend}"
         + (f", {trainer.devices.describe()}" if trainer.devices is not None else ""),
