@@ -37,15 +37,22 @@ RECIPES = {"quoted": dict(lr=2e-3, schedule="constant"),
 
 class CharLSTM(nn.Module):
     def __init__(self, vocab: int, embed: int = 64, hidden: int = 256, layers: int = 2,
-                 dropout: float = 0.3):
+                 dropout: float = 0.3, weight_drop: float = 0.0):
         super().__init__()
         self.embed = nn.Embedding(vocab, embed)
         self.lstm = nn.LSTM(embed, hidden, layers, dropout=dropout)   # time-major
         self.drop = nn.Dropout(dropout)
         self.out = nn.Linear(hidden, vocab)
+        self.weight_drop = weight_drop
+        self.recurrent = [f"weight_hh_l{i}" for i in range(layers)]
 
     def forward(self, x, state=None):
-        h, state = self.lstm(self.embed(x), state)
+        if self.training and self.weight_drop:   # DropConnect: one mask per batch on W_hh
+            dropped = {name: nn.functional.dropout(getattr(self.lstm, name), self.weight_drop)
+                       for name in self.recurrent}
+            h, state = torch.func.functional_call(self.lstm, dropped, (self.embed(x), state))
+        else:
+            h, state = self.lstm(self.embed(x), state)
         return self.out(self.drop(h)), state
 
 
@@ -93,6 +100,9 @@ def main(argv=None) -> None:
                    help="between the layers and before the output (default: 0.3, as quoted)")
     p.add_argument("--weight-decay", type=float, default=0.0,
                    help="AdamW's decoupled weight decay instead of Adam (default: 0, Adam)")
+    p.add_argument("--weight-drop", type=float, default=0.0,
+                   help="DropConnect on the recurrent weights, one mask per batch, as "
+                        "`scanrnn train --weight-drop` (default: 0)")
     args = p.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -100,13 +110,14 @@ def main(argv=None) -> None:
     data = prepare_data(TrainConfig(corpus=args.corpus, preprocess=args.preprocess,
                                     minutes=None))
     recipe = RECIPES[args.recipe]
-    model = CharLSTM(len(data.vocab), dropout=args.dropout)
+    model = CharLSTM(len(data.vocab), dropout=args.dropout, weight_drop=args.weight_drop)
     opt = (torch.optim.AdamW(model.parameters(), lr=recipe["lr"], weight_decay=args.weight_decay)
            if args.weight_decay else torch.optim.Adam(model.parameters(), lr=recipe["lr"]))
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; corpus "
           f"{args.corpus}: {len(data.train_ids):,} train / {len(data.val_ids):,} held-out "
           f"tokens, vocabulary {len(data.vocab)}; recipe {args.recipe} {recipe}, dropout "
-          f"{args.dropout}, weight decay {args.weight_decay}", flush=True)
+          f"{args.dropout}, weight drop {args.weight_drop}, weight decay {args.weight_decay}",
+          flush=True)
     budget, start = 60.0 * args.minutes, time.perf_counter()
     best, best_at, last_eval, tokens, epoch = math.inf, 0.0, 0.0, 0, 0
     rng = np.random.default_rng(args.seed)
