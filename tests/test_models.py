@@ -159,16 +159,17 @@ def test_weight_drop_masks_the_recurrent_weights_once_per_step():
     ids = np.random.default_rng(0).integers(0, V, size=(7, 3)).astype(np.int32)
     got_train, got_test = scanrnn.function([x], [train, test], backend="jax")(ids)
     plain = small(layers=2, seed=4)
-    np.testing.assert_allclose(got_test, scanrnn.function(
-        [x], plain.logits(x)[0], backend="jax")(ids), atol=1e-6)
+    plain_logits = scanrnn.function([x], plain.logits(x)[0], backend="jax")
+    np.testing.assert_allclose(got_test, plain_logits(ids), atol=1e-6)
+    names = [f"{cell.name}.W_h" for cell in m.cells]
+    masked = scanrnn.function([], [
+        dropout(m._by_name[name], 0.5, stream_key(m.rng, m.config.layers + 1 + i))
+        for i, name in enumerate(names)], backend="jax")()
     weights = plain.get_weights()
-    for i, cell in enumerate(m.cells):
-        w_h = m._by_name[f"{cell.name}.W_h"]
-        masked = dropout(w_h, 0.5, stream_key(m.rng, m.config.layers + 1 + i))
-        weights[f"{cell.name}.W_h"] = scanrnn.function([], masked, backend="jax")()
-        assert 0.3 < np.mean(weights[f"{cell.name}.W_h"] == 0) < 0.7
+    for name, value in zip(names, masked):
+        assert 0.3 < np.mean(value == 0) < 0.7
+        weights[name] = value
     plain.set_weights(weights)
-    want = scanrnn.function([x], plain.logits(x)[0], backend="jax")(ids)
-    np.testing.assert_allclose(got_train, want, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(got_train, plain_logits(ids), rtol=1e-5, atol=1e-5)
     with pytest.raises(ValueError, match="weight_drop"):
         LMConfig(vocab_size=28, weight_drop=1.0)
