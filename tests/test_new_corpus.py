@@ -1,7 +1,6 @@
 """`scanrnn train` on a corpus nobody tuned for: the text as it is, prefixes from the
 corpus, a schedule that follows the budget, cheap validation that scores like one stream."""
 
-import json
 import math
 
 import numpy as np
@@ -63,7 +62,6 @@ def test_a_new_corpus_run_samples_from_its_own_text(tmp_path, capsys):
     prefix = samples.splitlines()[1][:len("Supposing")]
     assert prefix in TEXT and prefix[0].isupper()
     assert (out / "loss.png").stat().st_size > 1000                # matplotlib: a real plot
-    assert json.loads((out / "config.json").read_text())["train"]["sample_minutes"] == 0.5
 
 
 def _trainer(**overrides):
@@ -118,20 +116,6 @@ def test_validation_runs_on_the_clock_and_at_the_end(monkeypatch):
     quiet.val_ids = quiet.train_ids[:600]
     quiet.fit()
     assert [m["step"] for m in quiet.evals] == [quiet.global_step]   # only the final one
-
-
-def test_epoch_samples_are_spaced_on_the_clock():
-    due = schedules.sample_due
-    assert due(1, 1, 0.5, 0.0, None) and not due(2, 1, 0.5, 29.0, 0.0)
-    assert due(3, 1, 0.5, 31.0, 0.0) and not due(3, 2, 0.5, 31.0, 0.0)
-    assert not due(1, 0, 0.0, 5.0, None) and due(2, 1, 0.0, 0.0, 0.0)
-    counts = {}
-    for minutes in (0.0, 60.0):
-        trainer = _trainer(epochs=4, minutes=None, sample_every=1, sample_minutes=minutes)
-        trainer.vocab, trainer.samples = object(), lambda: ["a sample"]
-        trainer.fit()
-        counts[minutes] = sum("samples" in m for m in trainer.history)
-    assert counts == {0.0: 4, 60.0: 1}       # an hour apart: only the first epoch's
 
 
 def test_slow_validation_is_spaced_out_to_a_small_share_of_the_run():

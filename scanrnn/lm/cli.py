@@ -21,7 +21,7 @@ from ..cli_support import (
 from ..optim import OPTIMIZERS
 from .commands import cmd_eval, cmd_sample
 from .config import GENERAL_RECIPE, SAMPLINGS, SCHEDULES, LMConfig, TrainConfig, recipe_for
-from .train_command import DEFAULT_RUNS, SAMPLE_MINUTES, cmd_train
+from .train_command import DEFAULT_RUNS, cmd_train
 
 __all__ = ["register"]
 
@@ -188,9 +188,6 @@ def _run_flags(p, tc) -> None:
                    help="steps per row of metrics.csv (default: 50)")
     g.add_argument("--sample-every", type=nonnegative_int, metavar="N",
                    help="print a sample every N epochs, 0 = never (default: 1)")
-    g.add_argument("--sample-minutes", type=nonnegative_float, metavar="F",
-                   help="and at least F minutes apart, 0 = at every such epoch "
-                        f"(default: {SAMPLE_MINUTES})")
     g.add_argument("--sample-prefix", action="append", metavar="TEXT",
                    help="prefix of the epoch samples; repeat for several "
                         "(default: 'time traveller' on timemachine, else the first words of a "

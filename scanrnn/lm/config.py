@@ -206,8 +206,7 @@ class TrainConfig:
     the end (:meth:`Trainer.state_dict` and a later ``fit()`` still continue from the last
     training weights).
 
-    Samples: every ``sample_every`` epochs (0 = never), at least ``sample_minutes`` of wall
-    clock apart (0: every such epoch), from each of ``sample_prefixes``
+    Samples: every ``sample_every`` epochs (0 = never) from each of ``sample_prefixes``
     (empty: a phrase from the training text), ``sample_length`` tokens at
     ``sample_temperature`` (or greedy).
 
@@ -252,7 +251,6 @@ class TrainConfig:
     min_delta: float = 0.0
     restore_best: bool = True
     sample_every: int = 0
-    sample_minutes: float = 0.0
     sample_prefixes: tuple = ()
     sample_length: int = 100
     sample_temperature: float = 0.7
@@ -298,8 +296,6 @@ class TrainConfig:
         check(self.epochs is None or is_int(self.epochs), "epochs", "None or a positive integer")
         check(self.max_tokens is None or is_int(self.max_tokens), "max_tokens",
               "None or a positive integer")
-        check(isinstance(self.sample_minutes, (int, float)) and self.sample_minutes >= 0,
-              "sample_minutes", "a number >= 0")
         check(self.minutes is None or (isinstance(self.minutes, (int, float))
                                        and self.minutes > 0), "minutes", "None or > 0")
         check(self.patience is None or is_int(self.patience), "patience",

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 
-__all__ = ["EVAL_SHARE", "cosine_lr", "sample_due", "training_seconds", "validation_wait"]
+__all__ = ["EVAL_SHARE", "cosine_lr", "training_seconds", "validation_wait"]
 
 EVAL_SHARE = 0.05
 """The largest share of the wall clock validation may take: the next validation waits at
@@ -36,14 +36,3 @@ def training_seconds(minutes: float, eval_cost: float | None) -> float:
     seconds, None: not measured yet) is kept inside it, up to half the budget."""
     budget = 60.0 * minutes
     return budget - min(eval_cost or 0.0, budget / 2.0)
-
-
-def sample_due(epochs: int, every: int, minutes: float, now: float,
-               last: float | None) -> bool:
-    """Whether the end of epoch ``epochs`` (completed, from 1) prints samples: every
-    ``every`` epochs (0: never), and at least ``minutes`` of wall clock after the last one
-    (at ``last`` seconds, None: none yet), so a small text's short epochs do not spend
-    their time sampling."""
-    if not every or epochs % every:
-        return False
-    return last is None or now - last >= 60.0 * minutes

@@ -44,7 +44,6 @@ from .trainer import Trainer
 __all__ = ["BUDGET_FLAGS", "FIXED_ON_RESUME", "MODEL_FLAGS", "TRAIN_FLAGS", "cmd_train"]
 
 DEFAULT_RUNS = "runs"
-SAMPLE_MINUTES = 0.5   # the CLI's epoch samples: at most one set every half minute
 
 # flag -> (config, field) for `train`; None config = CLI-only
 MODEL_FLAGS = {"cell": "cell", "layers": "layers", "hidden": "hidden", "embed": "embed",
@@ -55,7 +54,7 @@ TRAIN_FLAGS = ("corpus", "preprocess", "tokens", "val_fraction", "seq_len", "bat
                "sampling", "epochs", "minutes", "max_tokens", "optimizer", "lr", "clip",
                "weight_decay", "schedule", "halve_every", "warmup", "min_lr", "backend",
                "devices", "eval_every", "eval_minutes", "patience",
-               "sample_every", "sample_minutes", "sample_length", "sample_temperature")
+               "sample_every", "sample_length", "sample_temperature")
 # what a resumed run may not change (data, model, compiled graph, batches)
 FIXED_ON_RESUME = ("corpus", "preprocess", "tokens", "val_fraction", "max_chars", "seq_len",
                    "batch_size", "sampling", "optimizer", "clip", "seed", *MODEL_FLAGS)
@@ -154,7 +153,6 @@ def _setup_new(args, train_over, model_over):
     seed = args.seed if args.seed is not None else TrainConfig().seed
     fields = {**train_over, "seed": seed}   # the corpus's recipe fills the rest (TrainConfig)
     fields.setdefault("sample_every", 1)
-    fields.setdefault("sample_minutes", SAMPLE_MINUTES)
     if any(k in train_over for k in BUDGET_FLAGS):   # --epochs N alone: no minutes budget
         for k in BUDGET_FLAGS:
             fields[k] = train_over.get(k)

@@ -43,7 +43,7 @@ from .evaluate import Evaluator, cached_evaluator
 from .interrupt import StopRequest
 from .model import CharLM
 from .sample import Sampler, encode_prefix
-from .schedules import cosine_lr, sample_due, training_seconds, validation_wait
+from .schedules import cosine_lr, training_seconds, validation_wait
 from .step import NonFiniteLossError, training_step
 from .trainer_state import EpochStats
 
@@ -124,7 +124,6 @@ class Trainer:
         self._own_eval_cost = self._eval_cost = None
         self._build_train_function()
         self._sampler, self._epoch_cache = None, None
-        self._sampled_at = None        # elapsed seconds of the last epoch samples
         # position and bookkeeping (all in state_dict)
         self.epoch = 0                 # epochs completed
         self.step_in_epoch = 0
@@ -395,10 +394,8 @@ class Trainer:
         metrics["best_val_loss"] = self.best_val_loss
         self.epoch += 1
         self.step_in_epoch = 0
-        if self.vocab is not None and sample_due(self.epoch, c.sample_every, c.sample_minutes,
-                                                 self.elapsed_now(), self._sampled_at):
+        if c.sample_every and self.epoch % c.sample_every == 0 and self.vocab is not None:
             metrics["samples"] = self.samples()
-            self._sampled_at = self.elapsed_now()
         self.history.append(metrics)
         self.epoch_stats = EpochStats()
         line = (f"epoch {metrics['epoch']:>4} step {self.global_step:>6} "
