@@ -5,6 +5,7 @@ import pytensor.tensor as pt
 import pytest
 
 import scanrnn
+from scanrnn import kernels as vendor_kernels
 from scanrnn.lm import CharLM, LMConfig
 from scanrnn.random import stream_key, uniform_hash
 
@@ -147,9 +148,11 @@ def test_bad_forward_input():
         m.logits(pt.tensor("x", shape=(None, None), dtype="int32"), [pt.matrix("h")])
 
 
-def test_weight_drop_masks_the_recurrent_weights_once_per_step():
+@pytest.mark.parametrize("kernels", [False, True], ids=["scan", "kernels-if-built"])
+def test_weight_drop_masks_the_recurrent_weights_once_per_step(kernels):
     """Training with weight drop equals a model without it whose ``W_h`` carries the one
-    mask of this step: the same mask at every time step and sequence."""
+    mask of this step: the same mask at every time step and sequence (on the fused scan,
+    and on the vendor kernel where one is built)."""
     from scanrnn.random import dropout
 
     m = small(layers=2, weight_drop=0.5, seed=4)
@@ -157,7 +160,11 @@ def test_weight_drop_masks_the_recurrent_weights_once_per_step():
     train, _ = m.logits(x, training=True)
     test, _ = m.logits(x, training=False)
     ids = np.random.default_rng(0).integers(0, V, size=(7, 3)).astype(np.int32)
-    got_train, got_test = scanrnn.function([x], [train, test], backend="jax")(ids)
+    fn = scanrnn.function([x], [train, test], backend="jax", kernels=kernels)
+    got_train, got_test = fn(ids)
+    if kernels and vendor_kernels.status()["active"]:
+        lines = vendor_kernels.describe(fn)
+        assert len(lines) == 4 and all("lstm" in line for line in lines), lines
     plain = small(layers=2, seed=4)
     plain_logits = scanrnn.function([x], plain.logits(x)[0], backend="jax")
     np.testing.assert_allclose(got_test, plain_logits(ids), atol=1e-6)
