@@ -28,7 +28,7 @@ differences that matter to scanrnn:
   beyond int32, so an elementwise op that reads a lone uint32 constant >= 2**31 (the
   hash multipliers of :mod:`scanrnn.random`, when fusion leaves one on its own) failed at
   the first call.  :func:`keep_wide_integer_constants` keeps such constants as NumPy
-  scalars of their own dtype.
+  uint32 scalars.
 * **Deprecated keywords.**  3.1+ warns (``FutureWarning``) when
   ``clone_inner_graph(s)`` is passed; :func:`clone_node` passes it only where it
   still means something.
@@ -155,13 +155,11 @@ def use_linear_shape_inference() -> bool:
     return True
 
 
-_INT32 = (-2 ** 31, 2 ** 31)
-
-
 def keep_wide_integer_constants() -> None:
-    """Make the JAX linker keep 0-d integer constants outside int32 as NumPy scalars of
-    their dtype (``np.uint32(0x85EBCA6B)``) instead of Python ints JAX cannot convert.
-    Idempotent; every other constant is converted as before."""
+    """Make the JAX linker keep 0-d unsigned constants of up to 32 bits beyond int32 as
+    NumPy scalars of their dtype (``np.uint32(0x85EBCA6B)``) instead of Python ints JAX
+    cannot convert.  Idempotent; every other constant is converted as before (a wider
+    int64/uint64 one still fails loudly rather than being cut to 32 bits)."""
     from pytensor.link.jax.dispatch.basic import jax_typify
 
     original = jax_typify.dispatch(np.ndarray)
@@ -169,7 +167,8 @@ def keep_wide_integer_constants() -> None:
         return
 
     def typify_ndarray(data, dtype=None, **kwargs):
-        if data.ndim == 0 and data.dtype.kind in "iu" and not _INT32[0] <= int(data) < _INT32[1]:
+        if (data.ndim == 0 and data.dtype.kind == "u" and data.dtype.itemsize <= 4
+                and int(data) >= 2 ** 31):
             return data[()]
         return original(data, dtype=dtype, **kwargs)
 
