@@ -7,7 +7,7 @@ import pytest
 import scanrnn
 from scanrnn import kernels as vendor_kernels
 from scanrnn.lm import CharLM, LMConfig
-from scanrnn.random import stream_key, uniform_hash
+from scanrnn.random import dropout, stream_key, uniform_hash
 
 V = 11
 
@@ -153,8 +153,6 @@ def test_weight_drop_masks_the_recurrent_weights_once_per_step(kernels):
     """Training with weight drop equals a model without it whose ``W_h`` carries the one
     mask of this step: the same mask at every time step and sequence (on the fused scan,
     and on the vendor kernel where one is built)."""
-    from scanrnn.random import dropout
-
     m = small(layers=2, weight_drop=0.5, seed=4)
     x = pt.tensor("x", shape=(None, None), dtype="int32")
     train, _ = m.logits(x, training=True)
