@@ -20,6 +20,7 @@ Prints one line per validation and, last, ``best held-out loss X nats/char at Ys
 from __future__ import annotations
 
 import argparse
+import copy
 import math
 import time
 
@@ -76,6 +77,21 @@ def evaluate(model, ids: np.ndarray, streams: int = 64, seq_len: int = 256) -> f
     return total / float(mask.sum())
 
 
+class WeightAverages:
+    """Moving averages of a model's weights in a copy of it, as ``scanrnn.optim.ema``: each
+    step ``a <- d a + (1 - d) w`` with ``d = min(decay, (1 + t) / (10 + t))``."""
+
+    def __init__(self, model: nn.Module, decay: float):
+        self.source, self.model, self.decay, self.t = model, copy.deepcopy(model), decay, 0
+
+    @torch.no_grad()
+    def update(self) -> None:
+        self.t += 1
+        d = min(self.decay, (1 + self.t) / (10 + self.t))
+        for average, weight in zip(self.model.parameters(), self.source.parameters()):
+            average.mul_(d).add_(weight, alpha=1 - d)
+
+
 def learning_rate(recipe: dict, frac: float, warmup: float = 0.02) -> float:
     if recipe["schedule"] == "constant":
         return recipe["lr"]
@@ -103,6 +119,9 @@ def main(argv=None) -> None:
     p.add_argument("--weight-drop", type=float, default=0.0,
                    help="DropConnect on the recurrent weights, one mask per batch, as "
                         "`scanrnn train --weight-drop` (default: 0)")
+    p.add_argument("--ema", type=float, default=0.0,
+                   help="validate moving averages of the weights with this decay per step, "
+                        "as `scanrnn train --ema` (default: 0, the weights themselves)")
     args = p.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -116,8 +135,10 @@ def main(argv=None) -> None:
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; corpus "
           f"{args.corpus}: {len(data.train_ids):,} train / {len(data.val_ids):,} held-out "
           f"tokens, vocabulary {len(data.vocab)}; recipe {args.recipe} {recipe}, dropout "
-          f"{args.dropout}, weight drop {args.weight_drop}, weight decay {args.weight_decay}",
-          flush=True)
+          f"{args.dropout}, weight drop {args.weight_drop}, weight decay {args.weight_decay}, "
+          f"ema {args.ema}", flush=True)
+    averages = WeightAverages(model, args.ema) if args.ema else None
+    scored = model if averages is None else averages.model   # what validation scores
     budget, start = 60.0 * args.minutes, time.perf_counter()
     best, best_at, last_eval, tokens, epoch = math.inf, 0.0, 0.0, 0, 0
     rng = np.random.default_rng(args.seed)
@@ -140,17 +161,19 @@ def main(argv=None) -> None:
             loss.backward()
             nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             opt.step()
+            if averages is not None:
+                averages.update()
             tokens += x.numel()
             if time.perf_counter() - start - last_eval >= 60.0 * args.eval_minutes:
                 last_eval = time.perf_counter() - start
-                val = evaluate(model, data.val_ids)
+                val = evaluate(scored, data.val_ids)
                 if val < best:
                     best, best_at = val, last_eval
                 print(f"{last_eval:7.1f}s epoch {epoch + 1} tokens {tokens:,} train "
                       f"{loss.item():.4f} val {val:.4f} (best {best:.4f})", flush=True)
         epoch += 1
     elapsed = time.perf_counter() - start
-    val = evaluate(model, data.val_ids)
+    val = evaluate(scored, data.val_ids)
     if val < best:
         best, best_at = val, elapsed
     print(f"final val {val:.4f}; {tokens / elapsed:,.0f} tokens/s over {elapsed:.0f}s "

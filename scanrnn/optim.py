@@ -32,7 +32,7 @@ from ._config import floatx
 
 __all__ = ["Updates", "learning_rate_of", "slots_of", "shared_learning_rate", "gradients",
            "clip_by_global_norm", "sgd", "momentum", "nesterov_momentum", "apply_momentum",
-           "adagrad", "rmsprop", "adam", "merge", "OPTIMIZERS", "get"]
+           "adagrad", "rmsprop", "adam", "ema", "averages_of", "merge", "OPTIMIZERS", "get"]
 
 
 # what a variable is to the optimizer, kept in its ``tag`` (so it survives any dict copy)
@@ -233,8 +233,11 @@ def adam(loss_or_grads, params, learning_rate=0.001, beta1=0.9, beta2=0.999,
 
     ``weight_decay`` > 0 is decoupled weight decay (AdamW, Loshchilov & Hutter; PyTorch's
     ``AdamW``): every parameter also shrinks by ``learning_rate * weight_decay`` of itself.
+    A shared float32 scalar (or any symbolic scalar) may stand for it, to change the decay
+    between calls without recompiling.
     """
-    if not (weight_decay >= 0.0 and math.isfinite(weight_decay)):
+    if not isinstance(weight_decay, Variable) and \
+            not (weight_decay >= 0.0 and math.isfinite(weight_decay)):
         raise ValueError(f"weight_decay must be a finite number >= 0, got {weight_decay!r}")
     lr = shared_learning_rate(learning_rate)
     step = pytensor.shared(np.asarray(0.0, dtype=floatx()), name="adam.t")
@@ -247,8 +250,45 @@ def adam(loss_or_grads, params, learning_rate=0.001, beta1=0.9, beta2=0.999,
         v_t = beta2 * v + (1 - beta2) * pt.sqr(g)
         out[m], out[v] = m_t, v_t
         new_p = p - lr_t * m_t / (pt.sqrt(v_t) + epsilon)
-        out[p] = new_p - (lr * weight_decay) * p if weight_decay else new_p
+        decayed = isinstance(weight_decay, Variable) or weight_decay
+        out[p] = new_p - (lr * weight_decay) * p if decayed else new_p
     return out
+
+
+_AVERAGE_OF = "scanrnn_average_of"
+
+
+def ema(updates, params=None, decay: float = 0.99, name: str = "ema") -> Updates:
+    """Exponential moving averages of ``params`` as ``updates`` leave them (Polyak averaging).
+
+    Returns the updates of the averages, to :func:`merge` with ``updates``: one shadow
+    variable ``<param>.<name>`` per parameter (its dtype, starting at the parameter's value)
+    and a counter ``t``; each step ``shadow <- d shadow + (1 - d) new_param`` with
+    ``d = min(decay, (1 + t) / (10 + t))`` (TensorFlow's ``ExponentialMovingAverage`` with
+    ``num_updates``: early averages do not stay near the initial weights).  The shadows and
+    the counter are tagged as slots (saved with the optimizer state); :func:`averages_of`
+    finds ``{param: shadow}``.  ``params`` default to the shared variables ``updates`` updates
+    that are not slots.
+    """
+    if not 0.0 < decay < 1.0:
+        raise ValueError(f"ema decay must be in (0, 1), got {decay!r}")
+    params = [v for v in updates if _role(v) is None] if params is None else list(params)
+    count = pytensor.shared(np.asarray(0.0, dtype=floatx()), name=f"{name}.t")
+    t = count + 1
+    d = pt.minimum(np.asarray(decay, floatx()), (1 + t) / (10 + t))
+    out = Updates({count: t}, slots=[count])
+    for p in params:
+        shadow = _mark(pytensor.shared(np.array(p.get_value(), dtype=p.dtype),
+                                       name=f"{p.name or 'param'}.{name}"), "slot")
+        setattr(shadow.tag, _AVERAGE_OF, p)
+        out[shadow] = d * shadow + (1 - d) * updates.get(p, p)
+    return out
+
+
+def averages_of(updates) -> dict:
+    """``{param: shadow}`` of the :func:`ema` averages among the keys of an update dict."""
+    return {getattr(var.tag, _AVERAGE_OF): var for var in updates
+            if hasattr(getattr(var, "tag", None), _AVERAGE_OF)}
 
 
 def merge(*update_dicts) -> Updates:

@@ -28,7 +28,9 @@ TINY = ["--max-chars", "20000", "--hidden", "32", "--embed", "16", "--layers", "
         "--batch-size", "8", "--seq-len", "16", "--backend", "jax", "--no-progress",
         "--patience", "0", "--lr", "0.01", "--schedule", "plateau"]
 # validating every step makes every Ctrl-C land on a step that owes a validation
-EXACT = [*TINY, "--eval-every", "1", "--log-every", "1", "--epochs", "2", "--weight-drop", "0.2"]
+# (with weight drop, moving averages and the decay that follows the passes: all resume exactly)
+EXACT = [*TINY, "--eval-every", "1", "--log-every", "1", "--epochs", "2", "--weight-drop", "0.2",
+         "--ema", "0.9", "--weight-decay", "auto"]
 
 
 _JAX_CACHE = {}

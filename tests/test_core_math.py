@@ -308,6 +308,26 @@ def test_adam_weight_decay_is_decoupled_as_adamw():
         optim.adam(loss, [w], 0.1, weight_decay=-1.0)
 
 
+def test_ema_averages_the_updated_weights_with_a_warming_decay():
+    w, loss = _quadratic()
+    updates = optim.sgd(loss, [w], 0.1)
+    averages = optim.ema(updates, [w], decay=0.8)
+    shadow = optim.averages_of(averages)[w]
+    assert shadow.name == "w.ema" and shadow in optim.slots_of(averages)
+    step = scanrnn.function([], loss, updates=optim.merge(updates, averages), backend="jax")
+    weights = np.array([1.0, -2.0])
+    expected = weights.copy()                   # an average starts at the weights
+    for t in range(1, 6):
+        step()
+        weights = weights - 0.1 * 2.0 * weights   # d(sum w^2)/dw, as _quadratic's loss
+        decay = min(0.8, (1.0 + t) / (10.0 + t))  # 0.18, 0.25, ... (0.8 from t = 35)
+        expected = decay * expected + (1.0 - decay) * weights
+    np.testing.assert_allclose(np.asarray(shadow.get_value()), expected, rtol=1e-6)
+    np.testing.assert_allclose(np.asarray(w.get_value()), weights, rtol=1e-6)
+    with pytest.raises(ValueError, match="decay"):
+        optim.ema(updates, [w], decay=1.0)
+
+
 def test_clip_by_global_norm_returns_norm_and_clips():
     a = pt.vector("a")
     b = pt.vector("b")

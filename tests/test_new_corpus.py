@@ -10,6 +10,7 @@ from scanrnn import cli
 from scanrnn.lm import CharLM, TrainConfig, Trainer, prepare_data, schedules
 from scanrnn.lm.data import phrase_from
 from scanrnn.lm.evaluate import Evaluator, stream_layout
+from scanrnn.lm.run import params_from_checkpoint
 
 TEXT = ("PREFACE\n\nSupposing that Truth is a woman--what then? Is there not ground\n"
         "for suspecting that all philosophers, in so far as they have been\n"
@@ -163,3 +164,62 @@ def test_weight_decay_reaches_the_training_step_and_is_checked():
     shrink = [np.abs(t.training_weights()[name]).sum() / np.abs(before[name]).sum()
               for t in (plain, decayed)]
     assert shrink[1] < shrink[0] - 0.01           # lr x 50 = 5% per step, on every weight
+
+
+def test_auto_weight_decay_follows_the_passes_a_run_will_make():
+    assert [schedules.weight_decay_for(p) for p in (0.5, 1.0, 3.0, 5.0, 30.0)] == \
+        pytest.approx([0.0, 0.0, 0.05, 0.1, 0.1])
+    assert TrainConfig(corpus="user.txt").weight_decay == "auto"
+    assert TrainConfig().weight_decay == 0.0                 # the Time Machine's own recipe
+    # 4000 ids, 124 sequential steps of 4 x 8 an epoch: 0.99 passes each
+    short = _trainer(epochs=None, minutes=None, max_tokens=32 * 20)
+    short.fit()
+    assert short.decay_decided and short.weight_decay == 0.0
+    auto = _trainer(epochs=6, minutes=None, lr=1e-2)
+    fixed = _trainer(epochs=6, minutes=None, lr=1e-2, weight_decay=0.1)
+    assert auto.planned_passes() == pytest.approx(6 * 124 * 32 / 4000)
+    auto._follow_passes()
+    assert auto.weight_decay == pytest.approx(0.1) and auto.decay_decided
+    xs, ys = auto.epoch_batches(0)
+    for x, y in zip(xs[:3], ys[:3]):
+        assert auto.train_step(x, y) == pytest.approx(fixed.train_step(x, y), rel=1e-5)
+    for name, value in auto.model.get_weights().items():
+        np.testing.assert_allclose(value, fixed.model.get_weights()[name], rtol=1e-5, atol=1e-7)
+    # a minutes budget measures its pace first: 1,000 tokens/s over 10 minutes = 149 passes
+    timed = _trainer(epochs=None, minutes=10.0)
+    timed.elapsed, timed.tokens_seen = 5.0, 0
+    assert timed.planned_passes() is None                    # marks the pace's start
+    timed.elapsed, timed.tokens_seen = 25.0, 20_000
+    assert timed.planned_passes() == pytest.approx((20_000 + 1000 * 575) / 4000)
+    arrays, meta = timed.state_dict()
+    timed._follow_passes()
+    resumed = short                                           # the same graph: it fits
+    resumed.load_state_dict(*timed.state_dict())
+    assert (resumed.weight_decay, resumed.decay_decided) == (pytest.approx(0.1), True)
+    resumed.load_state_dict(arrays, meta)                     # saved before the decision
+    assert (resumed.weight_decay, resumed.decay_decided) == (0.0, False)
+
+
+def test_validation_scores_the_moving_averages_and_the_best_weights_keep_them():
+    assert TrainConfig(corpus="user.txt").ema == 0.99 and TrainConfig().ema == 0.0
+    with pytest.raises(ValueError, match="ema"):
+        TrainConfig(corpus="user.txt", ema=1.0)
+    trainer = _trainer(epochs=None, minutes=None, max_tokens=32 * 30, lr=1e-2, ema=0.9,
+                       eval_minutes=None, eval_every=10, restore_best=False)
+    trainer.val_ids = trainer.train_ids[:600]
+    at_best = {}
+    trainer.callbacks.append(type("Keep", (), {
+        "on_best": lambda self, t, m: at_best.update(t.eval_weights())})())
+    trainer.fit()
+    averaged, raw = trainer.eval_weights(), trainer.model.get_weights()
+    assert not all(np.allclose(averaged[k], raw[k]) for k in raw)
+    copy = CharLM(trainer.model.config)
+    copy.set_weights(averaged)
+    scored = Evaluator(copy, trainer.config.eval_batch_size, trainer.config.eval_seq_len,
+                       "jax")(trainer.val_ids)["loss"]
+    assert trainer.evals[-1]["val_loss"] == pytest.approx(scored, rel=1e-6)   # the averages
+    for name, value in trainer.best_weights.items():
+        np.testing.assert_array_equal(value, at_best[name])
+    arrays, _ = trainer.state_dict()                 # `scanrnn eval` loads the averages too
+    for name, value in params_from_checkpoint(arrays).items():
+        np.testing.assert_array_equal(value, averaged[name])

@@ -77,7 +77,8 @@ CORPORA: dict[str, Corpus] = {
         # issue 3's held-out target (perplexity 4.175 in 178 s): the general defaults
         # (sequential batches, cosine) overfit this 150K-character text sooner (4.345)
         train_defaults={"sampling": "random", "lr": 5e-3, "schedule": "plateau",
-                        "eval_every": 150, "eval_minutes": None, "eval_batch_size": 16},
+                        "weight_decay": 0.0, "ema": 0.0, "eval_every": 150, "eval_minutes": None,
+                        "eval_batch_size": 16},
     ),
     "nietzsche": Corpus(
         name="nietzsche",

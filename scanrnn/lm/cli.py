@@ -6,6 +6,7 @@ is in :mod:`scanrnn.lm.train_command` and :mod:`scanrnn.lm.commands`.
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 
 from ..cells import CELL_KINDS
@@ -20,7 +21,7 @@ from ..cli_support import (
 )
 from ..optim import OPTIMIZERS
 from .commands import cmd_eval, cmd_sample
-from .config import GENERAL_RECIPE, SAMPLINGS, SCHEDULES, LMConfig, TrainConfig, recipe_for
+from .config import AUTO, GENERAL_RECIPE, SAMPLINGS, SCHEDULES, LMConfig, TrainConfig, recipe_for
 from .train_command import DEFAULT_RUNS, cmd_train
 
 __all__ = ["register"]
@@ -101,6 +102,17 @@ def _model_flags(p, lm) -> None:
                    help=f"std of --init normal {d % lm['init_scale']}")
 
 
+def _decay_arg(text: str):
+    return AUTO if text.strip().lower() == AUTO else nonnegative_float(text)
+
+
+def _ema_arg(text: str) -> float:
+    value = nonnegative_float(text)
+    if value >= 1.0:
+        raise argparse.ArgumentTypeError(f"must be in [0, 1), got {text}")
+    return value
+
+
 def _recipe_default(name: str) -> str:
     """'(default: X)' for a recipe field, with the Time Machine's own value where it differs."""
     timemachine = recipe_for("timemachine")
@@ -148,9 +160,15 @@ def _optimisation_flags(p, tc) -> None:
                    help=f"learning rate {_recipe_default('lr')}")
     g.add_argument("--clip", type=nonnegative_float, metavar="F",
                    help=f"clip the global gradient norm at F, 0 = off {d % tc.clip}")
-    g.add_argument("--weight-decay", type=nonnegative_float, metavar="F",
+    g.add_argument("--weight-decay", type=_decay_arg, metavar="F|auto",
                    help="decoupled weight decay of --optimizer adam (AdamW): each step "
-                        f"shrinks every weight by lr x F of itself {d % tc.weight_decay}")
+                        "shrinks every weight by lr x F of itself; auto: none for a run that "
+                        "passes over its text once, 0.1 from five passes on "
+                        f"{_recipe_default('weight_decay')}")
+    g.add_argument("--ema", type=_ema_arg, metavar="F",
+                   help="validate, sample and keep as best the moving averages of the weights, "
+                        "each step a decay F of the old average, 0 = off "
+                        f"{_recipe_default('ema')}")
     g.add_argument("--schedule", choices=SCHEDULES,
                    help=f"learning-rate schedule {_recipe_default('schedule')}")
     g.add_argument("--halve-every", type=positive_int, metavar="N",

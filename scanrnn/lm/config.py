@@ -25,7 +25,8 @@ SCHEDULES = ("constant", "halve", "cosine", "plateau")
 AUTO = "auto"
 
 GENERAL_RECIPE = {"sampling": "sequential", "lr": 3e-3, "schedule": "cosine",
-                  "eval_every": 0, "eval_minutes": 0.5, "eval_batch_size": 64}
+                  "weight_decay": AUTO, "ema": 0.99, "eval_every": 0, "eval_minutes": 0.5,
+                  "eval_batch_size": 64}
 """What a :class:`TrainConfig` field left at ``"auto"`` becomes on a corpus with no recipe of
 its own (a user's file; measured on nietzsche, ``benchmarks/RESULTS_lm.md``)."""
 
@@ -173,11 +174,13 @@ class TrainConfig:
     ``tokens`` (``"char"``/``"word"``), ``val_fraction`` (the LAST fraction of the text is
     held out).
 
-    The recipe fields ``sampling``, ``lr``, ``schedule``, ``eval_every``, ``eval_minutes`` and
-    ``eval_batch_size`` default to ``"auto"``: the recipe tuned for the corpus where it has one
-    (``timemachine``: random batches, Adam 5e-3 halved on a plateau, validation every 150
-    steps on 16 streams), else :data:`GENERAL_RECIPE` (sequential batches, 3e-3 with warm-up
-    and cosine, validation every 30 s on 64 streams); a value given wins (:func:`recipe_for`).
+    The recipe fields ``sampling``, ``lr``, ``schedule``, ``weight_decay``, ``ema``,
+    ``eval_every``, ``eval_minutes`` and ``eval_batch_size`` default to ``"auto"``: the recipe
+    tuned for the corpus where it has one (``timemachine``: random batches, Adam 5e-3 halved
+    on a plateau, no weight decay or averages, validation every 150 steps on 16 streams), else
+    :data:`GENERAL_RECIPE` (sequential batches, 3e-3 with warm-up and cosine, weight decay
+    ``"auto"``, averages with decay 0.99, validation every 30 s on 64 streams); a value given
+    wins (:func:`recipe_for`).
 
     Batches: ``seq_len`` ``T``, ``batch_size`` ``B``, ``sampling``: ``"random"`` (d2l random
     sampling, state reset every batch), ``"sequential"`` (d2l sequential partitioning, state
@@ -188,7 +191,11 @@ class TrainConfig:
     included), ``max_tokens``; training stops at the first reached (or by early stopping).
 
     Optimisation: ``optimizer`` (a name from :mod:`scanrnn.optim`), ``lr``, ``clip`` (global
-    gradient norm; 0 = off), ``weight_decay`` (Adam's decoupled decay, AdamW),
+    gradient norm; 0 = off), ``weight_decay`` (Adam's decoupled decay, AdamW; ``"auto"``
+    follows the passes over the training text the run will make, from none at one pass to
+    0.1 from five on, :func:`~scanrnn.lm.schedules.weight_decay_for`; no decay with another
+    optimizer), ``ema`` (> 0: validation, samples and the best weights use moving averages
+    of the weights with this decay per step, :func:`scanrnn.optim.ema`; 0 = off),
     ``schedule``: ``"constant"``; ``"halve"`` (divide by 2 every
     ``halve_every`` epochs, the MXNet seed); ``"cosine"`` (to ``min_lr`` over the run:
     over the steps of ``epochs``/``max_tokens``, else over ``minutes`` of wall clock);
@@ -234,7 +241,8 @@ class TrainConfig:
     optimizer: str = "adam"
     lr: float | str = AUTO
     clip: float = 1.0
-    weight_decay: float = 0.0
+    weight_decay: float | str = AUTO
+    ema: float | str = AUTO
     schedule: str = AUTO
     warmup: float = 0.02
     halve_every: int = 100
@@ -308,10 +316,13 @@ class TrainConfig:
               "in [0, lr]")
         check(self.clip is None or (isinstance(self.clip, (int, float)) and self.clip >= 0),
               "clip", "a number >= 0 (0 = no clipping)")
-        check(isinstance(self.weight_decay, (int, float)) and math.isfinite(self.weight_decay)
-              and self.weight_decay >= 0, "weight_decay", "a finite number >= 0")
-        check(not self.weight_decay or self.optimizer == "adam", "weight_decay",
-              "0 unless optimizer is 'adam' (decoupled weight decay is Adam's option)")
+        decay = self.weight_decay
+        check(decay == AUTO or (isinstance(decay, (int, float)) and math.isfinite(decay)
+                                and decay >= 0), "weight_decay", "'auto' or a finite number >= 0")
+        check(decay == AUTO or not decay or self.optimizer == "adam", "weight_decay",
+              "0 or 'auto' unless optimizer is 'adam' (decoupled weight decay is Adam's option)")
+        check(isinstance(self.ema, (int, float)) and 0 <= self.ema < 1, "ema",
+              "a decay in [0, 1) (0 = no moving averages)")
         low, high = TEMPERATURE_RANGE
         check(isinstance(self.sample_temperature, (int, float))
               and low <= self.sample_temperature <= high, "sample_temperature",
@@ -337,9 +348,12 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, d: dict) -> TrainConfig:
         """Inverse of :meth:`to_dict`; unknown keys are an error (named)."""
-        return config_from_dict(cls, d)
+        return config_from_dict(cls, {**cls.LEGACY, **d})
 
     # fields that change the compiled training graph (a resume must match them)
-    GRAPH_FIELDS = ("seq_len", "batch_size", "sampling", "optimizer", "clip", "batch_flavor")
+    GRAPH_FIELDS = ("seq_len", "batch_size", "sampling", "optimizer", "clip", "batch_flavor",
+                    "ema")
+    # what a config saved before a field existed meant by leaving it out
+    LEGACY = {"weight_decay": 0.0, "ema": 0.0}
 
 

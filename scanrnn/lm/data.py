@@ -8,10 +8,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..data import (CorpusError, Vocab, batch_rows, load_corpus, random_batches,
-                    sequential_batches, text_tokens, train_val_split)
+                    sequential_batches, text_tokens, tokens_needed, train_val_split)
 from .config import TrainConfig
 
-__all__ = ["LMData", "epoch_batches", "phrase_from", "prepare_data", "split_tokens"]
+__all__ = ["LMData", "checked_ids", "checked_split", "epoch_batches", "phrase_from",
+           "prepare_data", "split_tokens"]
 
 
 @dataclass
@@ -78,3 +79,39 @@ def epoch_batches(train_ids: np.ndarray, config: TrainConfig,
         b = batch_rows(train_ids, c.batch_size, c.seq_len)
     return (np.ascontiguousarray(b.X.transpose(0, 2, 1)),
             np.ascontiguousarray(b.Y.transpose(0, 2, 1)))
+
+
+def checked_ids(ids, name: str, vocab_size: int) -> np.ndarray:
+    """``ids`` as a 1-D int32 array of ids in ``[0, vocab_size)``; TypeError/ValueError
+    naming ``name`` otherwise."""
+    if ids is None:
+        raise ValueError(f"{name} is required (1-D integer token ids)")
+    if isinstance(ids, str):
+        raise TypeError(f"{name} must be token ids; encode the text with a Vocab first")
+    arr = np.asarray(ids)
+    if arr.ndim != 1 or (arr.size and not np.issubdtype(arr.dtype, np.integer)):
+        raise ValueError(f"{name} must be a 1-D integer array, got shape {arr.shape} "
+                         f"dtype {arr.dtype}")
+    if arr.size and (arr.min() < 0 or arr.max() >= vocab_size):
+        raise ValueError(f"{name} holds ids outside [0, {vocab_size - 1}] "
+                         f"(vocab_size={vocab_size})")
+    return arr.astype(np.int32)
+
+
+def checked_split(config: TrainConfig, train_ids, val_ids, vocab_size: int):
+    """``(train_ids, val_ids or None)`` checked as :func:`checked_ids`; ValueError when the
+    training ids cannot fill one batch of ``config`` or a held-out part has one token."""
+    train_ids = checked_ids(train_ids, "train_ids", vocab_size)
+    val_ids = None if val_ids is None or len(val_ids) == 0 else \
+        checked_ids(val_ids, "val_ids", vocab_size)
+    if val_ids is not None and len(val_ids) < 2:
+        raise ValueError("val_ids needs at least 2 tokens (or pass none)")
+    c = config
+    need = tokens_needed(c.batch_size, c.seq_len, c.sampling,
+                         "d2l" if c.sampling == "rows" else c.batch_flavor)
+    if len(train_ids) < need:
+        raise ValueError(
+            f"the training text has {len(train_ids):,} tokens, fewer than the "
+            f"{need:,} one {c.sampling} batch of batch_size x seq_len = {c.batch_size} x "
+            f"{c.seq_len} needs; use a longer text or a smaller batch_size / seq_len")
+    return train_ids, val_ids

@@ -7,10 +7,10 @@
 * the rows of each ``(T, B)`` batch this process feeds: every process builds the same
   global batches from the same seed and keeps its own block of rows (all of them in
   one process);
-* a host copy of the model (:meth:`TrainDevices.host_model`) that validation and samples
-  run on, on one local device: the training weights live on the mesh (in several
-  processes, partly on other hosts) and a sample or a text too short to split has no
-  batch to divide;
+* (the trainer validates and samples on a copy of the model on one local device,
+  :meth:`~scanrnn.lm.trainer.Trainer.eval_weights`: the training weights live on the mesh,
+  in several processes partly on other hosts, and a sample or a text too short to split
+  has no batch to divide);
 * in several processes, one value of the wall clock and of "stop now" per step
   (:meth:`TrainDevices.agree`), so every process takes the same time-based decisions
   (budget, validation, cosine learning rate, Ctrl-C) at the same step.
@@ -44,7 +44,6 @@ class TrainDevices:
                 f"devices; use a --batch-size that is a multiple of {self.num_devices}, or "
                 f"--devices that divides {self.batch_size}")
         self.rows = self._local_rows()
-        self._host_model = None
 
     def _local_rows(self) -> slice:
         """This process's block of the batch axis of ``(T, B)`` batches."""
@@ -79,15 +78,6 @@ class TrainDevices:
     def batch_axes(self, carry) -> dict:
         """``batch_axes`` of the training function: the carried ``(B, H)`` states by row."""
         return {var: 0 for var in carry}
-
-    def host_model(self, model):
-        """A copy of ``model`` with its current weights, as numpy: validation and samples
-        run on it on one local device (built once, its weights refreshed each call)."""
-        from .model import CharLM
-        if self._host_model is None:
-            self._host_model = CharLM(model.config)
-        self._host_model.set_weights(model.get_weights())
-        return self._host_model
 
     def start_clock(self, elapsed: float) -> float | None:
         """The agreed clock at the start of ``fit`` (the checkpoint's, the same in every

@@ -104,6 +104,11 @@ PARAMS_PREFIX = "param/"
 
 
 def params_from_checkpoint(arrays: dict) -> dict:
-    """The model weights (name -> array) stored under ``param/`` in a checkpoint
-    (the names of :meth:`scanrnn.lm.Trainer.state_dict`)."""
-    return {k[len(PARAMS_PREFIX):]: v for k, v in arrays.items() if k.startswith(PARAMS_PREFIX)}
+    """The model weights (name -> array) of a checkpoint (the names of
+    :meth:`scanrnn.lm.Trainer.state_dict`): the moving averages ``opt/<name>.ema`` when
+    the run kept them (``TrainConfig.ema``: what its validation scored), else the training
+    weights stored under ``param/``."""
+    params = {k[len(PARAMS_PREFIX):]: v for k, v in arrays.items()
+              if k.startswith(PARAMS_PREFIX)}
+    averages = {name: arrays.get(f"opt/{name}.ema") for name in params}
+    return averages if params and all(v is not None for v in averages.values()) else params

@@ -31,7 +31,8 @@ class TrainingStep:
     ``loss`` (float32 scalar, mean nats per token), ``grad_norm`` (global norm before
     clipping), ``finals`` (one ``(B, H)`` final state per ``model.state_names``),
     ``updates`` (guarded: ``{shared: new value}``), ``learning_rate`` (the optimizer's
-    shared scalar) and ``slots`` (its state variables).
+    shared scalar), ``slots`` (its state variables, the averages included) and ``averages``
+    (``{param: its moving average}``, empty without ``ema``).
     """
 
     loss: pt.TensorVariable
@@ -40,17 +41,20 @@ class TrainingStep:
     updates: dict
     learning_rate: object
     slots: list
+    averages: dict
 
 
 def training_step(model: CharLM, x, y, initial_states=None, *, carry=(),
                   optimizer: str = "adam", lr: float = 2e-3, clip: float | None = 1.0,
-                  weight_decay: float = 0.0, name: str = "train") -> TrainingStep:
+                  weight_decay=0.0, ema: float = 0.0, name: str = "train") -> TrainingStep:
     """Build the training step of ``model`` on ids ``x`` and targets ``y`` ((T, B) int32).
 
     ``initial_states``: one ``(B, H)`` state per ``model.state_names`` (zeros when
     omitted); ``carry``: shared variables used as the initial states AND updated to the
     final ones (truncated backprop through time over sequential batches).
-    ``weight_decay``: Adam's decoupled weight decay (:func:`scanrnn.optim.adam`).
+    ``weight_decay``: Adam's decoupled weight decay (:func:`scanrnn.optim.adam`), a number
+    or a shared scalar.  ``ema`` > 0: also keep moving averages of the weights with that
+    decay (:func:`scanrnn.optim.ema`).
     """
     carry = list(carry)
     if carry:
@@ -64,8 +68,11 @@ def training_step(model: CharLM, x, y, initial_states=None, *, carry=(),
     else:
         norm = pt.sqrt(sum(pt.sqr(g).sum() for g in grads))
     norm.name = "grad_norm"
-    decay = {"weight_decay": weight_decay} if weight_decay else {}
+    off = isinstance(weight_decay, (int, float)) and not weight_decay
+    decay = {} if off else {"weight_decay": weight_decay}
     updates = optim.get(optimizer)(grads, model.params, lr, **decay)
+    if ema:
+        updates = optim.merge(updates, optim.ema(updates, model.params, ema))
     slots = list(updates.slots)
     names = [s.name for s in slots]
     if len(set(names)) != len(names):
@@ -75,4 +82,5 @@ def training_step(model: CharLM, x, y, initial_states=None, *, carry=(),
     merged = optim.merge(updates, extra)
     ok = pt.and_(pt.isfinite(loss), pt.isfinite(norm))
     guarded = {var: pt.switch(ok, new, var) for var, new in merged.items()}
-    return TrainingStep(loss, norm, list(finals), guarded, updates.learning_rate, slots)
+    return TrainingStep(loss, norm, list(finals), guarded, updates.learning_rate, slots,
+                        optim.averages_of(updates))

@@ -52,12 +52,12 @@ MODEL_FLAGS = {"cell": "cell", "layers": "layers", "hidden": "hidden", "embed": 
                "init_scale": "init_scale"}
 TRAIN_FLAGS = ("corpus", "preprocess", "tokens", "val_fraction", "seq_len", "batch_size",
                "sampling", "epochs", "minutes", "max_tokens", "optimizer", "lr", "clip",
-               "weight_decay", "schedule", "halve_every", "warmup", "min_lr", "backend",
+               "weight_decay", "ema", "schedule", "halve_every", "warmup", "min_lr", "backend",
                "devices", "eval_every", "eval_minutes", "patience",
                "sample_every", "sample_length", "sample_temperature")
 # what a resumed run may not change (data, model, compiled graph, batches)
 FIXED_ON_RESUME = ("corpus", "preprocess", "tokens", "val_fraction", "max_chars", "seq_len",
-                   "batch_size", "sampling", "optimizer", "clip", "seed", *MODEL_FLAGS)
+                   "batch_size", "sampling", "optimizer", "clip", "ema", "seed", *MODEL_FLAGS)
 BUDGET_FLAGS = ("epochs", "minutes", "max_tokens")
 
 
@@ -352,12 +352,19 @@ def _train_header(run, trainer, lm_data, vocab, corpus_path, text, resumed) -> s
                   if getattr(m.config, name))
         + f": {m.n_params():,} parameters",
         f"training: {c.optimizer} lr {trainer.lr:g} ({c.schedule}), clip {c.clip:g}"
-        + (f", weight decay {c.weight_decay:g}" if c.weight_decay else "") + ", batch "
+        + _decay_label(c.weight_decay) + (f", weight averages (ema {c.ema:g})" if c.ema else "")
+        + ", batch "
         f"{c.batch_size} x {c.seq_len} ({c.sampling}), {trainer.steps_per_epoch()} steps/epoch, "
         f"budget: {budget or 'none'}, backend {trainer.backend}"
         + (f", {trainer.devices.describe()}" if trainer.devices is not None else ""),
     ]
     return "\n".join(lines)
+
+
+def _decay_label(decay) -> str:
+    if decay == "auto":
+        return ", weight decay auto (by the passes over the text)"
+    return f", weight decay {decay:g}" if decay else ""
 
 
 def _train_summary(run, trainer) -> str:

@@ -33,42 +33,25 @@ import pytensor
 
 from .._config import floatx
 from ..compile import function, resolve_backend
-from ..data import tokens_needed
 from ..losses import perplexity
+from ..parallel import to_host
 from . import data as lm_data
 from . import devices, trainer_state
-from .config import TrainConfig
-from .data import phrase_from
+from .callbacks import Callback
+from .config import AUTO, TrainConfig
+from .data import checked_split, phrase_from
 from .evaluate import Evaluator, cached_evaluator
 from .interrupt import StopRequest
 from .model import CharLM
 from .sample import Sampler, encode_prefix
-from .schedules import cosine_lr, training_seconds, validation_wait
+from .schedules import cosine_lr, training_seconds, validation_wait, weight_decay_for
 from .step import NonFiniteLossError, training_step
 from .trainer_state import EpochStats
 
 __all__ = ["Callback", "EpochStats", "Trainer"]
 
 LN2 = math.log(2.0)
-
-
-# --------------------------------------------------------------------------------------
-# Callbacks
-# --------------------------------------------------------------------------------------
-class Callback:
-    """Base class of training callbacks; override any hook (all optional)."""
-
-    def on_step(self, trainer, step: int, loss: float):
-        """After every ``log_every``-th step (``step`` counts from 1)."""
-
-    def on_epoch_end(self, trainer, metrics: dict):
-        """After each full epoch (validation done)."""
-
-    def on_best(self, trainer, metrics: dict):
-        """After a validation that improved the best loss (best weights updated)."""
-
-    def on_train_end(self, trainer):
-        """When :meth:`Trainer.fit` finishes normally (not on an exception)."""
+PACE_SECONDS = 20.0   # a minutes budget's pace is measured over this long (planned_passes)
 
 
 # --------------------------------------------------------------------------------------
@@ -97,19 +80,9 @@ class Trainer:
         config.validate()
         self.model, self.config, self.vocab = model, config, vocab
         self.callbacks = list(callbacks)
-        self.train_ids = self._check_ids(train_ids, "train_ids")
-        self.val_ids = None if val_ids is None or len(val_ids) == 0 else \
-            self._check_ids(val_ids, "val_ids")
-        if self.val_ids is not None and len(self.val_ids) < 2:
-            raise ValueError("val_ids needs at least 2 tokens (or pass none)")
+        self.train_ids, self.val_ids = checked_split(config, train_ids, val_ids,
+                                                     model.vocab_size)
         c = config
-        need = tokens_needed(c.batch_size, c.seq_len, c.sampling,
-                             "d2l" if c.sampling == "rows" else c.batch_flavor)
-        if len(self.train_ids) < need:
-            raise ValueError(
-                f"the training text has {len(self.train_ids):,} tokens, fewer than the "
-                f"{need:,} one {c.sampling} batch of batch_size x seq_len = {c.batch_size} x "
-                f"{c.seq_len} needs; use a longer text or a smaller batch_size / seq_len")
         if vocab is not None and len(vocab) != model.vocab_size:
             raise ValueError(f"vocabulary has {len(vocab)} tokens but the model has "
                              f"vocab_size={model.vocab_size}")
@@ -123,7 +96,7 @@ class Trainer:
         # seconds of the newest validation: this process's, and the one every process uses
         self._own_eval_cost = self._eval_cost = None
         self._build_train_function()
-        self._sampler, self._epoch_cache = None, None
+        self._sampler, self._epoch_cache, self._pace, self._eval_model = None, None, None, None
         # position and bookkeeping (all in state_dict)
         self.epoch = 0                 # epochs completed
         self.step_in_epoch = 0
@@ -149,20 +122,6 @@ class Trainer:
         self.interrupt_message = "stopping after this step (press Ctrl-C again to abort)"
 
     # -- construction -------------------------------------------------------------------
-    def _check_ids(self, ids, name):
-        if ids is None:
-            raise ValueError(f"{name} is required (1-D integer token ids)")
-        if isinstance(ids, str):
-            raise TypeError(f"{name} must be token ids; encode the text with a Vocab first")
-        arr = np.asarray(ids)
-        if arr.ndim != 1 or (arr.size and not np.issubdtype(arr.dtype, np.integer)):
-            raise ValueError(f"{name} must be a 1-D integer array, got shape {arr.shape} "
-                             f"dtype {arr.dtype}")
-        V = self.model.vocab_size
-        if arr.size and (arr.min() < 0 or arr.max() >= V):
-            raise ValueError(f"{name} holds ids outside [0, {V - 1}] (vocab_size={V})")
-        return arr.astype(np.int32)
-
     def _build_train_function(self):
         c, model = self.config, self.model
         T, B, H = c.seq_len, c.batch_size, model.config.hidden
@@ -171,9 +130,16 @@ class Trainer:
         y = pytensor.tensor.tensor("y", shape=(T, rows), dtype="int32")
         self.carry = [pytensor.shared(np.zeros((B, H), np.float32), name=f"carry.{n}")
                       for n in model.state_names] if self.stateful else []
+        auto_decay = c.weight_decay == AUTO and c.optimizer == "adam"
+        self.decay_var = pytensor.shared(np.asarray(0.0, dtype=floatx()), name="weight_decay") \
+            if auto_decay else None
+        self.weight_decay = 0.0 if c.weight_decay == AUTO else float(c.weight_decay)
+        self.decay_decided = not auto_decay
         step = training_step(model, x, y, carry=self.carry, optimizer=c.optimizer, lr=c.lr,
-                             clip=c.clip, weight_decay=c.weight_decay)
+                             clip=c.clip, weight_decay=self.decay_var if auto_decay
+                             else self.weight_decay, ema=c.ema)
         self.lr_var, self.slots = step.learning_rate, step.slots
+        self.averages = step.averages or None   # {param: moving average} with config.ema
         placement = {} if self.devices is None else dict(
             devices=self.devices.spec, batch_axes=self.devices.batch_axes(self.carry))
         self.train_fn = function([x, y], [step.loss, step.grad_norm], updates=step.updates,
@@ -210,6 +176,13 @@ class Trainer:
         self.lr = float(lr)
         self.lr_var.set_value(np.asarray(self.lr, dtype=floatx()))
 
+    def set_weight_decay(self, decay: float):
+        """Set the weight decay of ``weight_decay="auto"`` (a shared variable: no recompiling)."""
+        if self.decay_var is None:
+            raise ValueError("only TrainConfig.weight_decay='auto' (with adam) can change")
+        self.weight_decay = float(decay)
+        self.decay_var.set_value(np.asarray(self.weight_decay, dtype=floatx()))
+
     # -- batches ------------------------------------------------------------------------
     def epoch_batches(self, epoch: int):
         """``(X, Y)`` of epoch ``epoch`` (0-based), time-major ``(n, T, B)`` int32.
@@ -231,8 +204,24 @@ class Trainer:
                                 self.config.eval_seq_len, self.backend)
 
     def _plain_model(self) -> CharLM:
-        """What validation and samples run on: the model, or its host copy when data parallel."""
-        return self.model if self.devices is None else self.devices.host_model(self.model)
+        """What validation and samples run on: the model, or a copy of it on one device
+        holding :meth:`eval_weights` (with moving averages, or when data parallel)."""
+        if self.averages is None and self.devices is None:
+            return self.model
+        if self._eval_model is None:
+            self._eval_model = CharLM(self.model.config)
+        weights = self.eval_weights()   # as they are: NaN weights must score NaN, as the model
+        for p in self._eval_model.params:
+            p.set_value(weights[p.name])
+        return self._eval_model
+
+    def eval_weights(self) -> dict:
+        """The weights validation scores and the best weights keep: the moving averages of
+        ``config.ema`` (:func:`scanrnn.optim.ema`), else the training weights."""
+        if self.averages is None:
+            return self.model.get_weights()
+        return {p.name: np.array(to_host(a.get_value(borrow=True)), dtype=np.float32)
+                for p, a in self.averages.items()}
 
     def evaluate(self, ids=None) -> dict:
         """Loss / perplexity / bits per char on ``ids`` (default: the validation ids)."""
@@ -285,6 +274,37 @@ class Trainer:
         if self.config.minutes is not None:
             return min(self.elapsed_now() / self._training_seconds(), 1.0)
         return None
+
+    def planned_passes(self) -> float | None:
+        """How many times this run will pass over its training text: from its epochs /
+        max_tokens, and for a ``minutes`` budget from the tokens per second of the first
+        :data:`PACE_SECONDS` of :meth:`fit` (None until measured); inf with no budget."""
+        c = self.config
+        tokens = []
+        total = self._total_steps()
+        if total is not None:
+            tokens.append(total * c.batch_size * c.seq_len)
+        if c.minutes is not None:
+            now = (self.elapsed_now(), self.tokens_seen)
+            if self._pace is None:   # the first step of this fit() compiled: time from here
+                self._pace = now
+            seconds = now[0] - self._pace[0]
+            if seconds < PACE_SECONDS:
+                return None
+            rate = (now[1] - self._pace[1]) / seconds
+            tokens.append(now[1] + rate * max(self._training_seconds() - now[0], 0.0))
+        return min(tokens) / len(self.train_ids) if tokens else math.inf
+
+    def _follow_passes(self) -> None:
+        """``weight_decay="auto"``: set the decay once the passes are known
+        (:func:`~scanrnn.lm.schedules.weight_decay_for`)."""
+        passes = self.planned_passes()
+        if passes is None:
+            return
+        self.set_weight_decay(weight_decay_for(passes))
+        self.decay_decided = True
+        self._log(f"  weight decay {self.weight_decay:.3g} (auto): about {passes:.3g} passes "
+                  "over the training text")
 
     # -- the loop -----------------------------------------------------------------------
     @property
@@ -356,7 +376,7 @@ class Trainer:
         metrics["is_best"] = bool(improved)
         if improved:
             self.best_val_loss = float(loss)
-            self.best_weights = self.model.get_weights()
+            self.best_weights = self.eval_weights()
             self.best_step = self.global_step
             self.bad_evals = 0
             self.plateau_bad = 0
@@ -425,7 +445,9 @@ class Trainer:
         if self._final_weights is not None:   # a previous fit() restored the best weights
             self.model.set_weights(self._final_weights)
             self._final_weights = None
-        self._fit_start = time.perf_counter()
+        self._fit_start, self._pace = time.perf_counter(), None
+        if not self.decay_decided and self.config.minutes is None:
+            self._follow_passes()   # known up front (a minutes budget measures its pace first)
         self._agreed_elapsed = self.devices.start_clock(self.elapsed) if self.devices else None
         try:
             with StopRequest(self.interrupt_message) as stop:
@@ -509,6 +531,8 @@ class Trainer:
         c = self.config
         if c.schedule == "cosine":
             self.set_lr(self._scheduled_lr())
+        if not self.decay_decided:
+            self._follow_passes()
         if bar is not None:
             bar.update(1)
             if self.global_step % 10 == 0:
@@ -574,20 +598,6 @@ class Trainer:
         return trainer_state.state_dict(self)
 
     def load_state_dict(self, arrays: dict, meta: dict) -> None:
-        """Restore a :meth:`state_dict`.
-
-        Everything is checked before anything is set: a state that does not fit (another
-        model, training graph or seed, a missing or misshapen array, a missing or invalid
-        meta field) raises ValueError and leaves the trainer exactly as it was.
-        """
-        trainer_state.check_state_meta(self, meta)
-        values, best = trainer_state.checked_state_arrays(self, arrays)
-        fields = trainer_state.state_fields(meta)
-        for var, value in values:
-            var.set_value(value)
-        self.best_weights = best or None
-        self._final_weights = None
-        self.set_lr(fields.pop("lr"))
-        self.epoch_stats = fields.pop("epoch_stats")
-        for name, value in fields.items():
-            setattr(self, name, value)
+        """Restore a :meth:`state_dict`; everything is checked before anything is set
+        (:func:`scanrnn.lm.trainer_state.load_state`)."""
+        trainer_state.load_state(self, arrays, meta)

@@ -11,7 +11,7 @@ import numpy as np
 from ..parallel import to_host
 from .config import TrainConfig
 
-__all__ = ["EpochStats", "check_state_meta", "checked_state_arrays", "state_dict",
+__all__ = ["EpochStats", "check_state_meta", "checked_state_arrays", "load_state", "state_dict",
            "state_fields"]
 
 
@@ -71,7 +71,8 @@ def state_dict(trainer) -> tuple[dict, dict]:
         "global_step": trainer.global_step, "tokens_seen": trainer.tokens_seen,
         "batch_seed": trainer.config.seed, "elapsed_s": trainer.elapsed,
         "train_time_s": trainer.train_time, "timed_tokens": trainer.timed_tokens,
-        "lr": trainer.lr,
+        "lr": trainer.lr, "weight_decay": trainer.weight_decay,
+        "weight_decay_decided": trainer.decay_decided,
         "best_val_loss": _json_float(trainer.best_val_loss), "best_step": trainer.best_step,
         "bad_evals": trainer.bad_evals, "plateau_bad": trainer.plateau_bad,
         "epoch_loss_sum": trainer.epoch_stats.loss_sum,
@@ -81,6 +82,29 @@ def state_dict(trainer) -> tuple[dict, dict]:
         "history": _jsonable(trainer.history), "evals": _jsonable(trainer.evals),
     }
     return arrays, meta
+
+
+def load_state(trainer, arrays: dict, meta: dict) -> None:
+    """Restore a :func:`state_dict` into ``trainer``.
+
+    Everything is checked before anything is set: a state that does not fit (another
+    model, training graph or seed, a missing or misshapen array, a missing or invalid
+    meta field) raises ValueError and leaves the trainer exactly as it was.
+    """
+    check_state_meta(trainer, meta)
+    values, best = checked_state_arrays(trainer, arrays)
+    fields = state_fields(meta)
+    for var, value in values:
+        var.set_value(value)
+    trainer.best_weights = best or None
+    trainer._final_weights = None
+    trainer.set_lr(fields.pop("lr"))
+    decay, decided = fields.pop("weight_decay"), fields.pop("decay_decided")
+    if trainer.decay_var is not None:   # "auto": the saved run's decision, if it made one
+        trainer.set_weight_decay(decay if decided else 0.0)
+        trainer.decay_decided = decided
+    for name, value in fields.items():
+        setattr(trainer, name, value)
 
 
 def check_state_meta(trainer, meta) -> None:
@@ -96,7 +120,7 @@ def check_state_meta(trainer, meta) -> None:
         raise ValueError("the state was saved from a different model; differing fields: "
                          + ", ".join(f"{k} (saved {saved_model.get(k)!r}, now "
                                      f"{now_model.get(k)!r})" for k in diff))
-    saved_cfg = meta.get("config", {})
+    saved_cfg = {**TrainConfig.LEGACY, **meta.get("config", {})}
     bad = [f for f in TrainConfig.GRAPH_FIELDS
            if saved_cfg.get(f) != getattr(trainer.config, f)]
     if bad:
@@ -162,6 +186,8 @@ _STATE_FIELDS = (
     ("epoch", "epoch", int, _REQUIRED), ("step_in_epoch", "step_in_epoch", int, _REQUIRED),
     ("global_step", "global_step", int, _REQUIRED),
     ("tokens_seen", "tokens_seen", int, _REQUIRED), ("lr", "lr", float, _REQUIRED),
+    ("weight_decay", "weight_decay", float, 0.0),
+    ("decay_decided", "weight_decay_decided", bool, False),
     ("elapsed", "elapsed_s", float, 0.0), ("train_time", "train_time_s", float, 0.0),
     ("timed_tokens", "timed_tokens", int, 0),
     ("best_val_loss", "best_val_loss", lambda v: math.inf if v is None else float(v), None),
