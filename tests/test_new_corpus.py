@@ -223,3 +223,8 @@ def test_validation_scores_the_moving_averages_and_the_best_weights_keep_them():
     arrays, _ = trainer.state_dict()                 # `scanrnn eval` loads the averages too
     for name, value in params_from_checkpoint(arrays).items():
         np.testing.assert_array_equal(value, averaged[name])
+    trainer.config.restore_best = True               # after fit() loads the best weights,
+    trainer._finish_fit()                            # they are what evaluate() scores,
+    for average in trainer.averages.values():        # not the averages training goes on with
+        average.set_value(np.zeros_like(average.get_value()))
+    assert trainer.evaluate()["loss"] == pytest.approx(trainer.best_val_loss, rel=1e-6)

@@ -217,8 +217,9 @@ class Trainer:
 
     def eval_weights(self) -> dict:
         """The weights validation scores and the best weights keep: the moving averages of
-        ``config.ema`` (:func:`scanrnn.optim.ema`), else the training weights."""
-        if self.averages is None:
+        ``config.ema`` (:func:`scanrnn.optim.ema`), else the model's weights (which are
+        the best ones once :meth:`fit` has restored them)."""
+        if self.averages is None or self._final_weights is not None:
             return self.model.get_weights()
         return {p.name: np.array(to_host(a.get_value(borrow=True)), dtype=np.float32)
                 for p, a in self.averages.items()}
