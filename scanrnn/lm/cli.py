@@ -6,7 +6,6 @@ is in :mod:`scanrnn.lm.train_command` and :mod:`scanrnn.lm.commands`.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 
 from ..cells import CELL_KINDS
@@ -106,13 +105,6 @@ def _decay_arg(text: str):
     return AUTO if text.strip().lower() == AUTO else nonnegative_float(text)
 
 
-def _ema_arg(text: str) -> float:
-    value = nonnegative_float(text)
-    if value >= 1.0:
-        raise argparse.ArgumentTypeError(f"must be in [0, 1), got {text}")
-    return value
-
-
 def _recipe_default(name: str) -> str:
     """'(default: X)' for a recipe field, with the Time Machine's own value where it differs."""
     timemachine = recipe_for("timemachine")
@@ -165,7 +157,7 @@ def _optimisation_flags(p, tc) -> None:
                         "shrinks every weight by lr x F of itself; auto: none for a run that "
                         "passes over its text once, 0.1 from five passes on "
                         f"{_recipe_default('weight_decay')}")
-    g.add_argument("--ema", type=_ema_arg, metavar="F",
+    g.add_argument("--ema", type=fraction, metavar="F",
                    help="validate, sample and keep as best the moving averages of the weights, "
                         "each step a decay F of the old average, 0 = off "
                         f"{_recipe_default('ema')}")

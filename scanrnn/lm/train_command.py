@@ -29,7 +29,7 @@ from ..cli_support import (
     say,
 )
 from ..losses import perplexity
-from .config import LMConfig, TrainConfig
+from .config import AUTO, LMConfig, TrainConfig
 from ..data import CORPORA
 from .data import phrase_from, prepare_data
 from .model import CharLM
@@ -362,7 +362,7 @@ def _train_header(run, trainer, lm_data, vocab, corpus_path, text, resumed) -> s
 
 
 def _decay_label(decay) -> str:
-    if decay == "auto":
+    if decay == AUTO:
         return ", weight decay auto (by the passes over the text)"
     return f", weight decay {decay:g}" if decay else ""
 
