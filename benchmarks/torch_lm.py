@@ -106,6 +106,9 @@ def main(argv=None) -> None:
     p.add_argument("--corpus", default="nietzsche")
     p.add_argument("--preprocess", default="auto", choices=("auto", "none", "d2l"))
     p.add_argument("--minutes", type=float, default=15.0)
+    p.add_argument("--max-tokens", type=int, default=0,
+                   help="stop after N training tokens, the schedule following the tokens "
+                        "instead of the clock, as `scanrnn train --max-tokens` (default: by time)")
     p.add_argument("--recipe", default="quoted", choices=tuple(RECIPES))
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--seq-len", type=int, default=64)
@@ -142,15 +145,23 @@ def main(argv=None) -> None:
     budget, start = 60.0 * args.minutes, time.perf_counter()
     best, best_at, last_eval, tokens, epoch = math.inf, 0.0, 0.0, 0, 0
     rng = np.random.default_rng(args.seed)
-    while time.perf_counter() - start < budget:
+
+    def progress(now: float) -> float:
+        """The schedule's fraction spent: tokens with --max-tokens, else the clock."""
+        return tokens / args.max_tokens if args.max_tokens else now / budget
+
+    def done(now: float) -> bool:
+        return now >= budget or progress(now) >= 1
+
+    while not done(time.perf_counter() - start):
         batches = sequential_batches(data.train_ids, args.batch_size, args.seq_len, rng)
         state = None                                      # reset at each epoch, as scanrnn
         for X, Y in zip(batches.X, batches.Y):
             now = time.perf_counter() - start
-            if now >= budget:
+            if done(now):
                 break
             for group in opt.param_groups:
-                group["lr"] = learning_rate(recipe, now / budget)
+                group["lr"] = learning_rate(recipe, progress(now))
             x = torch.from_numpy(np.ascontiguousarray(X.T)).long()
             y = torch.from_numpy(np.ascontiguousarray(Y.T)).long()
             if state is not None:
@@ -176,8 +187,8 @@ def main(argv=None) -> None:
     val = evaluate(scored, data.val_ids)
     if val < best:
         best, best_at = val, elapsed
-    print(f"final val {val:.4f}; {tokens / elapsed:,.0f} tokens/s over {elapsed:.0f}s "
-          f"(validation included)")
+    print(f"final val {val:.4f} after {tokens:,} tokens; {tokens / elapsed:,.0f} tokens/s "
+          f"over {elapsed:.0f}s (validation included)")
     print(f"best held-out loss {best:.4f} nats/char at {best_at:.0f}s")
 
 
