@@ -285,6 +285,33 @@ def _env_int(value, env, flag):
         raise ParallelError(f"${env} must be an integer ({flag}), got {text!r}") from None
 
 
+HOST_DEVICE_FLAG = "--xla_force_host_platform_device_count"
+
+
+def request_cpu_devices(count: int) -> bool:
+    """Ask JAX for ``count`` CPU devices, as ``XLA_FLAGS`` with :data:`HOST_DEVICE_FLAG`
+    does, so that ``devices=N`` can split a batch over the cores of one CPU.
+
+    Only possible before JAX's backends start (its first computation or ``jax.devices()``);
+    returns False, changing nothing, once they have started, or when ``$XLA_FLAGS`` already
+    sets the count (the user's setting wins).  Other platforms (a GPU) are not affected.
+    """
+    if HOST_DEVICE_FLAG in os.environ.get("XLA_FLAGS", ""):
+        return False
+    import jax
+    from jax._src import xla_bridge
+    if getattr(xla_bridge, "backends_are_initialized", lambda: False)():
+        return False
+    try:
+        jax.config.update("jax_num_cpu_devices", int(count))
+    except AttributeError:   # a JAX without the option reads the flag when it starts
+        os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "")
+                                   + f" {HOST_DEVICE_FLAG}={int(count)}").strip()
+    except RuntimeError:     # started in between: the count is fixed for this process
+        return False
+    return True
+
+
 def process_index() -> int:
     """This process's index among the joined processes (0 without :func:`initialize`)."""
     import jax

@@ -163,3 +163,84 @@ def test_cli_devices_two_trains_and_resumes_on_one(tmp_path):
     assert any(r.startswith("val") for r in rows)
     from scanrnn.lm import load_run
     assert load_run(out, "latest").meta["global_step"] == 40
+
+
+def test_auto_split_takes_the_most_devices_that_divide_the_batch():
+    from scanrnn.lm.devices import AUTO_MAX_DEVICES, auto_split
+    assert auto_split(32, 2) == 2
+    assert auto_split(32, 1) is None
+    assert auto_split(32, 64) == AUTO_MAX_DEVICES == 8      # at least 4 rows each, at most 8
+    assert auto_split(12, 8) == 3                           # 12 rows: 3 devices of 4
+    assert auto_split(6, 2) is None                         # 3 rows each is too few
+    assert auto_split(30, 4) == 3                           # 4 does not divide 30
+
+
+def test_for_command_leaves_other_backends_and_explicit_devices_alone():
+    from scanrnn.lm import TrainConfig
+    from scanrnn.lm.devices import for_command
+    config = TrainConfig(batch_size=32)
+    assert for_command(config, "numba") == (config, False)
+    every = TrainConfig(batch_size=32, devices="all")
+    assert for_command(every, "jax") == (every, False)
+
+
+def _plain_env():
+    """The child's environment without any forced host devices."""
+    env = dict(_env())
+    env.pop("XLA_FLAGS")
+    return env
+
+
+def _train(tmp_path, name: str, cores: int, *extra):
+    """``scanrnn train`` of a small model on ``cores`` cores (the child sets its own
+    affinity): its stdout, saved config and metrics.csv rows."""
+    corpus = tmp_path / "words.txt"
+    words = "the time traveller for so it will be convenient to speak of him was".split()
+    corpus.write_text(" ".join(words[i * 7 % len(words)] for i in range(1500)) + "\n")
+    out = tmp_path / name
+    args = ["train", "--corpus", str(corpus), "--hidden", "16", "--embed", "8", "--seq-len",
+            "8", "--batch-size", "8", "--eval-every", "10", "--steps", "30", "--no-progress",
+            "--sample-length", "20", "--log-every", "5", "--out", str(out), *extra]
+    code = ("import os, sys; os.sched_setaffinity(0, sorted(os.sched_getaffinity(0))"
+            f"[:{cores}]); from scanrnn.cli import main; sys.exit(main(sys.argv[1:]))")
+    proc = subprocess.run([sys.executable, "-c", code, *args], cwd=tmp_path,
+                          env=_plain_env(), capture_output=True, text=True, timeout=240)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = [r.split(",") for r in (out / "metrics.csv").read_text().splitlines()]
+    return proc.stdout, json.loads((out / "config.json").read_text()), rows
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_getaffinity") or len(os.sched_getaffinity(0)) < 2,
+                    reason="needs a CPU with two cores this process may use")
+def test_cli_splits_the_batch_over_one_host_device_per_core_by_default(tmp_path):
+    """No --devices and no XLA_FLAGS on two cores: one host device per core, said in the
+    header, not recorded in the run (a resume chooses anew), and the losses of one device."""
+    stdout, config, rows = _train(tmp_path, "auto", 2)
+    assert "data parallel on 2 cpu devices (one per core" in stdout
+    assert config["train"]["devices"] is None
+    one_stdout, _, one_rows = _train(tmp_path, "one", 2, "--devices", "1")
+    assert "data parallel on 1 cpu device" in one_stdout and "one per core" not in one_stdout
+    header = rows[0]
+    assert header == one_rows[0] and len(rows) == len(one_rows)
+    compared = 0
+    for name in ("train_loss", "val_loss"):
+        column = header.index(name)
+        for mine, theirs in zip(rows[1:], one_rows[1:]):
+            assert bool(mine[column]) == bool(theirs[column])
+            if mine[column]:
+                assert abs(float(mine[column]) - float(theirs[column])) < 1e-4, (mine, theirs)
+                compared += 1
+    assert compared >= 8
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_getaffinity"), reason="needs Linux's affinity")
+def test_cli_on_one_core_keeps_one_device(tmp_path):
+    stdout, config, _ = _train(tmp_path, "auto", 1)
+    assert "data parallel" not in stdout and config["train"]["devices"] is None
+
+
+def test_cli_devices_two_needs_no_xla_flags(tmp_path):
+    """``--devices 2`` makes the two host devices itself (before, JAX saw one and refused)."""
+    stdout, config, _ = _train(tmp_path, "two", 1, "--devices", "2")
+    assert "data parallel on 2 cpu devices" in stdout and "one per core" not in stdout
+    assert config["train"]["devices"] == 2

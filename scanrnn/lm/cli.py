@@ -223,8 +223,10 @@ def _device_flags(p) -> None:
         "start the same command in each,\nwith its --process-id; each feeds its own rows of "
         "the batch and process 0 writes the run.")
     g.add_argument("--devices", type=devices_arg, metavar="N|all",
-                   help="train data parallel on the first N devices JAX sees, or all of them "
-                        "(default: one device; with several processes: all; a --resume may "
+                   help="train data parallel on the first N devices JAX sees, or all of them; "
+                        "on the CPU, N makes N host devices (default: on a CPU with several "
+                        "cores, one host device per core, up to 8 and at least 4 batch rows "
+                        "each; else one device; with several processes: all; a --resume may "
                         "change it)")
     g.add_argument("--coordinator", metavar="HOST:PORT",
                    help="address of process 0, to join several processes "

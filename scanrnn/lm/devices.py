@@ -18,15 +18,29 @@
 Dropout masks do not depend on the number of devices: :mod:`scanrnn.random` hashes each
 element's *global* index, which XLA's partitioner keeps when it splits the batch, so
 1, 2 or 4 devices draw the same masks (tests/test_parallel_lm.py checks it).
+
+On a CPU with several cores, ``scanrnn train`` splits the batch over one host device per
+core by default (:func:`for_command`): XLA runs each device's share of the step on a core of
+its own, where one device leaves most of the second core idle between its small kernels
+(measured on 2 cores: 22% more tokens/s, benchmarks/RESULTS_lm.md).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import os
+
 import numpy as np
 
-from ..parallel import DataParallel, ParallelError
+from ..parallel import DataParallel, ParallelError, request_cpu_devices
 
-__all__ = ["TrainDevices", "for_config"]
+__all__ = ["AUTO_MAX_DEVICES", "AUTO_MIN_ROWS", "TrainDevices", "auto_split", "for_command",
+           "for_config", "usable_cores"]
+
+AUTO_MAX_DEVICES = 8
+"""The most host devices ``scanrnn train`` splits a batch over by default."""
+AUTO_MIN_ROWS = 4
+"""The fewest batch rows a host device gets by default (smaller shares only add overhead)."""
 
 
 class TrainDevices:
@@ -108,3 +122,47 @@ def for_config(config) -> TrainDevices | None:
         raise ParallelError(f"devices={config.devices!r} needs the JAX backend (this run uses "
                             f"{resolve_backend(config.backend)!r}); use --backend jax")
     return TrainDevices(config.devices, config.batch_size)
+
+
+def usable_cores() -> int:
+    """The CPU cores this process may run on (its affinity mask, as ``taskset`` sets it)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:   # not on Linux
+        return os.cpu_count() or 1
+
+
+def auto_split(batch_size: int, devices: int) -> int | None:
+    """How many of ``devices`` host devices a batch of ``batch_size`` rows is split over by
+    default: the most that divide the batch, each with at least :data:`AUTO_MIN_ROWS` rows
+    (at most :data:`AUTO_MAX_DEVICES`); None when that is one."""
+    most = min(devices, AUTO_MAX_DEVICES, batch_size // AUTO_MIN_ROWS)
+    count = max((n for n in range(1, most + 1) if batch_size % n == 0), default=1)
+    return count if count > 1 else None
+
+
+def for_command(config, backend: str):
+    """``(config, auto)``: the :class:`~scanrnn.lm.TrainConfig` a ``scanrnn train`` process
+    trains with on the ``backend`` it resolved, and whether it chose the devices itself.
+
+    ``devices`` N: JAX is asked for N host devices first (no ``XLA_FLAGS`` needed on the CPU).
+    No ``devices`` on the JAX backend of a CPU with several cores: one host device per core
+    (:func:`auto_split`).  Both only take effect before JAX's backends start; after that
+    (an application that already ran JAX) the devices JAX has are what there is.
+    """
+    if backend != "jax" or config.devices == "all":
+        return config, False
+    if config.devices is not None:
+        request_cpu_devices(config.devices)
+        return config, False
+    cores = usable_cores()
+    if cores < 2:
+        return config, False
+    request_cpu_devices(min(cores, AUTO_MAX_DEVICES))
+    import jax
+    if jax.default_backend() != "cpu":
+        return config, False
+    count = auto_split(config.batch_size, min(cores, len(jax.devices())))
+    if count is None:
+        return config, False
+    return dataclasses.replace(config, devices=count), True

@@ -32,6 +32,7 @@ from ..losses import perplexity
 from .config import AUTO, LMConfig, TrainConfig
 from ..data import CORPORA
 from .data import phrase_from, prepare_data
+from .devices import for_command as devices_for_command
 from .model import CharLM
 from .recorder import RunRecorder
 from .run import parse_configs
@@ -221,25 +222,31 @@ def _cmd_train(args, writer: bool) -> int:
         train_config = dataclasses.replace(train_config, progress=not args.no_progress,
                                            verbose=not args.quiet, restore_best=False,
                                            log_every=1, backend=backend or train_config.backend)
+        train_config, auto_devices = devices_for_command(
+            train_config, check_backend(train_config.backend))
         # build the trainer before creating the run directory: bad sizes fail with nothing
         # on disk
         trainer = Trainer(CharLM(lm_config), train_config, lm_data.train_ids,
                           lm_data.val_ids, vocab)
         if run is None:
-            run = _create_run(args, trainer, lm_data, vocab, corpus_path, writer)
+            run = _create_run(args, trainer, lm_data, vocab, corpus_path, writer,
+                              recorded_train.devices)
         else:   # the flags this resume changed are recorded for the next one
             run.record_train_config(recorded_train.to_dict())
         return _train_run(args, run, trainer, checkpoint, lambda: _train_header(
-            run, trainer, lm_data, vocab, corpus_path, text, args.resume))
+            run, trainer, lm_data, vocab, corpus_path, text, args.resume, auto_devices))
     finally:
         if run is not None:
             run.unlock()
 
 
-def _create_run(args, trainer, lm_data, vocab, corpus_path, writer: bool = True):
+def _create_run(args, trainer, lm_data, vocab, corpus_path, writer: bool = True,
+                devices=None):
     """The new run directory of ``trainer`` (created locked); only in memory for a
-    process other than 0 (:class:`FollowerRun`)."""
-    train_config, lm_config = trainer.config, trainer.model.config
+    process other than 0 (:class:`FollowerRun`).  ``devices``: the ``--devices`` to record
+    (not the per-core split chosen on this machine, which a resume chooses anew)."""
+    train_config = dataclasses.replace(trainer.config, devices=devices)
+    lm_config = trainer.model.config
     out = Path(args.out) if args.out else _default_out(train_config.corpus, lm_config.cell)
     create = RunDir.create if writer else \
         (lambda path, config, vocab: FollowerRun(path, config))
@@ -336,7 +343,8 @@ def _interrupted(run, trainer, recorder, aborted: bool) -> int:
     return EXIT_INTERRUPTED
 
 
-def _train_header(run, trainer, lm_data, vocab, corpus_path, text, resumed) -> str:
+def _train_header(run, trainer, lm_data, vocab, corpus_path, text, resumed,
+                  auto_devices=False) -> str:
     c, m = trainer.config, trainer.model
     budget = ", ".join(f"{k} {getattr(c, k)}" for k in BUDGET_FLAGS if getattr(c, k))
     lines = [
@@ -356,7 +364,9 @@ def _train_header(run, trainer, lm_data, vocab, corpus_path, text, resumed) -> s
         + ", batch "
         f"{c.batch_size} x {c.seq_len} ({c.sampling}), {trainer.steps_per_epoch()} steps/epoch, "
         f"budget: {budget or 'none'}, backend {trainer.backend}"
-        + (f", {trainer.devices.describe()}" if trainer.devices is not None else ""),
+        + (f", {trainer.devices.describe()}" if trainer.devices is not None else "")
+        + (" (one per core, the default on a CPU; --devices 1 for one)" if auto_devices
+           else ""),
     ]
     return "\n".join(lines)
 
