@@ -2,6 +2,7 @@
 
     python benchmarks/bench_core.py                     # all configs, every peer installed
     python benchmarks/bench_core.py --configs rnn --backends jax,numba --repeats 7
+    python benchmarks/bench_core.py --configs lm --host-devices 2   # + scanrnn train's split
 
 Runs in ONE process, for each config: scanrnn on each requested backend (on JAX
 as ``scanrnn.function`` compiles it by default -- on the CPU the fused scans, on a GPU
@@ -69,11 +70,12 @@ def batch(cfg, seed=0):
 
 # -- scanrnn ---------------------------------------------------------------------
 
-def scanrnn_train_function(cfg, backend, fused=None, kernels="auto"):
+def scanrnn_train_function(cfg, backend, fused=None, kernels="auto", devices=None):
     """The compiled training step of ``cfg`` (a ``scanrnn.Function``) and a batch ``(X, Y)``.
 
     ``kernels``: as :func:`scanrnn.function` (``"auto"``: its default; ``True``: the
-    recurrences on oneDNN / cuDNN, scanrnn.kernels).
+    recurrences on oneDNN / cuDNN, scanrnn.kernels).  ``devices``: the ``lm`` step data
+    parallel over that many devices (``scanrnn train``'s default on a CPU: one per core).
     """
     import pytensor.tensor as pt
 
@@ -90,7 +92,7 @@ def scanrnn_train_function(cfg, backend, fused=None, kernels="auto"):
                        dropout=DROPOUT)
         step = training_step(model, x, y, optimizer="adam", lr=cfg.lr, clip=cfg.clip)
         fn = scanrnn.function([x, y], step.loss, updates=step.updates, backend=backend,
-                              return_numpy=False, kernels=kernels)
+                              return_numpy=False, kernels=kernels, devices=devices)
         return fn, batch(cfg)
     h, params, size = x, [], cfg.vocab
     for layer in range(cfg.layers):
@@ -109,8 +111,8 @@ def scanrnn_train_function(cfg, backend, fused=None, kernels="auto"):
     return fn, batch(cfg)
 
 
-def scanrnn_step(cfg, backend, fused=None, kernels="auto"):
-    fn, (X, Y) = scanrnn_train_function(cfg, backend, fused, kernels)
+def scanrnn_step(cfg, backend, fused=None, kernels="auto", devices=None):
+    fn, (X, Y) = scanrnn_train_function(cfg, backend, fused, kernels, devices)
     np.asarray(fn(X, Y))  # the first call compiles (Numba compiles only then)
 
     def step():
@@ -321,10 +323,13 @@ def installed(module):
     return importlib.util.find_spec(module) is not None
 
 
-def candidates(cfg, backends, autodiff=False, kernel_row=True):
+def candidates(cfg, backends, autodiff=False, kernel_row=True, host_devices=0):
     out = []
     for backend in backends:
         out.append((f"scanrnn {backend}", lambda b=backend: scanrnn_step(cfg, b)))
+    if host_devices > 1 and cfg.cell == "lm" and "jax" in backends:  # scanrnn train's default
+        out.append((f"scanrnn jax, {host_devices} host devices",
+                    lambda: scanrnn_step(cfg, "jax", devices=host_devices)))
     if kernel_row and "jax" in backends:  # what the vendor kernels buy
         out.append(("scanrnn jax, vendor kernels",
                     lambda: scanrnn_step(cfg, "jax", kernels=True)))
@@ -355,9 +360,15 @@ def main(argv=None):
                         help="skip the 'scanrnn jax, vendor kernels' row (kernels=True)")
     parser.add_argument("--autodiff", action="store_true",
                         help="also time scanrnn with PyTensor's own scan gradient (fused=False)")
+    parser.add_argument("--host-devices", type=int, default=0, metavar="N",
+                        help="also time the lm step data parallel over N host devices, what "
+                             "`scanrnn train` does by default on an N-core CPU")
     parser.add_argument("--write", action="store_true", help="append to benchmarks/RESULTS.md")
     args = parser.parse_args(argv)
     import scanrnn  # noqa: F401  (float32 default before JAX is configured)
+    if args.host_devices > 1:
+        from scanrnn.parallel import request_cpu_devices
+        request_cpu_devices(args.host_devices)   # before JAX starts; the others use device 0
 
     lines = []
     for key in args.configs.split(","):
@@ -366,7 +377,7 @@ def main(argv=None):
         print(f"\n## {cfg.name}  ({tokens} tokens per step)")
         built, setup = {}, {}
         for label, make in candidates(cfg, args.backends.split(","), args.autodiff,
-                                      not args.no_kernel_row):
+                                      not args.no_kernel_row, args.host_devices):
             if args.only and not any(o in label for o in args.only.split(",")):
                 continue
             start = time.perf_counter()
