@@ -1,13 +1,13 @@
 """The PyTorch reference for `scanrnn train`: the same model, data split and time budget.
 
-A plain PyTorch script of the kind a user would write: embedding 64 -> 2 x LSTM 256
-(dropout 0.3 between the layers) -> dropout 0.3 -> linear, Adam with global-norm clipping
-at 1.0, sequential batches (d2l's sequential partitioning, a random offset each epoch)
-with the state carried across batches and detached (truncated BPTT), validation every
-``--eval-minutes`` on the held-out text read as parallel streams with the state carried
+A plain PyTorch script of the kind a user would write: embedding 64 -> 2 x LSTM 256 (``--hidden
+N`` for another width; dropout 0.3 between the layers) -> dropout 0.3 -> linear, Adam with
+global-norm clipping at 1.0, sequential batches (d2l's sequential partitioning, a random offset
+each epoch) with the state carried across batches and detached (truncated BPTT), validation
+every ``--eval-minutes`` on the held-out text read as parallel streams with the state carried
 (the same streams and burn-in as scanrnn's Evaluator). The text, its preprocessing, the
-train/validation split and the vocabulary are scanrnn's (``scanrnn.lm.prepare_data``), so
-both score the same held-out characters.
+train/validation split and the vocabulary are scanrnn's (``scanrnn.lm.prepare_data``), so both
+score the same held-out characters.
 
 Recipes (``--recipe``): ``quoted`` (Adam 2e-3, no schedule: the script of the issue),
 ``cosine`` (Adam 3e-3, 2% warm-up then cosine to 0 over the budget).
@@ -115,6 +115,7 @@ def main(argv=None) -> None:
     p.add_argument("--eval-minutes", type=float, default=0.5)
     p.add_argument("--threads", type=int, default=0, help="torch threads (default: all cores)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--hidden", type=int, default=256, help="LSTM units per layer (default 256)")
     p.add_argument("--dropout", type=float, default=0.3,
                    help="between the layers and before the output (default: 0.3, as quoted)")
     p.add_argument("--weight-decay", type=float, default=0.0,
@@ -132,12 +133,14 @@ def main(argv=None) -> None:
     data = prepare_data(TrainConfig(corpus=args.corpus, preprocess=args.preprocess,
                                     minutes=None))
     recipe = RECIPES[args.recipe]
-    model = CharLSTM(len(data.vocab), dropout=args.dropout, weight_drop=args.weight_drop)
+    model = CharLSTM(len(data.vocab), hidden=args.hidden, dropout=args.dropout,
+                     weight_drop=args.weight_drop)
     opt = (torch.optim.AdamW(model.parameters(), lr=recipe["lr"], weight_decay=args.weight_decay)
            if args.weight_decay else torch.optim.Adam(model.parameters(), lr=recipe["lr"]))
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; corpus "
           f"{args.corpus}: {len(data.train_ids):,} train / {len(data.val_ids):,} held-out "
-          f"tokens, vocabulary {len(data.vocab)}; recipe {args.recipe} {recipe}, dropout "
+          f"tokens, vocabulary {len(data.vocab)}; recipe {args.recipe} {recipe}, hidden "
+          f"{args.hidden}, dropout "
           f"{args.dropout}, weight drop {args.weight_drop}, weight decay {args.weight_decay}, "
           f"ema {args.ema}", flush=True)
     averages = WeightAverages(model, args.ema) if args.ema else None

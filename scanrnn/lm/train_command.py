@@ -37,6 +37,8 @@ from .model import CharLM
 from .recorder import RunRecorder
 from .run import parse_configs
 from .rundir import RunDir
+from .schedules import training_seconds
+from .sizing import Choice, choose, measure_pace
 from .step import NonFiniteLossError
 from .interrupt import TrainingInterrupted
 from .processes import FollowerRun, join, peer_lost
@@ -175,7 +177,7 @@ def cmd_train(args) -> int:
     if index:
         args.quiet, args.no_progress = True, True
     try:
-        return _cmd_train(args, writer=not index)
+        return _cmd_train(args, writer=not index, joined=index is not None)
     except Exception as exc:
         if index is None or not peer_lost(exc):
             raise
@@ -186,8 +188,9 @@ def cmd_train(args) -> int:
         return EXIT_FAILED
 
 
-def _cmd_train(args, writer: bool) -> int:
-    """:func:`cmd_train` in this process; ``writer``: it writes the run (process 0)."""
+def _cmd_train(args, writer: bool, joined: bool = False) -> int:
+    """:func:`cmd_train` in this process; ``writer``: it writes the run (process 0);
+    ``joined``: one of several processes."""
     backend = check_backend(args.backend) if args.backend else None
     model_over = {MODEL_FLAGS[k]: v for k, v in _explicit(args, MODEL_FLAGS).items()}
     if args.preprocess == "auto":          # the default: as if not given
@@ -228,16 +231,56 @@ def _cmd_train(args, writer: bool) -> int:
         # on disk
         trainer = Trainer(CharLM(lm_config), train_config, lm_data.train_ids,
                           lm_data.val_ids, vocab)
+        model_note = None
+        if run is None and not joined and _model_is_open(model_over, train_config):
+            trainer, model_note = _model_from_pace(trainer, lm_data, vocab)
         if run is None:
             run = _create_run(args, trainer, lm_data, vocab, corpus_path, writer,
                               recorded_train.devices)
         else:   # the flags this resume changed are recorded for the next one
             run.record_train_config(recorded_train.to_dict())
         return _train_run(args, run, trainer, checkpoint, lambda: _train_header(
-            run, trainer, lm_data, vocab, corpus_path, text, args.resume, auto_devices))
+            run, trainer, lm_data, vocab, corpus_path, text, args.resume, auto_devices,
+            model_note))
     finally:
         if run is not None:
             run.unlock()
+
+
+def _model_is_open(model_over: dict, train_config) -> bool:
+    """Whether a new run's model follows its pace (:mod:`scanrnn.lm.sizing`): the default
+    architecture (no --cell, --layers, --hidden, --embed or --weight-drop), a --minutes
+    budget alone, and a corpus without a tuned recipe of its own (timemachine keeps its
+    model)."""
+    known = CORPORA.get(train_config.corpus)
+    return (not {"cell", "layers", "hidden", "embed", "weight_drop"} & set(model_over)
+            and train_config.minutes is not None and train_config.epochs is None
+            and train_config.max_tokens is None
+            and not (known is not None and known.train_defaults))
+
+
+def _model_from_pace(trainer, lm_data, vocab):
+    """Time the default model's step (:func:`~scanrnn.lm.sizing.measure_pace`) and keep it,
+    or build the model :func:`~scanrnn.lm.sizing.choose` picks for the tokens the budget
+    buys; the probe's seconds count in the budget.  Returns ``(trainer, note)``."""
+    lm_config, c = trainer.model.config, trainer.config
+    pace = measure_pace(trainer)
+    tokens = pace.tokens_per_second * training_seconds(c.minutes, None)
+    passes = tokens / len(lm_data.train_ids)
+    default = Choice(lm_config.hidden, lm_config.weight_drop)
+    chosen = choose(tokens, len(lm_data.train_ids), default)
+    budget = (f"{tokens / 1e6:.3g}M tokens in the budget at hidden {default.hidden} "
+              f"({pace.tokens_per_second:,.0f} tokens/s), {passes:.3g} passes over the "
+              "training text")
+    if chosen == default:
+        trainer.count_probe(pace.seconds, compiled=True, compile_seconds=pace.compile_seconds)
+        return trainer, f"kept for {budget}"
+    lm_config = dataclasses.replace(lm_config, hidden=chosen.hidden,
+                                    weight_drop=chosen.weight_drop)
+    trainer = Trainer(CharLM(lm_config), c, lm_data.train_ids, lm_data.val_ids, vocab)
+    trainer.count_probe(pace.seconds, compiled=False)
+    return trainer, (f"chosen for {budget}; --hidden {default.hidden} --weight-drop "
+                     f"{default.weight_drop:g} for the default")
 
 
 def _create_run(args, trainer, lm_data, vocab, corpus_path, writer: bool = True,
@@ -344,7 +387,7 @@ def _interrupted(run, trainer, recorder, aborted: bool) -> int:
 
 
 def _train_header(run, trainer, lm_data, vocab, corpus_path, text, resumed,
-                  auto_devices=False) -> str:
+                  auto_devices=False, model_note=None) -> str:
     c, m = trainer.config, trainer.model
     budget = ", ".join(f"{k} {getattr(c, k)}" for k in BUDGET_FLAGS if getattr(c, k))
     lines = [
@@ -358,7 +401,7 @@ def _train_header(run, trainer, lm_data, vocab, corpus_path, text, resumed,
         + "".join(f", {label} {getattr(m.config, name):g}" for name, label in
                   (("embed_dropout", "embed dropout"), ("weight_drop", "weight drop"))
                   if getattr(m.config, name))
-        + f": {m.n_params():,} parameters",
+        + f": {m.n_params():,} parameters" + (f" ({model_note})" if model_note else ""),
         f"training: {c.optimizer} lr {trainer.lr:g} ({c.schedule}), clip {c.clip:g}"
         + _decay_label(c.weight_decay) + (f", weight averages (ema {c.ema:g})" if c.ema else "")
         + ", batch "

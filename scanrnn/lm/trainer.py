@@ -183,6 +183,16 @@ class Trainer:
         self.weight_decay = float(decay)
         self.decay_var.set_value(np.asarray(self.weight_decay, dtype=floatx()))
 
+    def count_probe(self, seconds: float, compiled: bool, compile_seconds: float = 0.0):
+        """Charge ``seconds`` spent before :meth:`fit` timing this run's step
+        (:func:`scanrnn.lm.sizing.measure_pace`) to the run's clock, so a ``minutes`` budget
+        includes them; ``compiled``: the training function already compiled then (in
+        ``compile_seconds``), so the first step of :meth:`fit` is timed as training."""
+        self.elapsed += float(seconds)
+        if compiled:
+            self.compile_time += float(compile_seconds)
+            self._warm = True
+
     # -- batches ------------------------------------------------------------------------
     def epoch_batches(self, epoch: int):
         """``(X, Y)`` of epoch ``epoch`` (0-based), time-major ``(n, T, B)`` int32.
