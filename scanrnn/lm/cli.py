@@ -84,7 +84,10 @@ def _model_flags(p, lm) -> None:
     g.add_argument("--layers", type=positive_int, metavar="N",
                    help=f"stacked layers {d % lm['layers']}")
     g.add_argument("--hidden", type=positive_int, metavar="N",
-                   help=f"hidden units per layer {d % lm['hidden']}")
+                   help=f"hidden units per layer {d % lm['hidden']}; on a --minutes budget "
+                        "and a text without a tuned recipe, the default model's width and "
+                        "--weight-drop follow the tokens the budget buys, timed in its first "
+                        "3 s (the header says what was chosen)")
     g.add_argument("--embed", type=nonnegative_int, metavar="N",
                    help=f"embedding size, 0 = one-hot inputs {d % lm['embed']}")
     g.add_argument("--dropout", type=fraction, metavar="F",
