@@ -108,9 +108,9 @@ def test_a_given_model_is_not_probed(tmp_path, capsys, monkeypatch):
 
 def test_the_probe_counts_in_the_time_budget():
     trainer = _trainer()                       # a 1-minute budget
-    trainer.count_probe(30.0, compiled=False)
+    trainer.count_probe(30.0)
     assert trainer.elapsed == 30.0 and trainer.budget_reason() is None
-    trainer.count_probe(31.0, compiled=True, compile_seconds=2.0)
+    trainer.count_probe(31.0, compile_seconds=2.0)
     assert trainer.budget_reason() == "minutes" and trainer.compile_time == 2.0
     trainer.fit()
     assert trainer.global_step == 0 and trainer.stop_reason == "minutes"

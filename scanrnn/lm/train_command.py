@@ -273,12 +273,12 @@ def _model_from_pace(trainer, lm_data, vocab):
               f"({pace.tokens_per_second:,.0f} tokens/s), {passes:.3g} passes over the "
               "training text")
     if chosen == default:
-        trainer.count_probe(pace.seconds, compiled=True, compile_seconds=pace.compile_seconds)
+        trainer.count_probe(pace.seconds, compile_seconds=pace.compile_seconds)
         return trainer, f"kept for {budget}"
     lm_config = dataclasses.replace(lm_config, hidden=chosen.hidden,
                                     weight_drop=chosen.weight_drop)
     trainer = Trainer(CharLM(lm_config), c, lm_data.train_ids, lm_data.val_ids, vocab)
-    trainer.count_probe(pace.seconds, compiled=False)
+    trainer.count_probe(pace.seconds)   # the probe compiled the default model
     return trainer, (f"chosen for {budget}; --hidden {default.hidden} --weight-drop "
                      f"{default.weight_drop:g} for the default")
 

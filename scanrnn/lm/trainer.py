@@ -183,13 +183,13 @@ class Trainer:
         self.weight_decay = float(decay)
         self.decay_var.set_value(np.asarray(self.weight_decay, dtype=floatx()))
 
-    def count_probe(self, seconds: float, compiled: bool, compile_seconds: float = 0.0):
+    def count_probe(self, seconds: float, compile_seconds: float | None = None):
         """Charge ``seconds`` spent before :meth:`fit` timing this run's step
         (:func:`scanrnn.lm.sizing.measure_pace`) to the run's clock, so a ``minutes`` budget
-        includes them; ``compiled``: the training function already compiled then (in
-        ``compile_seconds``), so the first step of :meth:`fit` is timed as training."""
+        includes them; ``compile_seconds``: this trainer's function compiled then, in that
+        long, so the first step of :meth:`fit` is timed as training (None: it did not)."""
         self.elapsed += float(seconds)
-        if compiled:
+        if compile_seconds is not None:
             self.compile_time += float(compile_seconds)
             self._warm = True
 
