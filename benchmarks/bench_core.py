@@ -2,7 +2,8 @@
 
     python benchmarks/bench_core.py                     # all configs, every peer installed
     python benchmarks/bench_core.py --configs rnn --backends jax,numba --repeats 7
-    python benchmarks/bench_core.py --configs lm --host-devices 2   # + scanrnn train's split
+    python benchmarks/bench_core.py --configs lm --host-devices 2   # + the batch split over 2
+    python benchmarks/bench_core.py --configs lm,lstm2 --cold 3     # cold compile, fresh processes
 
 Runs in ONE process, for each config: scanrnn on each requested backend (on JAX
 as ``scanrnn.function`` compiles it by default -- on the CPU the fused scans, on a GPU
@@ -74,8 +75,9 @@ def scanrnn_train_function(cfg, backend, fused=None, kernels="auto", devices=Non
     """The compiled training step of ``cfg`` (a ``scanrnn.Function``) and a batch ``(X, Y)``.
 
     ``kernels``: as :func:`scanrnn.function` (``"auto"``: its default; ``True``: the
-    recurrences on oneDNN / cuDNN, scanrnn.kernels).  ``devices``: the ``lm`` step data
-    parallel over that many devices (``scanrnn train``'s default on a CPU: one per core).
+    recurrences on oneDNN / cuDNN, scanrnn.kernels).  ``devices``: the step data parallel
+    over that many devices, the batch split (``scanrnn train``'s default on a CPU: one
+    host device per core).
     """
     import pytensor.tensor as pt
 
@@ -107,7 +109,7 @@ def scanrnn_train_function(cfg, backend, fused=None, kernels="auto", devices=Non
     loss = losses.cross_entropy(pt.dot(h, W_y) + b_y, y)
     grads, _ = optim.clip_by_global_norm(pt.grad(loss, params), cfg.clip)
     fn = scanrnn.function([x, y], loss, updates=optim.sgd(grads, params, cfg.lr),
-                          backend=backend, return_numpy=False, kernels=kernels)
+                          backend=backend, return_numpy=False, kernels=kernels, devices=devices)
     return fn, batch(cfg)
 
 
@@ -118,6 +120,51 @@ def scanrnn_step(cfg, backend, fused=None, kernels="auto", devices=None):
     def step():
         np.asarray(fn(X, Y))
     return step
+
+
+def cold_compile(cfg_key, kernels="auto"):
+    """Seconds from the symbolic graph to the first result of ``cfg``'s training function.
+
+    Run in a fresh process (``--cold``): scanrnn, PyTensor's JAX backend and JAX's CPU
+    client are loaded first and not timed; JAX's persistent compilation cache is off, so
+    PyTensor's rewrites, the JAX linker and XLA's compile are all in the figure (a
+    vendor-kernel library counts only as a cached build).
+    """
+    import scanrnn  # noqa: F401  (float32 default before JAX is configured)
+    from scanrnn import kernels as vendor
+
+    import jax
+    import pytensor.link.jax.dispatch  # noqa: F401
+    jax.config.update("jax_enable_compilation_cache", False)
+    jax.devices()
+    vendor.status()  # builds or loads the kernel library outside the timer
+    start = time.perf_counter()
+    fn, (X, Y) = scanrnn_train_function(CONFIGS[cfg_key], "jax", kernels=kernels)
+    built = time.perf_counter()
+    np.asarray(fn(X, Y))
+    done = time.perf_counter()
+    return built - start, done - start
+
+
+def cold_table(keys, rounds):
+    """``--cold``: each config's cold compile in ``rounds`` fresh processes, alternating."""
+    import json
+    import subprocess
+    runs = {key: [] for key in keys}
+    for _ in range(rounds):
+        for key in keys:
+            out = subprocess.run([sys.executable, os.path.abspath(__file__), "--cold-one", key],
+                                 capture_output=True, text=True, check=True).stdout
+            runs[key].append(json.loads(out.strip().splitlines()[-1]))
+    lines = ["| config | graph built (s) | built + first call (s), median | rounds |",
+             "| --- | ---: | ---: | --- |"]
+    for key, got in runs.items():
+        total = [t for _, t in got]
+        lines.append(f"| {CONFIGS[key].name} | {statistics.median(b for b, _ in got):.2f} | "
+                     f"{statistics.median(total):.2f} | "
+                     f"{', '.join(f'{t:.2f}' for t in total)} |")
+    print("\n".join(lines))
+    return lines
 
 
 # -- hand-written JAX --------------------------------------------------------------
@@ -327,7 +374,7 @@ def candidates(cfg, backends, autodiff=False, kernel_row=True, host_devices=0):
     out = []
     for backend in backends:
         out.append((f"scanrnn {backend}", lambda b=backend: scanrnn_step(cfg, b)))
-    if host_devices > 1 and cfg.cell == "lm" and "jax" in backends:  # scanrnn train's default
+    if host_devices > 1 and "jax" in backends:  # scanrnn train's default on a CPU
         out.append((f"scanrnn jax, {host_devices} host devices",
                     lambda: scanrnn_step(cfg, "jax", devices=host_devices)))
     if kernel_row and "jax" in backends:  # what the vendor kernels buy
@@ -361,10 +408,25 @@ def main(argv=None):
     parser.add_argument("--autodiff", action="store_true",
                         help="also time scanrnn with PyTensor's own scan gradient (fused=False)")
     parser.add_argument("--host-devices", type=int, default=0, metavar="N",
-                        help="also time the lm step data parallel over N host devices, what "
-                             "`scanrnn train` does by default on an N-core CPU")
+                        help="also time scanrnn's step data parallel over N host devices "
+                             "(scanrnn.function(..., devices=N)), what `scanrnn train` does by "
+                             "default on an N-core CPU")
+    parser.add_argument("--cold", type=int, default=0, metavar="N",
+                        help="instead: time each config's scanrnn training function from graph "
+                             "to first result in N fresh processes (no persistent cache)")
+    parser.add_argument("--cold-one", help=argparse.SUPPRESS)
     parser.add_argument("--write", action="store_true", help="append to benchmarks/RESULTS.md")
     args = parser.parse_args(argv)
+    if args.cold_one:
+        import json
+        print(json.dumps(cold_compile(args.cold_one)))
+        return
+    if args.cold:
+        lines = cold_table(args.configs.split(","), args.cold)
+        if args.write:
+            write_results(argv, [f"Cold compile, {args.cold} fresh processes per config.", "",
+                                 *lines, ""])
+        return
     import scanrnn  # noqa: F401  (float32 default before JAX is configured)
     if args.host_devices > 1:
         from scanrnn.parallel import request_cpu_devices
@@ -404,13 +466,18 @@ def main(argv=None):
             table += ["", f"{mine}: {ratios}"]
         lines += table + [""]
     if args.write:
-        header = [f"### Run: {time.strftime('%Y-%m-%d %H:%M')} — `python benchmarks/bench_core.py "
-                  f"{' '.join(argv if argv is not None else sys.argv[1:])}`", "",
-                  f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-                  f"{devices()}; median of {args.repeats} × {args.steps} steps.", ""]
-        path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "RESULTS.md")
-        with open(path, "a", encoding="utf-8") as out:
-            out.write("\n".join(header + lines) + "\n")
+        write_results(argv, [f"median of {args.repeats} × {args.steps} steps.", "", *lines])
+
+
+def write_results(argv, lines):
+    """Append ``lines`` to benchmarks/RESULTS.md under the command and the machine."""
+    header = [f"### Run: {time.strftime('%Y-%m-%d %H:%M')} — `python benchmarks/bench_core.py "
+              f"{' '.join(argv if argv is not None else sys.argv[1:])}`", "",
+              f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+              f"{devices()}; " + lines[0]]
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "RESULTS.md")
+    with open(path, "a", encoding="utf-8") as out:
+        out.write("\n".join(header + lines[1:]) + "\n")
 
 
 if __name__ == "__main__":
