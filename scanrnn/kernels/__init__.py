@@ -73,8 +73,8 @@ def wanted(setting) -> bool | str:
     """Which recurrences of a JAX function with ``kernels=setting`` go onto vendor kernels:
     True (every one that fits), False (none) or ``"large LSTMs"``.  ``"auto"`` follows
     ``SCANRNN_KERNELS`` (1: all, 0: none), else all on a GPU and, on the CPU, the LSTMs
-    with ``H >= 512`` (:data:`.rewriting.CPU_MIN_HIDDEN`), where oneDNN measured faster
-    than the fused scan."""
+    with ``H >= 512`` (:data:`.rewriting.CPU_MIN_HIDDEN`), where oneDNN measured as fast as
+    the fused scan or faster."""
     if setting != "auto":
         return bool(setting)
     env = os.environ.get("SCANRNN_KERNELS", "").strip().lower()

@@ -430,9 +430,10 @@ def fused_nodes(variables) -> list:
 
 CPU_MIN_HIDDEN = 512
 """``kernels="auto"`` on the CPU puts an LSTM on oneDNN from this state size up: the 2-layer
-LSTM H512 B64 trained 1.11-1.13x faster on the kernel, while at H256 (LSTM, GRU, the default
-``scanrnn train`` model) and for the tanh RNN the fused scan was as fast or faster
-(``benchmarks/RESULTS.md``, 2026-12-02)."""
+LSTM H512 B64 trained 1.11-1.13x faster on the kernel on an AVX2 CPU (2026-12-02) and at par
+on an AVX-512 one (1.00-1.01x, 2026-12-04), while at H256 (LSTM, GRU, the default ``scanrnn
+train`` model) and for the tanh RNN the fused scan was as fast or faster on both
+(``benchmarks/RESULTS.md``)."""
 
 
 def _hidden_size(node) -> int | None:
