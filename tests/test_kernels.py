@@ -321,3 +321,86 @@ def test_on_a_gpu_the_rewrite_puts_lstms_on_cudnn_and_keeps_the_scan_for_the_res
         assert decision.kernel == want, decision.line()
         ops = {str(n.op) for n in rewriting.io_toposort(inputs, new)}
         assert any("cuDNN lstm" in op for op in ops) == (want is not None)
+
+
+# -- the cuDNN path, run on the CPU against a stand-in for cuDNN -------------------------
+
+@pytest.fixture
+def cudnn_standin(monkeypatch):
+    """``jax.experimental.rnn.lstm_fwd / lstm_bwd`` (whose lowering exists for CUDA/ROCm
+    only) replaced by JAX's own reference LSTM (``rnn.lstm_ref``) behind the same contract:
+    cuDNN's packed weight vector, batch-first arrays, residuals with a reserve space, the
+    weight gradient packed again; and the process told it is on an NVIDIA GPU.  So
+    everything of scanrnn's cuDNN path but cuDNN itself runs here: the rewrite, the Ops,
+    the weight packing and unpacking, the layout changes, the reserve space's plumbing."""
+    jax = pytest.importorskip("jax")
+    rnn = pytest.importorskip("jax.experimental.rnn")
+    import jax.numpy as jnp
+    if not all(hasattr(rnn, name) for name in ("lstm_ref", "unpack_lstm_weights", "lstm_fwd")):
+        pytest.skip("cuDNN path NOT tested: this jax.experimental.rnn lacks lstm_ref, "
+                    "unpack_lstm_weights or lstm_fwd")
+
+    def reference(x, h_0, c_0, w, seq_lengths, input_size, hidden_size):
+        W_ih, W_hh, b_ih, b_hh = rnn.unpack_lstm_weights(w, input_size, hidden_size, 1, False)
+        return rnn.lstm_ref(x, h_0, c_0, W_ih, W_hh, b_ih, b_hh, seq_lengths, input_size,
+                            hidden_size, 1, 0.0, False)
+
+    def lstm_fwd(x, h_0, c_0, w, seq_lengths, input_size, hidden_size, num_layers, dropout,
+                 bidirectional, precision):
+        assert (num_layers, dropout, bidirectional) == (1, 0.0, False)
+        assert x.shape[0] == h_0.shape[1] == seq_lengths.shape[0]  # batch-first
+        y, h_n, c_n = reference(x, h_0, c_0, w, seq_lengths, input_size, hidden_size)
+        reserve = jnp.zeros((3,), jnp.float32)
+        return (y, h_n, c_n), (x, h_0, c_0, w, seq_lengths, y, reserve)
+
+    def lstm_bwd(input_size, hidden_size, num_layers, dropout, bidirectional, precision,
+                 residuals, gradients):
+        x, h_0, c_0, w, seq_lengths, y, reserve = residuals
+        assert reserve.shape == (3,)  # the forward's reserve space came back
+        _, vjp = jax.vjp(lambda *a: reference(*a, seq_lengths, input_size, hidden_size),
+                         x, h_0, c_0, w)
+        return (*vjp(tuple(gradients)), jnp.zeros_like(seq_lengths))
+
+    monkeypatch.setattr(rnn, "lstm_fwd", lstm_fwd)
+    monkeypatch.setattr(rnn, "lstm_bwd", lstm_bwd)
+    monkeypatch.setattr(kernels, "vendor", lambda: "cudnn")
+    monkeypatch.setattr(kernels, "unavailable_reason", lambda: None)
+
+
+@pytest.mark.parametrize("T, B, H, layers, backwards, ids", [
+    (5, 3, 4, 2, False, True), (1, 1, 3, 1, True, False), (4, 2, 5, 1, False, False)])
+def test_cudnn_path_equals_scan_path_against_a_standin_for_cudnn(cudnn_standin, T, B, H,
+                                                                   layers, backwards, ids):
+    inputs, outputs = stacked_graph("lstm", H, layers, go_backwards=backwards, ids=ids)
+    with_k, without = both_paths(inputs, outputs)
+    args = arguments(inputs, T, B, H, ids)
+    got, want = with_k(*args), without(*args)
+    lines = kernels.describe(with_k)
+    assert len(lines) == layers and all("-> cuDNN lstm" in ln for ln in lines), lines
+    ops = {type(n.op).__name__ for n in with_k.function_for(*args).maker.fgraph.apply_nodes}
+    assert {"OneDNNRecurrence", "OneDNNRecurrenceGrad"} <= ops and "Scan" not in ops
+    for i, (g, w) in enumerate(zip(got, want)):
+        assert_close(g, w, what=f"output {i}")
+
+
+def test_cudnn_path_trains_like_the_scan_path_against_a_standin(cudnn_standin):
+    losses_by_path = []
+    for use_kernels in (True, False):
+        x = pt.tensor("x", shape=(None, None), dtype="int32")
+        y = pt.tensor("y", shape=(None, None), dtype="int32")
+        cell = cells.make_cell("lstm", 9, 8, name="lstm")
+        p = cell.init_params(0)
+        h, _ = unroll(cell, x, p)
+        W_y = scanrnn.init.glorot_uniform((8, 9), name="W_y", rng=1)
+        params = [*p.values(), W_y]
+        loss = losses.cross_entropy(pt.dot(h, W_y), y)
+        grads, _ = optim.clip_by_global_norm(pt.grad(loss, params), 1.0)
+        fn = scanrnn.function([x, y], loss, updates=optim.adam(grads, params, 0.01),
+                              backend="jax", kernels=use_kernels)
+        rng = np.random.default_rng(3)
+        seen = []
+        for _ in range(10):
+            batch = rng.integers(0, 9, (7, 4)).astype(np.int32)
+            seen.append(float(fn(batch, np.roll(batch, -1, axis=0))))
+        losses_by_path.append(seen)
+    assert_close(losses_by_path[0], losses_by_path[1], rtol=1e-4, what="losses")

@@ -8,8 +8,11 @@ too) are packed into cuDNN's flat vector ``[W_ihᵀ, W_hhᵀ, b_ih = b, b_hh = 0
 and time-major ``(T, B, ·)`` is turned batch-first.  Float32 with
 ``Precision.HIGHEST`` (no TF32), so the results agree with the scan path.
 
-Not testable on a CPU-only machine (its lowering exists for CUDA/ROCm only):
-``benchmarks/gpu_check.sh`` runs the agreement tests on a GPU.
+cuDNN itself runs only on a GPU (the lowering exists for CUDA/ROCm only):
+``benchmarks/gpu_check.sh`` runs the agreement tests there.  On the CPU,
+``tests/test_kernels.py`` runs everything else of this path -- the rewrite, the Ops, the
+packing above, the layouts, the reserve space -- against JAX's reference LSTM
+(``rnn.lstm_ref``) put behind ``lstm_fwd`` / ``lstm_bwd``'s contract.
 """
 
 from __future__ import annotations
