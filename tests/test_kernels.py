@@ -35,7 +35,7 @@ needs_kernel = pytest.mark.skipif(
 
 @pytest.fixture(autouse=True)
 def _kernels_on_by_default(monkeypatch):
-    """On this CPU kernels="auto" keeps the fused scan (it measured faster); these tests
+    """On the CPU kernels="auto" keeps the fused scan below H 512 (it measured faster); these tests
     study the kernel path, so "auto" means the kernels here."""
     monkeypatch.setenv("SCANRNN_KERNELS", "1")
 
