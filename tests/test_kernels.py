@@ -327,44 +327,12 @@ def test_on_a_gpu_the_rewrite_puts_lstms_on_cudnn_and_keeps_the_scan_for_the_res
 
 @pytest.fixture
 def cudnn_standin(monkeypatch):
-    """``jax.experimental.rnn.lstm_fwd / lstm_bwd`` (whose lowering exists for CUDA/ROCm
-    only) replaced by JAX's own reference LSTM (``rnn.lstm_ref``) behind the same contract:
-    cuDNN's packed weight vector, batch-first arrays, residuals with a reserve space, the
-    weight gradient packed again; and the process told it is on an NVIDIA GPU.  So
-    everything of scanrnn's cuDNN path but cuDNN itself runs here: the rewrite, the Ops,
-    the weight packing and unpacking, the layout changes, the reserve space's plumbing."""
-    jax = pytest.importorskip("jax")
-    rnn = pytest.importorskip("jax.experimental.rnn")
-    import jax.numpy as jnp
-    if not all(hasattr(rnn, name) for name in ("lstm_ref", "unpack_lstm_weights", "lstm_fwd")):
-        pytest.skip("cuDNN path NOT tested: this jax.experimental.rnn lacks lstm_ref, "
-                    "unpack_lstm_weights or lstm_fwd")
-
-    def reference(x, h_0, c_0, w, seq_lengths, input_size, hidden_size):
-        W_ih, W_hh, b_ih, b_hh = rnn.unpack_lstm_weights(w, input_size, hidden_size, 1, False)
-        return rnn.lstm_ref(x, h_0, c_0, W_ih, W_hh, b_ih, b_hh, seq_lengths, input_size,
-                            hidden_size, 1, 0.0, False)
-
-    def lstm_fwd(x, h_0, c_0, w, seq_lengths, input_size, hidden_size, num_layers, dropout,
-                 bidirectional, precision):
-        assert (num_layers, dropout, bidirectional) == (1, 0.0, False)
-        assert x.shape[0] == h_0.shape[1] == seq_lengths.shape[0]  # batch-first
-        y, h_n, c_n = reference(x, h_0, c_0, w, seq_lengths, input_size, hidden_size)
-        reserve = jnp.zeros((3,), jnp.float32)
-        return (y, h_n, c_n), (x, h_0, c_0, w, seq_lengths, y, reserve)
-
-    def lstm_bwd(input_size, hidden_size, num_layers, dropout, bidirectional, precision,
-                 residuals, gradients):
-        x, h_0, c_0, w, seq_lengths, y, reserve = residuals
-        assert reserve.shape == (3,)  # the forward's reserve space came back
-        _, vjp = jax.vjp(lambda *a: reference(*a, seq_lengths, input_size, hidden_size),
-                         x, h_0, c_0, w)
-        return (*vjp(tuple(gradients)), jnp.zeros_like(seq_lengths))
-
-    monkeypatch.setattr(rnn, "lstm_fwd", lstm_fwd)
-    monkeypatch.setattr(rnn, "lstm_bwd", lstm_bwd)
-    monkeypatch.setattr(kernels, "vendor", lambda: "cudnn")
-    monkeypatch.setattr(kernels, "unavailable_reason", lambda: None)
+    """scanrnn's cuDNN path on this CPU, JAX's reference LSTM in cuDNN's place
+    (tests/cudnn_standin.py)."""
+    import cudnn_standin
+    if cudnn_standin.missing():
+        pytest.skip(f"cuDNN path NOT tested: {cudnn_standin.missing()}")
+    cudnn_standin.install(monkeypatch.setattr)
 
 
 @pytest.mark.parametrize("T, B, H, layers, backwards, ids", [
