@@ -292,10 +292,11 @@ def test_a_failed_build_is_one_clear_reason(tmp_path, monkeypatch):
         build.built_library()
 
 
-def test_the_cache_key_changes_with_source_compiler_jaxlib_and_onednn():
-    parts = [b"src", "g++ 12", "0.10.2", "3.2.0"]
+def test_the_cache_key_changes_with_source_compiler_jaxlib_onednn_and_its_folder():
+    """The folder too: a build finds libdnnl where it was built (a venv that may be gone)."""
+    parts = [b"src", "g++ 12", "0.10.2", "3.2.0", "/venv/a/lib"]
     key = build.build_key(*parts)
-    for i, other in enumerate([b"src2", "g++ 13", "0.12", "3.3.0"]):
+    for i, other in enumerate([b"src2", "g++ 13", "0.12", "3.3.0", "/venv/b/lib"]):
         changed = list(parts)
         changed[i] = other
         assert build.build_key(*changed) != key

@@ -119,10 +119,15 @@ def _jax_ffi():
     return jax, ffi, getattr(jaxlib, "__version__", jax.__version__)
 
 
-def build_key(source: bytes, cxx_version: str, jaxlib_version: str, dnnl_version: str) -> str:
-    """The cache key of one build (16 hex digits)."""
+def build_key(source: bytes, cxx_version: str, jaxlib_version: str, dnnl_version: str,
+              lib_dir: str) -> str:
+    """The cache key of one build (16 hex digits).
+
+    ``lib_dir`` is where libdnnl lives: the library finds it there (its run path), so a build
+    made in a virtual environment that is gone must not be reused by another one."""
     blob = b"\0".join([source, cxx_version.encode(), jaxlib_version.encode(),
-                       dnnl_version.encode(), " ".join(FLAGS).encode()])
+                       dnnl_version.encode(), " ".join(FLAGS).encode(),
+                       os.fsencode(os.path.abspath(lib_dir))])
     return hashlib.sha256(blob).hexdigest()[:16]
 
 
@@ -172,7 +177,7 @@ def built_library() -> tuple[Path, dict]:
     include, lib_dir = onednn_paths()
     dnnl = onednn_version(include)
     cxx, cxx_version = compiler()
-    key = build_key(SOURCE.read_bytes(), cxx_version, jaxlib_version, dnnl)
+    key = build_key(SOURCE.read_bytes(), cxx_version, jaxlib_version, dnnl, str(lib_dir))
     out = cache_root() / "kernels" / key / "scanrnn_onednn_rnn.so"
     if not out.exists():
         with _locked(out.parent.parent / f"{key}.lock"):
