@@ -370,7 +370,7 @@ def installed(module):
     return importlib.util.find_spec(module) is not None
 
 
-def candidates(cfg, backends, autodiff=False, kernel_row=True, host_devices=0):
+def candidates(cfg, backends, autodiff=False, kernel_row=True, host_devices=0, scan_row=False):
     out = []
     for backend in backends:
         out.append((f"scanrnn {backend}", lambda b=backend: scanrnn_step(cfg, b)))
@@ -380,6 +380,9 @@ def candidates(cfg, backends, autodiff=False, kernel_row=True, host_devices=0):
     if kernel_row and "jax" in backends:  # what the vendor kernels buy
         out.append(("scanrnn jax, vendor kernels",
                     lambda: scanrnn_step(cfg, "jax", kernels=True)))
+    if scan_row and "jax" in backends:  # the same graph without them (on a GPU: no cuDNN)
+        out.append(("scanrnn jax, fused scan",
+                    lambda: scanrnn_step(cfg, "jax", kernels=False)))
     if autodiff and cfg.cell != "lm":  # what the fused backward pass buys: PyTensor's own
         out.append(("scanrnn jax, scan autodiff",  # scan gradient
                     lambda: scanrnn_step(cfg, "jax", False, kernels=False)))
@@ -405,6 +408,9 @@ def main(argv=None):
     parser.add_argument("--only", default="", help="comma-separated subset of implementations")
     parser.add_argument("--no-kernel-row", action="store_true",
                         help="skip the 'scanrnn jax, vendor kernels' row (kernels=True)")
+    parser.add_argument("--scan-row", action="store_true",
+                        help="also time scanrnn with kernels=False (the fused scan; on a GPU "
+                             "the default row runs cuDNN)")
     parser.add_argument("--autodiff", action="store_true",
                         help="also time scanrnn with PyTensor's own scan gradient (fused=False)")
     parser.add_argument("--host-devices", type=int, default=0, metavar="N",
@@ -439,7 +445,8 @@ def main(argv=None):
         print(f"\n## {cfg.name}  ({tokens} tokens per step)")
         built, setup = {}, {}
         for label, make in candidates(cfg, args.backends.split(","), args.autodiff,
-                                      not args.no_kernel_row, args.host_devices):
+                                      not args.no_kernel_row, args.host_devices,
+                                      args.scan_row):
             if args.only and not any(o in label for o in args.only.split(",")):
                 continue
             start = time.perf_counter()

@@ -51,7 +51,7 @@ section "2. bench_core.py on the GPU (PyTorch on cuDNN)"
 {
   echo '```'
   timeout 170 python3 benchmarks/bench_core.py --configs lstm,lstm2,gru,rnn,lm --steps 5 \
-    --repeats 3 2>&1 | grep -v Warning | tail -70
+    --repeats 3 --scan-row 2>&1 | grep -v Warning | tail -80
   echo "exit status: $?"
   echo '```'
 } >> "$REPORT"
