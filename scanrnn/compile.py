@@ -556,9 +556,9 @@ def function(inputs, outputs=None, updates=None, backend="auto", **kwargs) -> Fu
     ``profile``, ``kernels``: True runs fused recurrences on vendor kernels where they
     apply on JAX (oneDNN on the CPU, cuDNN's LSTM on an NVIDIA GPU, see
     :mod:`scanrnn.kernels`); False keeps the scan, for study and comparison; ``"auto"``
-    (the default) uses them on a GPU for every recurrence cuDNN takes (the LSTM; not yet
-    measured by this project) and on the CPU for the LSTMs with ``H >= 512``, where oneDNN
-    measured as fast as the fused scan or faster (:func:`scanrnn.kernels.wanted`;
+    (the default) uses them on the CPU for the LSTMs with ``H >= 512``, where oneDNN
+    measured as fast as the fused scan or faster, and not on a GPU, where the fused scan
+    measured faster than cuDNN (:func:`scanrnn.kernels.wanted`;
     ``SCANRNN_KERNELS=1`` / ``0``: all / none; benchmarks/RESULTS.md).
 
     Data parallelism (JAX only, :mod:`scanrnn.parallel`): ``devices`` is an int N, ``"all"``,

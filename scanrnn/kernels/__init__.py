@@ -1,7 +1,7 @@
 """Vendor RNN kernels for the JAX backend: oneDNN on the CPU, cuDNN's LSTM on a GPU.
 
 When a JAX :class:`scanrnn.Function` compiles with kernels wanted (:func:`wanted`: by
-default every recurrence on a GPU, LSTMs with ``H >= 512`` on the CPU), the rewrite
+default LSTMs with ``H >= 512`` on the CPU, none on a GPU), the rewrite
 ``onednn_recurrence`` (:mod:`.rewriting`) replaces each fused recurrence
 (:mod:`scanrnn.fused`) by an Op that runs oneDNN's LSTM, linear-before-reset GRU or
 vanilla RNN (tanh/relu) primitive, forward and backward, the backward reading the
@@ -72,9 +72,10 @@ def unavailable_reason() -> str | None:
 def wanted(setting) -> bool | str:
     """Which recurrences of a JAX function with ``kernels=setting`` go onto vendor kernels:
     True (every one that fits), False (none) or ``"large LSTMs"``.  ``"auto"`` follows
-    ``SCANRNN_KERNELS`` (1: all, 0: none), else all on a GPU and, on the CPU, the LSTMs
-    with ``H >= 512`` (:data:`.rewriting.CPU_MIN_HIDDEN`), where oneDNN measured as fast as
-    the fused scan or faster."""
+    ``SCANRNN_KERNELS`` (1: all, 0: none), else, on the CPU, the LSTMs with ``H >= 512``
+    (:data:`.rewriting.CPU_MIN_HIDDEN`), where oneDNN measured as fast as the fused scan or
+    faster, and none on a GPU: on an H200 the fused scan trained the LSTMs 1.56-1.62x faster
+    than cuDNN's LSTM (benchmarks/RESULTS.md, 2026-12-04)."""
     if setting != "auto":
         return bool(setting)
     env = os.environ.get("SCANRNN_KERNELS", "").strip().lower()
@@ -82,7 +83,7 @@ def wanted(setting) -> bool | str:
         return True
     if env in ("0", "off", "false", "no"):
         return False
-    return True if _jax_platform() != "cpu" else "large LSTMs"
+    return "large LSTMs" if _jax_platform() == "cpu" else False
 
 
 def selection(setting):
