@@ -3,15 +3,17 @@
 #   1. the kernel / backend-agreement and gradient tests on the GPU (cuDNN LSTM vs the scan,
 #      float32 with JAX_DEFAULT_MATMUL_PRECISION=highest so TF32 does not blur the comparison);
 #   2. benchmarks/bench_core.py on the GPU, PyTorch's cuDNN nn.RNN / nn.GRU / nn.LSTM as peers;
-#   3. a 2-minute `scanrnn train` (the default model) and its last log lines.
+#   3. a 1-minute `scanrnn train` (the default model) and its last log lines.
 # Everything goes to ONE file: $1, else $OUT/gpu_check.md, else ./gpu_check.md.
 #
 # The GPU machine has Python 3.12, JAX with CUDA, PyTorch, numba, scipy, numpy and tqdm but no
 # PyTensor; fetch PyTensor and its small dependencies as wheels HERE (the CPU machine) first:
 #     python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 \
 #       --implementation cp --platform manylinux_2_28_x86_64 --platform manylinux2014_x86_64 \
-#       -d .whl "pytensor==3.3.7" etuples cons logical-unification minikanren
-# (or `bash ../shared/device/fetch_wheels.sh`, which does the same and git-excludes .whl/), then
+#       -d .whl "pytensor==3.3.8" etuples cons logical-unification minikanren pytest pluggy \
+#       iniconfig filelock
+# (or `PYTENSOR_VERSION=3.3.8 bash ../shared/device/fetch_wheels.sh pytest pluggy iniconfig
+# filelock`, which does the same and git-excludes .whl/), then
 # run on the GPU machine from the repository root, carrying .whl:
 #     bash benchmarks/gpu_check.sh "$OUT/gpu_check.md"
 # The project itself is used from the working tree (PYTHONPATH), not installed.
@@ -41,8 +43,11 @@ section() { printf '\n## %s\n\n' "$1" >> "$REPORT"; echo "gpu_check: $1"; }
 section "1. Agreement and gradient tests on the GPU"
 {
   echo '```'
-  JAX_DEFAULT_MATMUL_PRECISION=highest timeout 140 python3 -m pytest -q -p no:cacheprovider \
-    tests/test_kernels.py tests/test_core_backends.py 2>&1 | tail -25
+  JAX_DEFAULT_MATMUL_PRECISION=highest timeout 150 python3 -m pytest -q -p no:cacheprovider \
+    -rfs --tb=line tests/test_kernels.py 2>&1 | grep -v "^[0-9.]*s \(call\|setup\)" | tail -40
+  echo "exit status: $?"
+  JAX_DEFAULT_MATMUL_PRECISION=highest timeout 60 python3 -m pytest -q -p no:cacheprovider \
+    -rfs --tb=line tests/test_core_backends.py -k "jax or float32" 2>&1 | tail -15
   echo "exit status: $?"
   echo '```'
 } >> "$REPORT"
@@ -50,13 +55,13 @@ section "1. Agreement and gradient tests on the GPU"
 section "2. bench_core.py on the GPU (PyTorch on cuDNN)"
 {
   echo '```'
-  timeout 170 python3 benchmarks/bench_core.py --configs lstm,lstm2,gru,rnn,lm --steps 5 \
+  timeout 190 python3 benchmarks/bench_core.py --configs lstm,lm,lstm2,rnn,gru --steps 5 \
     --repeats 3 --scan-row 2>&1 | grep -v Warning | tail -80
   echo "exit status: $?"
   echo '```'
 } >> "$REPORT"
 
-section "3. Two minutes of scanrnn train (default model, JAX on the GPU)"
+section "3. One minute of scanrnn train (default model, JAX on the GPU)"
 CORPUS=../shared/data/timemachine.txt
 if [ ! -f "$CORPUS" ]; then  # no shared data on the GPU machine: the repository's own text
   CORPUS=/tmp/gpu_check_corpus.txt
@@ -65,7 +70,7 @@ fi
 {
   echo "corpus: $CORPUS ($(wc -c < "$CORPUS") bytes)"
   echo '```'
-  timeout 140 python3 -m scanrnn train --corpus "$CORPUS" --minutes 2 --backend jax \
+  timeout 75 python3 -m scanrnn train --corpus "$CORPUS" --minutes 1 --backend jax \
     --out /tmp/gpu_check_run --no-progress 2>&1 | tail -15
   echo "exit status: $?"
   echo '```'
