@@ -110,7 +110,8 @@ def _kernel_line(kernels: dict) -> str:
                 "none")
     if kernels.get("default"):
         return f"{names} (used by default; scanrnn.function(..., kernels=False) keeps the scans)"
-    why = ("SCANRNN_KERNELS=0" if os.environ.get("SCANRNN_KERNELS", "").strip()
+    from .kernels.build import env_setting
+    why = ("SCANRNN_KERNELS=0" if env_setting() is False
            else "on a GPU the fused scan measured faster")
     return f"{names} available, not used by default ({why}); kernels=True turns them on"
 

@@ -734,3 +734,14 @@ def test_a_graph_too_deep_to_compile_is_one_line_and_leaves_no_run(tmp_path):
                             capture_output=True, text=True, timeout=240)
     assert_one_line_error(result, "the graph is too deep to compile", "use fewer --layers")
     assert marker.is_file() and not out.exists()
+
+
+def test_info_says_why_available_kernels_are_not_used_by_default(monkeypatch):
+    from scanrnn.cli import _kernel_line
+    gpu = {"active": ["cuDNN lstm (jax.experimental.rnn)"], "default": False}
+    monkeypatch.delenv("SCANRNN_KERNELS", raising=False)
+    assert "on a GPU the fused scan measured faster" in _kernel_line(gpu)
+    monkeypatch.setenv("SCANRNN_KERNELS", "off")
+    assert "(SCANRNN_KERNELS=0)" in _kernel_line(gpu)
+    assert "used by default" in _kernel_line({**gpu, "default": True})
+    assert _kernel_line({"active": [], "reason": "no JAX"}).startswith("none (no JAX)")

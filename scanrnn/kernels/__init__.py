@@ -22,9 +22,8 @@ compiler, no oneDNN, a failed build: one logged line), the fused scan runs.
 from __future__ import annotations
 
 import logging
-import os
 
-from .build import KernelUnavailable
+from .build import KernelUnavailable, env_setting
 
 __all__ = ["KernelUnavailable", "describe", "rewrite", "selection", "status",
            "unavailable_reason", "vendor", "wanted"]
@@ -78,11 +77,9 @@ def wanted(setting) -> bool | str:
     than cuDNN's LSTM (benchmarks/RESULTS.md, 2026-12-04)."""
     if setting != "auto":
         return bool(setting)
-    env = os.environ.get("SCANRNN_KERNELS", "").strip().lower()
-    if env in ("1", "on", "true", "yes"):
-        return True
-    if env in ("0", "off", "false", "no"):
-        return False
+    env = env_setting()
+    if env is not None:
+        return env
     return "large LSTMs" if _jax_platform() == "cpu" else False
 
 

@@ -119,6 +119,13 @@ def _jax_ffi():
     return jax, ffi, getattr(jaxlib, "__version__", jax.__version__)
 
 
+def env_setting() -> bool | None:
+    """``SCANRNN_KERNELS``: True (1/on/true/yes), False (0/off/false/no), None (unset or else)."""
+    value = os.environ.get("SCANRNN_KERNELS", "").strip().lower()
+    return {"1": True, "on": True, "true": True, "yes": True,
+            "0": False, "off": False, "false": False, "no": False}.get(value)
+
+
 def build_key(source: bytes, cxx_version: str, jaxlib_version: str, dnnl_version: str,
               lib_dir: str) -> str:
     """The cache key of one build (16 hex digits).
@@ -169,7 +176,7 @@ def _locked(path: Path):
 
 def built_library() -> tuple[Path, dict]:
     """Build (or find in the cache) the kernel library; ``(path, facts)``."""
-    if os.environ.get("SCANRNN_KERNELS", "1").strip().lower() in ("0", "off", "false", "no"):
+    if env_setting() is False:
         raise KernelUnavailable("turned off by SCANRNN_KERNELS=0")
     if not sys.platform.startswith("linux"):
         raise KernelUnavailable(f"the oneDNN kernels are built on Linux only, not {sys.platform}")
