@@ -3,13 +3,16 @@
 ``jax.experimental.rnn.lstm_fwd / lstm_bwd`` lower to cuDNN only on CUDA/ROCm.  :func:`install`
 replaces them by JAX's own reference LSTM (``rnn.lstm_ref``) behind the same contract --
 cuDNN's packed weight vector, batch-first arrays, residuals ending in a reserve space, the
-weight gradient packed again -- and tells :mod:`scanrnn.kernels` it is on an NVIDIA GPU.
+weight gradient packed again -- (and ``rnn.lstm``, whose VJP is bound to the real pair, by
+one built on them) and tells :mod:`scanrnn.kernels` it is on an NVIDIA GPU.
 Everything of the cuDNN path but cuDNN itself then runs: the rewrite, the Ops, the weight
 packing and unpacking, the layout changes, the reserve space's plumbing, the per-device
 split.  Used by tests/test_kernels.py and tests/test_parallel_kernels.py.
 """
 
 from __future__ import annotations
+
+from functools import partial
 
 RESERVE = 3  # the stand-in's reserve space: (3,) float32 per call (per device)
 
@@ -55,7 +58,18 @@ def install(set_attribute):
                          x, h_0, c_0, w)
         return (*vjp(tuple(gradients)), jnp.zeros_like(seq_lengths))
 
+    @partial(jax.custom_vjp, nondiff_argnums=(5, 6, 7, 8, 9, 10))
+    def lstm(x, h_0, c_0, w, seq_lengths, input_size, hidden_size, num_layers, dropout,
+             bidirectional, precision=None):  # rnn.lstm: its VJP is bound to the real pair
+        return lstm_fwd(x, h_0, c_0, w, seq_lengths, input_size, hidden_size, num_layers,
+                        dropout, bidirectional, precision)[0]
+
+    def lstm_vjp_fwd(x, h_0, c_0, w, seq_lengths, *static):
+        return lstm_fwd(x, h_0, c_0, w, seq_lengths, *static)
+
+    lstm.defvjp(lstm_vjp_fwd, lstm_bwd)
     set_attribute(rnn, "lstm_fwd", lstm_fwd)
     set_attribute(rnn, "lstm_bwd", lstm_bwd)
+    set_attribute(rnn, "lstm", lstm)
     set_attribute(kernels, "vendor", lambda: "cudnn")
     set_attribute(kernels, "unavailable_reason", lambda: None)

@@ -400,3 +400,48 @@ def test_cudnn_path_trains_like_the_scan_path_against_a_standin(cudnn_standin):
         if use_kernels:
             assert "-> cuDNN lstm" in kernels.describe(fn)[0]
     assert_close(losses_by_path[0], losses_by_path[1], rtol=1e-4, what="losses")
+
+
+def _diagnosis_module():
+    """benchmarks/cudnn_diagnose.py, imported from its path."""
+    from pathlib import Path
+    path = Path(__file__).resolve().parent.parent / "benchmarks" / "cudnn_diagnose.py"
+    spec = importlib.util.spec_from_file_location("cudnn_diagnose", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_gpu_diagnosis_script_runs_and_finds_the_standin_agreeing(cudnn_standin, monkeypatch,
+                                                                     tmp_path):
+    """benchmarks/cudnn_diagnose.py (run on a GPU by gpu_check.sh) works end to end here: our
+    cuDNN wrapper against an independent lax.scan LSTM, JAX's rnn.lstm, the LM's three paths."""
+    diagnose = _diagnosis_module()
+    monkeypatch.setattr(diagnose, "QUICK_SHAPES", [(5, 3, 7, 4)])
+    report = tmp_path / "report.md"
+    assert diagnose.main(["--standin", "--quick", "--out", str(report)],
+                         set_attribute=monkeypatch.setattr) == 0
+    text = report.read_text()
+    assert text.count("| 5, 3, 7, 4, one-hot |") == 2 and "DIFFERS" not in text
+    assert "| cuDNN, both layers (ids lifted) |" in text and "cuDNN lstm; cuDNN lstm" in text
+    from scanrnn.kernels import rewriting
+    assert rewriting.CUDNN_TOKEN_IDS is False  # lifted only while it measured
+
+
+def test_the_gpu_diagnosis_reports_a_wrong_kernel(cudnn_standin, monkeypatch):
+    """A cuDNN whose input weights have two gates swapped differs in every row."""
+    from jax.experimental import rnn
+    diagnose = _diagnosis_module()
+    right = rnn.lstm_fwd
+
+    def swapped_gates(x, h_0, c_0, w, seq_lengths, input_size, hidden_size, *rest):
+        n = 4 * hidden_size * input_size
+        W = w[:n].reshape(4, hidden_size, input_size)[np.array([1, 0, 2, 3])].ravel()
+        return right(x, h_0, c_0, w.at[:n].set(W), seq_lengths, input_size, hidden_size, *rest)
+
+    monkeypatch.setattr(rnn, "lstm_fwd", swapped_gates)
+    lines, worst = diagnose.kernel_table(
+        [(5, 3, 7, 4)], "swapped", lambda i, c: diagnose.relative_errors(
+            diagnose.scanrnn_cudnn(i, c), diagnose.reference(i, c)))
+    assert worst > 1e-3
+    assert [ln.endswith("| DIFFERS |") for ln in lines[4:]] == [True, True], lines

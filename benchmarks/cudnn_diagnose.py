@@ -1,0 +1,270 @@
+"""Where cuDNN's LSTM and the scan disagree: one table per question, for one GPU call.
+
+On an H200 (2026-12-04) the cuDNN path failed exactly the agreement tests whose LSTM reads
+token ids (one-hot inside the Op, vocabulary 7 / 11, batch 3), and a default ``scanrnn
+train`` on it ended at a training loss of 2.62 where the CPU's fused scan reaches 1.1 on the
+same text; the float-fed tests that passed had batch 1 or checked only finite differences.
+This script separates the suspects in one run:
+
+1. ``scanrnn.kernels.cudnn_rnn.forward / backward`` (our packing, layouts and reserve space
+   around ``jax.experimental.rnn.lstm_fwd / lstm_bwd``) against a plain ``lax.scan`` LSTM in
+   scanrnn's layout, over shapes that vary one thing at a time (T, B, input size, H) and
+   over normal and one-hot inputs: every output and gradient, as max error / max |reference|.
+2. JAX's own ``rnn.lstm`` (its custom VJP over cuDNN) against ``rnn.lstm_ref`` on the same
+   shapes: if these disagree too, the fault is below scanrnn (jaxlib or cuDNN).
+3. The default ``scanrnn train`` step (``bench_core``'s "lm" config) for a few Adam steps:
+   the fused scan, cuDNN on the float-fed layer, and cuDNN on both layers (token ids lifted
+   onto it with ``rewriting.CUDNN_TOKEN_IDS``): losses against the scan.
+
+Run on the GPU machine (``benchmarks/gpu_check.sh`` does, section 1b)::
+
+    python3 benchmarks/cudnn_diagnose.py            # about 1.5 minutes on a GPU (estimate)
+    python3 benchmarks/cudnn_diagnose.py --standin  # on a CPU: JAX's reference LSTM as cuDNN
+
+``--standin`` puts ``tests/cudnn_standin.py`` in cuDNN's place (then every error must be
+float32 round-off: tests/test_kernels.py runs it so); ``--quick`` runs a smaller grid.
+Matrix products run at ``Precision.HIGHEST`` (no TF32) on both sides.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from functools import partial
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+# (T, B, I, H): the tests' failing shapes, then one change at a time, then the LM's layers
+SHAPES = [(1, 1, 4, 3), (5, 3, 7, 4), (5, 1, 7, 4), (1, 3, 7, 4), (5, 3, 4, 4), (5, 3, 8, 4),
+          (64, 32, 66, 256), (64, 32, 256, 256)]
+QUICK_SHAPES = [(1, 1, 4, 3), (5, 3, 7, 4), (6, 3, 11, 8)]
+OUTPUTS = ["y", "hT", "cT", "dx", "dW_x", "dW_h", "db", "dh0", "dc0"]
+TOLERANCE = 1e-5  # float32, relative to each array's largest value (tests/test_kernels.py)
+
+
+def arrays(T, B, I, H, one_hot, seed=0):
+    """Inputs ``src (T,B,I), W_x, W_h, b, h0, c0`` and cotangents ``dhs, dhT, dcT``."""
+    rng = np.random.default_rng(seed)
+    f32 = np.float32
+    if one_hot:
+        src = np.eye(I, dtype=f32)[rng.integers(0, I, (T, B))]
+    else:
+        src = rng.normal(size=(T, B, I)).astype(f32)
+    scale = 1 / np.sqrt(H)
+    params = [rng.uniform(-scale, scale, s).astype(f32) for s in ((I, 4 * H), (H, 4 * H), (4 * H,))]
+    states = [rng.normal(0, 0.5, (B, H)).astype(f32) for _ in range(2)]
+    cotangents = [rng.normal(size=s).astype(f32) for s in ((T, B, H), (B, H), (B, H))]
+    return [src, *params, *states], cotangents
+
+
+def reference_lstm(src, W_x, W_h, b, h0, c0):
+    """``(hs, hT, cT)`` of scanrnn's LSTM (gates i, f, g, o) as a plain ``lax.scan``."""
+    import jax
+    import jax.numpy as jnp
+    hi = jax.lax.Precision.HIGHEST
+
+    def step(carry, x):
+        h, c = carry
+        z = jnp.dot(x, W_x, precision=hi) + jnp.dot(h, W_h, precision=hi) + b
+        i, f, g, o = jnp.split(z, 4, axis=-1)
+        c = jax.nn.sigmoid(f) * c + jax.nn.sigmoid(i) * jnp.tanh(g)
+        h = jax.nn.sigmoid(o) * jnp.tanh(c)
+        return (h, c), h
+
+    (hT, cT), hs = jax.lax.scan(step, (h0, c0), src)
+    return hs, hT, cT
+
+
+def scanrnn_cudnn(inputs, cotangents):
+    """Our cuDNN wrapper: forward, then backward from the forward's reserve space."""
+    import jax
+
+    from scanrnn.kernels import cudnn_rnn
+
+    @jax.jit
+    def run(src, W_x, W_h, b, h0, c0, dhs, dhT, dcT):
+        hs, hT, cT, reserve = cudnn_rnn.forward(src, W_x, W_h, b, h0, c0)
+        grads = cudnn_rnn.backward(src, W_x, W_h, b, h0, c0, hs, hT, cT, reserve, dhs, dhT, dcT)
+        return [hs, hT, cT, *grads]
+    return [np.asarray(a) for a in run(*inputs, *cotangents)]
+
+
+def reference(inputs, cotangents):
+    """The same nine arrays from :func:`reference_lstm` and its VJP."""
+    return _outputs_and_vjp(reference_lstm, inputs, cotangents)
+
+
+def jax_own_lstm(inputs, cotangents):
+    """JAX's ``rnn.lstm`` (custom VJP on cuDNN) in scanrnn's layout, and ``rnn.lstm_ref``."""
+    import jax
+    import jax.numpy as jnp
+    from jax.experimental import rnn
+
+    def call(fn, src, W_x, W_h, b, h0, c0):
+        T, B, I = src.shape
+        H = h0.shape[1]
+        w = jnp.concatenate([W_x.T.ravel(), W_h.T.ravel(), b, jnp.zeros_like(b)])
+        lengths = jnp.full((B,), T, jnp.int32)
+        x = jnp.swapaxes(src, 0, 1)
+        if fn is rnn.lstm:
+            y, hn, cn = rnn.lstm(x, h0[None], c0[None], w, lengths, I, H, 1, 0.0, False,
+                                 jax.lax.Precision.HIGHEST)
+        else:
+            W_ih, W_hh, b_ih, b_hh = rnn.unpack_lstm_weights(w, I, H, 1, False)
+            y, hn, cn = rnn.lstm_ref(x, h0[None], c0[None], W_ih, W_hh, b_ih, b_hh, lengths,
+                                     I, H, 1, 0.0, False)
+        return jnp.swapaxes(y, 0, 1), hn[0], cn[0]
+
+    return [_outputs_and_vjp(partial(call, fn), inputs, cotangents)
+            for fn in (rnn.lstm, rnn.lstm_ref)]
+
+
+def _outputs_and_vjp(fn, inputs, cotangents):
+    """``fn(*inputs)``'s three outputs and its VJP at ``cotangents``, jitted, as numpy."""
+    import jax
+
+    def run(args, cts):
+        outs, vjp = jax.vjp(fn, *args)
+        return [*outs, *vjp(tuple(cts))]
+    return [np.asarray(a) for a in jax.jit(run)(inputs, cotangents)]
+
+
+def relative_errors(got, want):
+    """max |got - want| / max |want| per array (float64)."""
+    out = []
+    for g, w in zip(got, want):
+        g, w = np.asarray(g, np.float64), np.asarray(w, np.float64)
+        scale = max(np.abs(w).max(initial=0.0), 1e-6)
+        out.append(float(np.abs(g - w).max(initial=0.0)) / scale)
+    return out
+
+
+def _row(label, errors):
+    cells = " | ".join(f"{e:.1e}" + (" **" if e > TOLERANCE else "") for e in errors)
+    return f"| {label} | {cells} | {'ok' if max(errors) <= TOLERANCE else 'DIFFERS'} |"
+
+
+def kernel_table(shapes, title, compare):
+    """One markdown table: a row per (shape, input kind), the errors of ``compare``."""
+    lines = [f"### {title}", "", "| T, B, I, H, input | " + " | ".join(OUTPUTS) + " | |",
+             "|" + " --- |" * (len(OUTPUTS) + 2)]
+    print("\n".join(["", *lines]), flush=True)
+    worst = 0.0
+    for T, B, I, H in shapes:
+        for one_hot in (False, True):
+            inputs, cotangents = arrays(T, B, I, H, one_hot)
+            label = f"{T}, {B}, {I}, {H}, {'one-hot' if one_hot else 'normal'}"
+            try:
+                errors = compare(inputs, cotangents)
+            except Exception as exc:  # report the failure, go on with the next shape
+                lines.append(f"| {label} | {type(exc).__name__}: {str(exc)[:120]} |")
+                worst = float("inf")
+            else:
+                worst = max(worst, *errors)
+                lines.append(_row(label, errors))
+            print(lines[-1], flush=True)  # as it goes: a timeout keeps the rows so far
+    return lines, worst
+
+
+def lm_losses(steps, quick):
+    """Losses of ``steps`` Adam steps of bench_core's "lm" step on three paths."""
+    sys.path.insert(0, HERE)
+    import bench_core
+
+    from scanrnn.kernels import rewriting
+    cfg = bench_core.CONFIGS["lm"]
+    if quick:
+        cfg = bench_core.Config("small lm", "lm", 11, 8, 3, 6, layers=2, lr=5e-3)
+    paths = {"fused scan": (False, False), "cuDNN, float-fed layer": (True, False),
+             "cuDNN, both layers (ids lifted)": (True, True)}
+    losses = {}
+    for name, (use_kernels, ids) in paths.items():
+        rewriting.CUDNN_TOKEN_IDS = ids
+        try:
+            fn, _ = bench_core.scanrnn_train_function(cfg, "jax", kernels=use_kernels)
+            from scanrnn import kernels
+            where = kernels.describe(fn)
+            rng = np.random.default_rng(0)
+            seen = []
+            for _ in range(steps):
+                x = rng.integers(0, cfg.vocab, (cfg.steps, cfg.batch)).astype(np.int32)
+                seen.append(float(np.asarray(fn(x, np.roll(x, -1, axis=0)))))
+            losses[name] = (seen, where)
+        finally:
+            rewriting.CUDNN_TOKEN_IDS = False
+    return cfg, losses
+
+
+def lm_table(steps, quick):
+    cfg, losses = lm_losses(steps, quick)
+    scan = np.array(losses["fused scan"][0])
+    lines = [f"### 3. {cfg.name}: {steps} Adam steps, losses against the fused scan", "",
+             "| path | first loss | last loss | max abs. difference | where each layer ran |",
+             "| --- | --- | --- | --- | --- |"]
+    worst = 0.0
+    for name, (seen, where) in losses.items():
+        diff = float(np.abs(np.array(seen) - scan).max())
+        worst = max(worst, diff) if name != "fused scan" else worst
+        kinds = "; ".join(w.split("-> ")[1].split(" (")[0] if "-> " in w else "fused scan"
+                          for w in where) or "fused scan"
+        lines.append(f"| {name} | {seen[0]:.5f} | {seen[-1]:.5f} | {diff:.1e} | {kinds} |")
+    print("\n".join(["", *lines]), flush=True)
+    return lines, worst
+
+
+def main(argv=None, set_attribute=setattr):
+    """Print (and with ``--out`` write) the three tables; 0 when everything agrees, 1 when
+    something differs, 2 when there is no cuDNN (and no ``--standin``).  ``set_attribute``
+    installs the stand-in (a test passes ``monkeypatch.setattr`` to undo it)."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--standin", action="store_true",
+                        help="JAX's reference LSTM in cuDNN's place (runs on a CPU)")
+    parser.add_argument("--quick", action="store_true", help="a smaller grid, 3 LM steps")
+    parser.add_argument("--steps", type=int, default=5, help="Adam steps of the LM (5)")
+    parser.add_argument("--out", help="also write the tables to this file")
+    args = parser.parse_args(argv)
+    os.environ["SCANRNN_KERNELS"] = "1"  # the kernel path wherever one applies
+    import jax
+    if args.standin:
+        sys.path.insert(0, os.path.join(HERE, "..", "tests"))
+        import cudnn_standin
+        cudnn_standin.install(set_attribute)
+    from scanrnn import kernels
+    if kernels.vendor() != "cudnn" or kernels.unavailable_reason():
+        print(f"cudnn_diagnose: no cuDNN here ({kernels.vendor()}, "
+              f"{kernels.unavailable_reason()}); --standin runs it on a CPU")
+        return 2
+    with jax.default_matmul_precision("highest"):
+        lines, worst = tables(args, jax)
+    text = "\n".join(lines)
+    print(lines[-1])
+    if args.out:
+        with open(args.out, "w") as fh:
+            fh.write(text + "\n")
+    return 0 if max(worst[:2]) <= TOLERANCE and worst[2] <= 1e-4 else 1
+
+
+def tables(args, jax):
+    """The report's lines and the worst error of each table."""
+    shapes = QUICK_SHAPES if args.quick else SHAPES
+    lines = [f"cuDNN diagnosis on {jax.devices()[0].device_kind}"
+             f"{' (stand-in: JAX reference LSTM)' if args.standin else ''}, jax {jax.__version__}",
+             f"errors: max |a - b| / max |b|; ** above {TOLERANCE:g}", ""]
+    print("\n".join(lines[:2]), flush=True)
+    ours, worst_ours = kernel_table(
+        shapes, "1. scanrnn's cuDNN wrapper vs a lax.scan LSTM",
+        lambda i, c: relative_errors(scanrnn_cudnn(i, c), reference(i, c)))
+    theirs, worst_theirs = kernel_table(
+        shapes, "2. JAX's rnn.lstm (cuDNN) vs rnn.lstm_ref",
+        lambda i, c: relative_errors(*jax_own_lstm(i, c)))
+    lm, worst_lm = lm_table(3 if args.quick else args.steps, args.quick)
+    lines += ours + [""] + theirs + [""] + lm
+    lines += ["", f"worst: wrapper {worst_ours:.1e}, jax's lstm {worst_theirs:.1e}, "
+              f"LM losses {worst_lm:.1e}"]
+    return lines, (worst_ours, worst_theirs, worst_lm)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
