@@ -12,9 +12,11 @@ This script separates the suspects in one run:
    over normal and one-hot inputs: every output and gradient, as max error / max |reference|.
 2. JAX's own ``rnn.lstm`` (its custom VJP over cuDNN) against ``rnn.lstm_ref`` on the same
    shapes: if these disagree too, the fault is below scanrnn (jaxlib or cuDNN).
-3. The default ``scanrnn train`` step (``bench_core``'s "lm" config) for a few Adam steps:
-   the fused scan, cuDNN on the float-fed layer, and cuDNN on both layers (token ids lifted
-   onto it with ``rewriting.CUDNN_TOKEN_IDS``): losses against the scan.
+3. The default ``scanrnn train`` step (``bench_core``'s "lm" config) for a few Adam steps,
+   on the fused scan and on cuDNN (both layers; the first reads token ids): losses.
+
+The cuDNN path is held back in the library until this passes (``scanrnn.kernels.cudnn_rnn``);
+the script sets ``SCANRNN_CUDNN=1`` to study it.
 
 Run on the GPU machine (``benchmarks/gpu_check.sh`` does, section 1b)::
 
@@ -169,31 +171,24 @@ def kernel_table(shapes, title, compare):
 
 
 def lm_losses(steps, quick):
-    """Losses of ``steps`` Adam steps of bench_core's "lm" step on three paths."""
+    """Losses of ``steps`` Adam steps of bench_core's "lm" step on the scan and on cuDNN."""
     sys.path.insert(0, HERE)
     import bench_core
 
-    from scanrnn.kernels import rewriting
     cfg = bench_core.CONFIGS["lm"]
     if quick:
         cfg = bench_core.Config("small lm", "lm", 11, 8, 3, 6, layers=2, lr=5e-3)
-    paths = {"fused scan": (False, False), "cuDNN, float-fed layer": (True, False),
-             "cuDNN, both layers (ids lifted)": (True, True)}
+    from scanrnn import kernels
     losses = {}
-    for name, (use_kernels, ids) in paths.items():
-        rewriting.CUDNN_TOKEN_IDS = ids
-        try:
-            fn, _ = bench_core.scanrnn_train_function(cfg, "jax", kernels=use_kernels)
-            from scanrnn import kernels
-            where = kernels.describe(fn)
-            rng = np.random.default_rng(0)
-            seen = []
-            for _ in range(steps):
-                x = rng.integers(0, cfg.vocab, (cfg.steps, cfg.batch)).astype(np.int32)
-                seen.append(float(np.asarray(fn(x, np.roll(x, -1, axis=0)))))
-            losses[name] = (seen, where)
-        finally:
-            rewriting.CUDNN_TOKEN_IDS = False
+    for name, use_kernels in (("fused scan", False), ("cuDNN", True)):
+        fn, _ = bench_core.scanrnn_train_function(cfg, "jax", kernels=use_kernels)
+        where = kernels.describe(fn)
+        rng = np.random.default_rng(0)
+        seen = []
+        for _ in range(steps):
+            x = rng.integers(0, cfg.vocab, (cfg.steps, cfg.batch)).astype(np.int32)
+            seen.append(float(np.asarray(fn(x, np.roll(x, -1, axis=0)))))
+        losses[name] = (seen, where)
     return cfg, losses
 
 
@@ -226,6 +221,7 @@ def main(argv=None, set_attribute=setattr):
     parser.add_argument("--out", help="also write the tables to this file")
     args = parser.parse_args(argv)
     os.environ["SCANRNN_KERNELS"] = "1"  # the kernel path wherever one applies
+    os.environ["SCANRNN_CUDNN"] = "1"  # cuDNN's LSTM, held back by default: what is studied
     import jax
     if args.standin:
         sys.path.insert(0, os.path.join(HERE, "..", "tests"))

@@ -42,9 +42,9 @@ def _kernels_on_by_default(monkeypatch):
 
 def kernel_for(kind, ids=False):
     """The kernel a ``kind`` recurrence (fed token ``ids`` or floats) runs on here (None: the
-    scan), e.g. "oneDNN lbr_gru"; on cuDNN only float-fed LSTMs (token ids failed on a GPU)."""
+    scan), e.g. "oneDNN lbr_gru"; on cuDNN (a GPU, SCANRNN_CUDNN=1) only LSTMs."""
     if VENDOR == "cudnn":
-        return "cuDNN lstm" if kind == "lstm" and not ids else None
+        return "cuDNN lstm" if kind == "lstm" else None
     return {"lstm": "oneDNN lstm", "gru": "oneDNN lbr_gru"}.get(
         kind, f"oneDNN vanilla_rnn[{kind}]")
 
@@ -334,13 +334,11 @@ def test_status_says_which_kernels_are_active_or_why_not():
 def test_on_a_gpu_the_rewrite_puts_lstms_on_cudnn_and_keeps_the_scan_for_the_rest():
     """The graph the GPU path builds (it runs only on a GPU: benchmarks/gpu_check.sh)."""
     from scanrnn.kernels import rewriting
-    for kind, ids, want in (("lstm", False, "cuDNN lstm"), ("lstm", True, None),
+    for kind, ids, want in (("lstm", False, "cuDNN lstm"), ("lstm", True, "cuDNN lstm"),
                             ("gru", False, None), ("tanh", False, None)):
         inputs, outputs = stacked_graph(kind, 3, 1, ids=ids)
         new, (decision,) = rewriting.apply(outputs, vendor="cudnn")
         assert decision.kernel == want, decision.line()
-        if ids:  # token ids failed on a GPU's cuDNN: they keep the scan, and say why
-            assert "token-id inputs stay on the scan on cuDNN" in decision.line()
         ops = {str(n.op) for n in rewriting.io_toposort(inputs, new)}
         assert any("cuDNN lstm" in op for op in ops) == (want is not None)
 
@@ -366,12 +364,9 @@ def test_cudnn_path_equals_scan_path_against_a_standin_for_cudnn(cudnn_standin, 
     args = arguments(inputs, T, B, H, ids)
     got, want = with_k(*args), without(*args)
     lines = kernels.describe(with_k)
-    on_cudnn = [not (ids and layer == 0) for layer in range(layers)]  # token ids: the scan
-    assert len(lines) == layers and all(("-> cuDNN lstm" in ln) == on for ln, on in
-                                        zip(lines, on_cudnn)), lines
+    assert len(lines) == layers and all("-> cuDNN lstm" in ln for ln in lines), lines
     ops = {type(n.op).__name__ for n in with_k.function_for(*args).maker.fgraph.apply_nodes}
-    assert {"OneDNNRecurrence", "OneDNNRecurrenceGrad"} <= ops
-    assert ("Scan" in ops) == (not all(on_cudnn))
+    assert {"OneDNNRecurrence", "OneDNNRecurrenceGrad"} <= ops and "Scan" not in ops
     for i, (g, w) in enumerate(zip(got, want)):
         assert_close(g, w, what=f"output {i}")
 
@@ -418,14 +413,13 @@ def test_the_gpu_diagnosis_script_runs_and_finds_the_standin_agreeing(cudnn_stan
     cuDNN wrapper against an independent lax.scan LSTM, JAX's rnn.lstm, the LM's three paths."""
     diagnose = _diagnosis_module()
     monkeypatch.setattr(diagnose, "QUICK_SHAPES", [(5, 3, 7, 4)])
+    monkeypatch.setenv("SCANRNN_CUDNN", "1")  # main() sets it; undone after the test
     report = tmp_path / "report.md"
     assert diagnose.main(["--standin", "--quick", "--out", str(report)],
                          set_attribute=monkeypatch.setattr) == 0
     text = report.read_text()
     assert text.count("| 5, 3, 7, 4, one-hot |") == 2 and "DIFFERS" not in text
-    assert "| cuDNN, both layers (ids lifted) |" in text and "cuDNN lstm; cuDNN lstm" in text
-    from scanrnn.kernels import rewriting
-    assert rewriting.CUDNN_TOKEN_IDS is False  # lifted only while it measured
+    assert "| cuDNN |" in text and "cuDNN lstm; cuDNN lstm" in text
 
 
 def test_the_gpu_diagnosis_reports_a_wrong_kernel(cudnn_standin, monkeypatch):
@@ -445,3 +439,24 @@ def test_the_gpu_diagnosis_reports_a_wrong_kernel(cudnn_standin, monkeypatch):
             diagnose.scanrnn_cudnn(i, c), diagnose.reference(i, c)))
     assert worst > 1e-3
     assert [ln.endswith("| DIFFERS |") for ln in lines[4:]] == [True, True], lines
+
+
+def test_on_a_gpu_cudnn_is_held_back_until_asked_for(monkeypatch):
+    """cuDNN's LSTM failed its first GPU checks: without SCANRNN_CUDNN=1 it is unavailable,
+    with the reason (and kernels=True on a GPU then runs the fused scan)."""
+    from jax.experimental import rnn
+
+    from scanrnn.kernels import cudnn_rnn
+    monkeypatch.setattr(rnn, "gpu_rnn", object(), raising=False)  # a jaxlib with cuDNN's RNN
+    monkeypatch.setattr(kernels, "vendor", lambda: "cudnn")
+    for value in (None, "0", "yes"):
+        if value is None:
+            monkeypatch.delenv("SCANRNN_CUDNN", raising=False)
+        else:
+            monkeypatch.setenv("SCANRNN_CUDNN", value)
+        assert kernels.unavailable_reason() == cudnn_rnn.HELD_BACK
+        assert kernels.status() == {"active": [], "reason": cudnn_rnn.HELD_BACK}
+    assert "SCANRNN_CUDNN=1" in cudnn_rnn.HELD_BACK
+    monkeypatch.setenv("SCANRNN_CUDNN", "1")
+    assert kernels.unavailable_reason() is None
+    assert kernels.status()["active"] == ["cuDNN lstm (jax.experimental.rnn)"]

@@ -7,8 +7,9 @@ default LSTMs with ``H >= 512`` on the CPU, none on a GPU), the rewrite
 vanilla RNN (tanh/relu) primitive, forward and backward, the backward reading the
 forward's saved workspace (:mod:`.ops`, :mod:`.jax_rnn`, the C++ in ``onednn_rnn.cc``).
 The native part is compiled at first use and cached (:mod:`.build`).  When JAX runs on an NVIDIA GPU
-the same rewrite puts LSTMs on cuDNN through ``jax.experimental.rnn``
-(:mod:`.cudnn_rnn`; GRU and vanilla RNN keep the scan there).  Where a kernel does not
+the same rewrite can put LSTMs on cuDNN through ``jax.experimental.rnn``
+(:mod:`.cudnn_rnn`; GRU and vanilla RNN keep the scan there), held back until it is checked
+on a GPU (``SCANRNN_CUDNN=1`` uses it anyway).  Where a kernel does not
 apply (masks, truncated gradients, other activations, float64, an LSTM whose
 cell-state sequence is used beyond its last step) or cannot run here (no
 compiler, no oneDNN, a failed build: one logged line), the fused scan runs.
@@ -92,7 +93,7 @@ def selection(setting):
 def _log_once(reason: str):
     if reason not in _LOGGED:
         _LOGGED.add(reason)
-        log.warning("scanrnn: recurrences run as scans, not on oneDNN kernels: %s", reason)
+        log.warning("scanrnn: recurrences run as scans, not on vendor kernels: %s", reason)
 
 
 def rewrite(variables, mesh=None, select=None):

@@ -9,7 +9,9 @@ and time-major ``(T, B, ·)`` is turned batch-first.  Float32 with
 ``Precision.HIGHEST`` (no TF32), so the results agree with the scan path.
 
 cuDNN itself runs only on a GPU (the lowering exists for CUDA/ROCm only):
-``benchmarks/gpu_check.sh`` runs the agreement tests there.  On the CPU,
+``benchmarks/gpu_check.sh`` runs the agreement tests and ``benchmarks/cudnn_diagnose.py``
+there.  Until those pass this path is held back (:func:`available`): the first GPU run
+found token-id inputs disagreeing with the scan and training stalled on it.  On the CPU,
 ``tests/test_kernels.py`` runs everything else of this path -- the rewrite, the Ops, the
 packing above, the layouts, the reserve space -- against JAX's reference LSTM
 (``rnn.lstm_ref``) put behind ``lstm_fwd`` / ``lstm_bwd``'s contract.
@@ -18,14 +20,27 @@ packing above, the layouts, the reserve space -- against JAX's reference LSTM
 from __future__ import annotations
 
 
+HELD_BACK = (
+    "cuDNN's LSTM is held back until its answers are checked on a GPU: on an H200 "
+    "(2026-12-04) it disagreed with the scan for token-id inputs, and `scanrnn train` on it "
+    "stalled at loss 2.6 where the scan reaches 1.1; SCANRNN_CUDNN=1 uses it anyway "
+    "(benchmarks/cudnn_diagnose.py studies it)")
+
+
 def available() -> str | None:
-    """None when cuDNN's RNN is usable from JAX here, else the reason."""
+    """None when cuDNN's RNN is usable from JAX here, else the reason.
+
+    Held back (:data:`HELD_BACK`) unless ``SCANRNN_CUDNN=1``; the fused scan runs instead.
+    """
+    import os
     try:
         from jax.experimental import rnn
     except ImportError as exc:
         return f"jax.experimental.rnn is missing ({exc})"
     if getattr(rnn, "gpu_rnn", None) is None:
         return "this jaxlib has no cuDNN RNN (jax.experimental.rnn.gpu_rnn)"
+    if os.environ.get("SCANRNN_CUDNN", "").strip() != "1":
+        return HELD_BACK
     return None
 
 

@@ -42,9 +42,6 @@ from ..contract import dot_last, take_rows
 
 REWRITE_NAME = "onednn_recurrence"
 MAX_ONE_HOT = 512
-# token ids onto cuDNN (one-hot inside the Op): off until cuDNN's answers for them are checked
-# on a GPU (they failed there, 2026-12-04); benchmarks/cudnn_diagnose.py turns it on to study
-CUDNN_TOKEN_IDS = False
 _SUPPORTED = {"rnn": ("tanh", "relu"), "gru": ("tanh",), "lstm": ("tanh",)}
 
 
@@ -254,9 +251,6 @@ def plan(forward, backwards, clients, vendor="onednn", mesh=None):
              "rnn": ["h0", "W_h", "b"]}[kind]
     given = dict(zip(names, rest))
     src, W_x, vocab, reverse = match_projection(projected)
-    if vendor == "cudnn" and vocab and not CUDNN_TOKEN_IDS:
-        raise _NoKernel("token-id inputs stay on the scan on cuDNN: their agreement tests "
-                        "failed on an H200 (2026-12-04, not yet diagnosed; float inputs passed)")
     src_k = src[::-1] if reverse else src
     params = [given["W_h"]] + ([given["b_h"]] if kind == "gru" else []) \
         + [given["b"], given["h0"]] + ([given["c0"]] if kind == "lstm" else [])
