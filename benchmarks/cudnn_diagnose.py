@@ -1,9 +1,10 @@
 """Where cuDNN's LSTM and the scan disagree: one table per question, for one GPU call.
 
 On an H200 (2026-12-04) the cuDNN path failed exactly the agreement tests whose LSTM reads
-token ids (one-hot inside the Op, vocabulary 7 / 11, batch 3), and a default ``scanrnn
-train`` on it ended at a training loss of 2.62 where the CPU's fused scan reaches 1.1 on the
-same text; the float-fed tests that passed had batch 1 or checked only finite differences.
+token ids (one-hot inside the Op, vocabulary 7 / 11, batch 3), and two minutes of the
+default ``scanrnn train`` on it ended at a validation loss of 2.57 where the fused scan on a
+2-core CPU reaches 1.11 on the same text; the float-fed agreement test that passed had batch
+1 (the finite-difference test checks cuDNN only against itself).
 This script separates the suspects in one run:
 
 1. ``scanrnn.kernels.cudnn_rnn.forward / backward`` (our packing, layouts and reserve space
@@ -18,7 +19,7 @@ This script separates the suspects in one run:
 The cuDNN path is held back in the library until this passes (``scanrnn.kernels.cudnn_rnn``);
 the script sets ``SCANRNN_CUDNN=1`` to study it.
 
-Run on the GPU machine (``benchmarks/gpu_check.sh`` does, section 1b)::
+Run on the GPU machine (``benchmarks/gpu_check.sh`` does, as its first part)::
 
     python3 benchmarks/cudnn_diagnose.py            # about 1.5 minutes on a GPU (estimate)
     python3 benchmarks/cudnn_diagnose.py --standin  # on a CPU: JAX's reference LSTM as cuDNN
