@@ -77,7 +77,7 @@ train() {
   { echo "corpus: $CORPUS ($(wc -c < "$CORPUS") bytes)"
     echo '```'
     timeout 70 python3 -m scanrnn train --corpus "$CORPUS" --minutes 1 --backend jax \
-      --out /tmp/gpu_check_run --no-progress 2>&1 | grep -v "^  - " | tail -15
+      --out "$(mktemp -d)/run" --no-progress 2>&1 | grep -v "^  - " | tail -15
     echo "exit status: $?"
     echo '```'; } >> "$REPORT"
 }
