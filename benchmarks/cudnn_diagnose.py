@@ -243,11 +243,21 @@ def main(argv=None, set_attribute=setattr):
     return 0 if max(worst[:2]) <= TOLERANCE and worst[2] <= 1e-4 else 1
 
 
+def cudnn_version() -> str:
+    """cuDNN's version as jaxlib reports it (``"?"`` when it cannot say, e.g. on a CPU)."""
+    try:
+        from jax._src.lib import cuda_versions
+        return str(cuda_versions.cudnn_get_version())
+    except Exception:  # no CUDA plugin, or a jaxlib without this private helper
+        return "?"
+
+
 def tables(args, jax):
     """The report's lines and the worst error of each table."""
     shapes = QUICK_SHAPES if args.quick else SHAPES
     lines = [f"cuDNN diagnosis on {jax.devices()[0].device_kind}"
-             f"{' (stand-in: JAX reference LSTM)' if args.standin else ''}, jax {jax.__version__}",
+             f"{' (stand-in: JAX reference LSTM)' if args.standin else ''}, jax {jax.__version__}"
+             f", cuDNN {cudnn_version()}",
              f"errors: max |a - b| / max |b|; ** above {TOLERANCE:g}", ""]
     print("\n".join(lines[:2]), flush=True)
     ours, worst_ours = kernel_table(
