@@ -101,19 +101,19 @@ def reference(inputs, cotangents):
 
 def jax_own_lstm(inputs, cotangents):
     """JAX's ``rnn.lstm`` (custom VJP on cuDNN) in scanrnn's layout, and ``rnn.lstm_ref``."""
-    import jax
     import jax.numpy as jnp
     from jax.experimental import rnn
+
+    from scanrnn.kernels import cudnn_rnn
 
     def call(fn, src, W_x, W_h, b, h0, c0):
         T, B, I = src.shape
         H = h0.shape[1]
-        w = jnp.concatenate([W_x.T.ravel(), W_h.T.ravel(), b, jnp.zeros_like(b)])
-        lengths = jnp.full((B,), T, jnp.int32)
+        w, lengths = cudnn_rnn._pack(W_x, W_h, b), cudnn_rnn._lengths(B, T)  # as the wrapper
         x = jnp.swapaxes(src, 0, 1)
         if fn is rnn.lstm:
             y, hn, cn = rnn.lstm(x, h0[None], c0[None], w, lengths, I, H, 1, 0.0, False,
-                                 jax.lax.Precision.HIGHEST)
+                                 cudnn_rnn._precision())
         else:
             W_ih, W_hh, b_ih, b_hh = rnn.unpack_lstm_weights(w, I, H, 1, False)
             y, hn, cn = rnn.lstm_ref(x, h0[None], c0[None], W_ih, W_hh, b_ih, b_hh, lengths,

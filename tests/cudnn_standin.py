@@ -64,10 +64,7 @@ def install(set_attribute):
         return lstm_fwd(x, h_0, c_0, w, seq_lengths, input_size, hidden_size, num_layers,
                         dropout, bidirectional, precision)[0]
 
-    def lstm_vjp_fwd(x, h_0, c_0, w, seq_lengths, *static):
-        return lstm_fwd(x, h_0, c_0, w, seq_lengths, *static)
-
-    lstm.defvjp(lstm_vjp_fwd, lstm_bwd)
+    lstm.defvjp(lstm_fwd, lstm_bwd)
     set_attribute(rnn, "lstm_fwd", lstm_fwd)
     set_attribute(rnn, "lstm_bwd", lstm_bwd)
     set_attribute(rnn, "lstm", lstm)

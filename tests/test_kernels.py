@@ -40,8 +40,8 @@ def _kernels_on_by_default(monkeypatch):
     monkeypatch.setenv("SCANRNN_KERNELS", "1")
 
 
-def kernel_for(kind, ids=False):
-    """The kernel a ``kind`` recurrence (fed token ``ids`` or floats) runs on here (None: the
+def kernel_for(kind):
+    """The kernel a ``kind`` recurrence (fed token ids or floats) runs on here (None: the
     scan), e.g. "oneDNN lbr_gru"; on cuDNN (a GPU, SCANRNN_CUDNN=1) only LSTMs."""
     if VENDOR == "cudnn":
         return "cuDNN lstm" if kind == "lstm" else None
@@ -118,7 +118,7 @@ def test_kernel_path_equals_scan_path(kind, T, B, H, layers, backwards, ids):
     got, want = with_k(*args), without(*args)
     lines = kernels.describe(with_k)
     assert before == lines and kernels.describe(without) == []
-    expected = [kernel_for(kind, ids and layer == 0) for layer in range(layers)]
+    expected = [kernel_for(kind)] * layers
     assert len(lines) == layers and all(
         f"rewrite onednn_recurrence -> {want} (" in ln if want else "fused scan" in ln
         for ln, want in zip(lines, expected)), lines
@@ -133,7 +133,7 @@ def test_kernel_path_equals_scan_path(kind, T, B, H, layers, backwards, ids):
 
 @needs_kernel
 def test_shapes_that_change_between_calls_recompile_the_kernel():
-    ids = kernel_for("lstm", ids=True) is not None  # token ids where the kernel takes them
+    ids = True  # token ids: both vendors' kernels take them
     inputs, outputs = stacked_graph("lstm", 4, 1, ids=ids)
     with_k, without = both_paths(inputs, outputs)
     assert "fused scan" not in kernels.describe(with_k)[0]
@@ -203,8 +203,8 @@ def _training(kernels_on, steps=20):
 def test_training_losses_match_the_scan_path_for_20_steps():
     with_k, fn = _training(True)
     without, _ = _training(False)
-    for layer, line in enumerate(kernels.describe(fn)):  # layer 0 reads token ids
-        want = kernel_for("lstm", ids=layer == 0)
+    want = kernel_for("lstm")
+    for line in kernels.describe(fn):  # layer 0 reads token ids, layer 1 floats
         assert (want in line) if want else ("fused scan" in line), line
     assert with_k[-1] < with_k[0] - 0.1  # it trains
     np.testing.assert_allclose(with_k, without, rtol=0, atol=1e-4)
@@ -410,7 +410,8 @@ def _diagnosis_module():
 def test_the_gpu_diagnosis_script_runs_and_finds_the_standin_agreeing(cudnn_standin, monkeypatch,
                                                                      tmp_path):
     """benchmarks/cudnn_diagnose.py (run on a GPU by gpu_check.sh) works end to end here: our
-    cuDNN wrapper against an independent lax.scan LSTM, JAX's rnn.lstm, the LM's three paths."""
+    cuDNN wrapper against an independent lax.scan LSTM, JAX's rnn.lstm, the LM on the scan
+    and on cuDNN."""
     diagnose = _diagnosis_module()
     monkeypatch.setattr(diagnose, "QUICK_SHAPES", [(5, 3, 7, 4)])
     monkeypatch.setenv("SCANRNN_CUDNN", "1")  # main() sets it; undone after the test

@@ -24,8 +24,7 @@ HELD_BACK = (
     "cuDNN's LSTM is held back until its answers are checked on a GPU: on an H200 "
     "(2026-12-04) it disagreed with the scan for token-id inputs, and `scanrnn train` on it "
     "stalled at loss 2.6 in 2 minutes where the scan on a CPU reaches 1.1; SCANRNN_CUDNN=1 "
-    "uses it anyway "
-    "(benchmarks/cudnn_diagnose.py studies it)")
+    "uses it anyway (benchmarks/cudnn_diagnose.py studies it)")
 
 
 def available() -> str | None:
