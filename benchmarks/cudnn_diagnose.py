@@ -10,11 +10,15 @@ This script separates the suspects in one run:
 1. ``scanrnn.kernels.cudnn_rnn.forward / backward`` (our packing, layouts and reserve space
    around ``jax.experimental.rnn.lstm_fwd / lstm_bwd``) against a plain ``lax.scan`` LSTM in
    scanrnn's layout, over shapes that vary one thing at a time (T, B, input size, H) and
-   over normal and one-hot inputs: every output and gradient, as max error / max |reference|.
+   over normal and one-hot inputs: every output and gradient, as max error / max |reference|,
+   and "rerun": the same compiled call again on the same inputs (cuDNN's algorithms are
+   deterministic, so a difference there means uninitialised memory is read).
 2. JAX's own ``rnn.lstm`` (its custom VJP over cuDNN) against ``rnn.lstm_ref`` on the same
    shapes: if these disagree too, the fault is below scanrnn (jaxlib or cuDNN).
 3. The default ``scanrnn train`` step (``bench_core``'s "lm" config) for a few Adam steps,
    on the fused scan and on cuDNN (both layers; the first reads token ids): losses.
+4. The custom calls as XLA compiled table 1's ``(5, 3, 7, 4)`` case: each operand's and
+   result's layout (cuDNN reads every buffer as row-major; a permuted layout is a suspect).
 
 The cuDNN path is held back in the library until this passes (``scanrnn.kernels.cudnn_rnn``);
 the script sets ``SCANRNN_CUDNN=1`` to study it.
@@ -39,9 +43,11 @@ from functools import partial
 import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-# (T, B, I, H): the tests' failing shapes, then one change at a time, then the LM's layers
+# (T, B, I, H): the tests' failing shapes, then one change at a time, then a shape of JAX's
+# own tests (tests/experimental_rnn_test.py: T 4, B 4, I 2, H 6), then the LM's layers
 SHAPES = [(1, 1, 4, 3), (5, 3, 7, 4), (5, 1, 7, 4), (1, 3, 7, 4), (5, 3, 4, 4), (5, 3, 8, 4),
-          (64, 32, 66, 256), (64, 32, 256, 256)]
+          (4, 4, 2, 6), (64, 32, 66, 256), (64, 32, 256, 256)]
+CUSTOM_CALL_SHAPE = (5, 3, 7, 4)  # table 4: a failing shape of the first GPU run
 QUICK_SHAPES = [(1, 1, 4, 3), (5, 3, 7, 4), (6, 3, 11, 8)]
 OUTPUTS = ["y", "hT", "cT", "dx", "dW_x", "dW_h", "db", "dh0", "dc0"]
 TOLERANCE = 1e-5  # float32, relative to each array's largest value (tests/test_kernels.py)
@@ -80,8 +86,9 @@ def reference_lstm(src, W_x, W_h, b, h0, c0):
     return hs, hT, cT
 
 
-def scanrnn_cudnn(inputs, cotangents):
-    """Our cuDNN wrapper: forward, then backward from the forward's reserve space."""
+def wrapper_function():
+    """Our cuDNN wrapper, jitted: forward, then backward from the forward's reserve space;
+    arguments ``src, W_x, W_h, b, h0, c0, dhs, dhT, dcT``, the nine arrays of OUTPUTS back."""
     import jax
 
     from scanrnn.kernels import cudnn_rnn
@@ -91,7 +98,33 @@ def scanrnn_cudnn(inputs, cotangents):
         hs, hT, cT, reserve = cudnn_rnn.forward(src, W_x, W_h, b, h0, c0)
         grads = cudnn_rnn.backward(src, W_x, W_h, b, h0, c0, hs, hT, cT, reserve, dhs, dhT, dcT)
         return [hs, hT, cT, *grads]
-    return [np.asarray(a) for a in run(*inputs, *cotangents)]
+    return run
+
+
+def scanrnn_cudnn(inputs, cotangents, repeats=1):
+    """The wrapper's nine arrays, from ``repeats`` calls of one compiled function."""
+    run = wrapper_function()
+    return [[np.asarray(a) for a in run(*inputs, *cotangents)] for _ in range(repeats)]
+
+
+def wrapper_errors(inputs, cotangents):
+    """Table 1's row: the wrapper against :func:`reference`, then its rerun's difference."""
+    first, again = scanrnn_cudnn(inputs, cotangents, repeats=2)
+    rerun = max(relative_errors(again, first))
+    return relative_errors(first, reference(inputs, cotangents)) + [rerun]
+
+
+def custom_calls(shape=CUSTOM_CALL_SHAPE):
+    """The custom-call lines of the wrapper's optimized HLO at ``shape`` (one-hot input),
+    up to their target name: operand and result shapes with their layouts."""
+    inputs, cotangents = arrays(*shape, one_hot=True)
+    try:
+        text = wrapper_function().lower(*inputs, *cotangents).compile().as_text()
+    except Exception as exc:  # the tables above are the report; this is an extra
+        return [f"(could not compile it: {type(exc).__name__}: {str(exc)[:200]})"]
+    calls = [line.strip().split(", backend_config")[0].split(", api_version")[0]
+             for line in text.splitlines() if "custom-call(" in line]
+    return calls or ["(no custom calls: the stand-in is plain JAX)"]
 
 
 def reference(inputs, cotangents):
@@ -149,10 +182,10 @@ def _row(label, errors):
     return f"| {label} | {cells} | {'ok' if max(errors) <= TOLERANCE else 'DIFFERS'} |"
 
 
-def kernel_table(shapes, title, compare):
+def kernel_table(shapes, title, compare, columns=OUTPUTS):
     """One markdown table: a row per (shape, input kind), the errors of ``compare``."""
-    lines = [f"### {title}", "", "| T, B, I, H, input | " + " | ".join(OUTPUTS) + " | |",
-             "|" + " --- |" * (len(OUTPUTS) + 2)]
+    lines = [f"### {title}", "", "| T, B, I, H, input | " + " | ".join(columns) + " | |",
+             "|" + " --- |" * (len(columns) + 2)]
     print("\n".join(["", *lines]), flush=True)
     worst = 0.0
     for T, B, I, H in shapes:
@@ -211,7 +244,7 @@ def lm_table(steps, quick):
 
 
 def main(argv=None, set_attribute=setattr):
-    """Print (and with ``--out`` write) the three tables; 0 when everything agrees, 1 when
+    """Print (and with ``--out`` write) the four tables; 0 when everything agrees, 1 when
     something differs, 2 when there is no cuDNN (and no ``--standin``).  ``set_attribute``
     installs the stand-in (a test passes ``monkeypatch.setattr`` to undo it)."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -261,13 +294,16 @@ def tables(args, jax):
              f"errors: max |a - b| / max |b|; ** above {TOLERANCE:g}", ""]
     print("\n".join(lines[:2]), flush=True)
     ours, worst_ours = kernel_table(
-        shapes, "1. scanrnn's cuDNN wrapper vs a lax.scan LSTM",
-        lambda i, c: relative_errors(scanrnn_cudnn(i, c), reference(i, c)))
+        shapes, "1. scanrnn's cuDNN wrapper vs a lax.scan LSTM (rerun: the same call again)",
+        wrapper_errors, OUTPUTS + ["rerun"])
     theirs, worst_theirs = kernel_table(
         shapes, "2. JAX's rnn.lstm (cuDNN) vs rnn.lstm_ref",
         lambda i, c: relative_errors(*jax_own_lstm(i, c)))
     lm, worst_lm = lm_table(3 if args.quick else args.steps, args.quick)
-    lines += ours + [""] + theirs + [""] + lm
+    calls = [f"### 4. The custom calls as compiled, table 1 at {CUSTOM_CALL_SHAPE} (one-hot)",
+             "", "```", *custom_calls(), "```"]
+    print("\n".join(["", *calls]), flush=True)
+    lines += ours + [""] + theirs + [""] + lm + [""] + calls
     lines += ["", f"worst: wrapper {worst_ours:.1e}, jax's lstm {worst_theirs:.1e}, "
               f"LM losses {worst_lm:.1e}"]
     return lines, (worst_ours, worst_theirs, worst_lm)

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # GPU check (issue 12): on a machine with one NVIDIA GPU and JAX with CUDA, in under 8 minutes:
 #   diagnose: benchmarks/cudnn_diagnose.py -- scanrnn's cuDNN wrapper and JAX's own rnn.lstm
-#      against reference LSTMs over shapes and input kinds, and the default LM's losses on the
-#      scan and on cuDNN (token ids failed the agreement tests on an H200: which part is wrong?);
+#      against reference LSTMs over shapes and input kinds (and each call run twice), the
+#      default LM's losses on the scan and on cuDNN, and the custom calls' layouts as compiled
+#      (token ids failed the agreement tests on an H200: which part is wrong?);
 #   bench: benchmarks/bench_core.py on the GPU, PyTorch's cuDNN nn.RNN / nn.GRU / nn.LSTM as peers;
 #   train: a 1-minute `scanrnn train` (the default model) and its last log lines;
 #   tests: the kernel / backend-agreement and gradient tests on the GPU (cuDNN LSTM vs the scan,
