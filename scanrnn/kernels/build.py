@@ -119,9 +119,10 @@ def _jax_ffi():
     return jax, ffi, getattr(jaxlib, "__version__", jax.__version__)
 
 
-def env_setting() -> bool | None:
-    """``SCANRNN_KERNELS``: True (1/on/true/yes), False (0/off/false/no), None (unset or else)."""
-    value = os.environ.get("SCANRNN_KERNELS", "").strip().lower()
+def env_setting(name: str = "SCANRNN_KERNELS") -> bool | None:
+    """The switch ``name`` (``SCANRNN_KERNELS``, ``SCANRNN_CUDNN``): True (1/on/true/yes),
+    False (0/off/false/no), None (unset or anything else)."""
+    value = os.environ.get(name, "").strip().lower()
     return {"1": True, "on": True, "true": True, "yes": True,
             "0": False, "off": False, "false": False, "no": False}.get(value)
 

@@ -30,16 +30,17 @@ HELD_BACK = (
 def available() -> str | None:
     """None when cuDNN's RNN is usable from JAX here, else the reason.
 
-    Held back (:data:`HELD_BACK`) unless ``SCANRNN_CUDNN=1``; the fused scan runs instead.
+    Held back (:data:`HELD_BACK`) unless ``SCANRNN_CUDNN`` is on (1/on/true/yes, as
+    ``SCANRNN_KERNELS``); the fused scan runs instead.
     """
-    import os
+    from .build import env_setting
     try:
         from jax.experimental import rnn
     except ImportError as exc:
         return f"jax.experimental.rnn is missing ({exc})"
     if getattr(rnn, "gpu_rnn", None) is None:
         return "this jaxlib has no cuDNN RNN (jax.experimental.rnn.gpu_rnn)"
-    if os.environ.get("SCANRNN_CUDNN", "").strip() != "1":
+    if env_setting("SCANRNN_CUDNN") is not True:
         return HELD_BACK
     return None
 
