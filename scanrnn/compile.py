@@ -47,7 +47,7 @@ from pytensor.graph.traversal import graph_inputs, io_toposort
 from pytensor.tensor.type import TensorType
 
 from . import _config  # noqa: F401  (sets floatX)
-from . import allocator, pytensor_compat
+from . import allocator, pytensor_compat, quiet_rewrites
 from .parallel import to_host
 from .peer_failure import collective_errors
 from .pytensor_compat import clone_node, has_mutable_inner_graph, inline_op_from_graph
@@ -432,7 +432,7 @@ class Function:
             warnings.filterwarnings("ignore", message=".*RandomType SharedVariables.*")
             for message in _EXPECTED_TRACE_WARNINGS:
                 warnings.filterwarnings("ignore", message=message)
-            with self._build_context():
+            with self._build_context(), quiet_rewrites.size_one_failures():
                 fn = pytensor.function(self.inputs, outputs, updates=updates,
                                        givens=self.givens, mode=self.mode, name=self.name,
                                        **self._fn_kwargs)

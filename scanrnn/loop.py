@@ -42,7 +42,7 @@ def scan(fn, sequences=None, outputs_info=None, non_sequences=None, n_steps=None
         return _truncated(fn, _as_list(sequences), outputs_info, non_sequences, n_steps,
                           int(truncate_gradient), name=name, go_backwards=go_backwards)
     return pytensor.scan(
-        fn,
+        _typed_like_initial_states(fn, outputs_info),
         sequences=sequences,
         outputs_info=outputs_info,
         non_sequences=non_sequences,
@@ -53,6 +53,39 @@ def scan(fn, sequences=None, outputs_info=None, non_sequences=None, n_steps=None
         strict=True,
         return_updates=False,
     )
+
+
+def _typed_like_initial_states(fn, outputs_info):
+    """``fn`` whose recurrent outputs carry their initial state's static sizes of 1.
+
+    A state of static size 1 (hidden size 1: ``zeros((B, 1))``) and a step output of free
+    size are the same loop variable with two types; PyTensor builds the loop, but its
+    rewrites rebuild it and refuse ("Inconsistency in the inner graph of scan"), on the C
+    backend even at compile time.  ``specify_shape`` on the output makes the types agree.
+    """
+    infos = _as_list(outputs_info)
+    sizes = [None if v is None or not _plain_initial(v) else pt.as_tensor_variable(v).type.shape
+             for v in infos]
+    sizes = [None if s is None else tuple(1 if d == 1 else None for d in s) for s in sizes]
+    if not any(s is not None and 1 in s for s in sizes):
+        return fn  # the usual case: the loop is built exactly as given
+
+    def step(*args):
+        out = fn(*args)
+        outs = list(out) if isinstance(out, (list, tuple)) else [out]
+        if len(outs) != len(sizes) or any(isinstance(o, dict) for o in outs):
+            return out
+        typed = [o if s is None else _with_static_sizes(o, s) for o, s in zip(outs, sizes)]
+        return typed if isinstance(out, (list, tuple)) else typed[0]
+    return step
+
+
+def _with_static_sizes(value, sizes):
+    value = pt.as_tensor_variable(value)
+    if value.ndim != len(sizes) or all(d is None or v is not None
+                                       for d, v in zip(sizes, value.type.shape)):
+        return value
+    return pt.specify_shape(value, sizes)
 
 
 def _as_list(value) -> list:

@@ -42,6 +42,8 @@ from dataclasses import dataclass, field
 import pytensor
 from pytensor.compile.maker import FunctionMaker
 
+from .. import quiet_rewrites
+
 __all__ = [
     "RewriteCapture",
     "RewriteEvent",
@@ -159,6 +161,7 @@ def capture_rewrites(verbose: bool = True):
             caught = stack.enter_context(warnings.catch_warnings(record=True))
             warnings.simplefilter("always")
             stack.enter_context(pytensor.config.change_flags(optimizer_verbose=verbose))
+            stack.enter_context(quiet_rewrites.shown())  # record every failure
             try:
                 yield result
             finally:

@@ -1,0 +1,74 @@
+"""A dimension of size 1 on JAX: no PyTensor rewrite tracebacks, right numbers, and the
+failures still visible to scanrnn.inspect (scanrnn/quiet_rewrites.py)."""
+
+import logging
+
+import numpy as np
+import pytensor.tensor as pt
+import pytest
+
+import scanrnn
+from scanrnn import quiet_rewrites
+from scanrnn.compile import installed_backends
+from scanrnn.inspect import capture_rewrites
+
+needs_c = pytest.mark.skipif("c" not in installed_backends(), reason="no C backend")
+
+
+def _lstm_and_gradient(I=5, H=4):
+    cell = scanrnn.cells.LSTMCell(I, H)
+    params = cell.init_params(rng=1)
+    x = pt.tensor3("x")
+    hs, _ = scanrnn.unroll(cell, x, params)
+    loss = (hs ** 2).sum()
+    return x, [loss, *pt.grad(loss, list(params.values()))]
+
+
+@needs_c
+@pytest.mark.parametrize("shape,I,H", [((4, 1, 5), 5, 4), ((3, 2, 1), 1, 1)])
+def test_a_size_one_dimension_compiles_quietly_and_right(caplog, shape, I, H):
+    """Batch 1 (an LSTM and its gradient logged 214 lines of tracebacks), and input and
+    hidden size 1 (the C backend refused to compile it: "Inconsistency in the inner graph
+    of scan"): nothing logged, the numbers of JAX and C agree."""
+    x, outs = _lstm_and_gradient(I, H)
+    value = np.random.default_rng(0).normal(size=shape).astype("float32")
+    with caplog.at_level(logging.WARNING, logger="pytensor"):
+        got = scanrnn.function([x], outs, backend="jax")(value)
+        want = scanrnn.function([x], outs, backend="c")(value)
+    assert not [r for r in caplog.records if r.name.startswith("pytensor")], caplog.text[:2000]
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g, w, rtol=2e-5, atol=1e-6)
+
+
+def test_scanrnn_inspect_still_records_them():
+    x, outs = _lstm_and_gradient()
+    with capture_rewrites() as log:
+        scanrnn.function([x], outs, backend="jax")(np.ones((4, 1, 5), "float32"))
+    assert log.failures, "the size-1 failures should reach the capture"
+
+
+def _logged(exception) -> list[str]:
+    records = []
+    handler = logging.Handler()
+    handler.emit = lambda record: records.append(record.getMessage())
+    logger = logging.getLogger("pytensor.graph.rewriting.basic")
+    logger.addHandler(handler)
+    try:
+        with quiet_rewrites.size_one_failures():
+            try:
+                raise exception
+            except Exception:
+                logger.error("Rewrite failure due to: some_rewrite")
+    finally:
+        logger.removeHandler(handler)
+    return records
+
+
+def test_only_the_size_one_failures_are_dropped():
+    size_one = TypeError("The broadcast pattern of the output of scan (Tensor3(...)) is "
+                         "inconsistent with the one provided in `output_info`")
+    assert _logged(size_one) == []
+    assert _logged(ValueError("a rewrite that is really broken")) == [
+        "Rewrite failure due to: some_rewrite"]
+    with quiet_rewrites.shown():
+        assert _logged(size_one) == ["Rewrite failure due to: some_rewrite"]
