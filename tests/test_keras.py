@@ -297,10 +297,10 @@ def test_save_load_gives_the_same_predictions(trained, tmp_path):
     np.testing.assert_allclose(loaded.predict(x, batch_size=64), want, rtol=1e-6)
     assert loaded.optimizer.lr == pytest.approx(model.optimizer.lr)
     # the same architecture built again in code (other automatic names) takes the weights
-    model.save_weights(tmp_path / "weights.h5")
+    model.save_weights(tmp_path / "weights.npz")
     fresh = Sequential([Embedding(12, 5, input_length=6), LSTM(8, return_sequences=True),
                         Dropout(0.1), TimeDistributed(Dense(12, activation="softmax"))])
-    fresh.load_weights(tmp_path / "weights.h5")
+    fresh.load_weights(tmp_path / "weights.npz")
     assert [layer.name for layer in fresh.layers] != [layer.name for layer in model.layers]
     for a, b in zip(fresh.get_weights(), model.get_weights()):
         np.testing.assert_array_equal(a, b)
@@ -313,7 +313,7 @@ def test_save_load_gives_the_same_predictions(trained, tmp_path):
     wrong = Sequential([Embedding(12, 5, input_length=6), GRU(8, return_sequences=True),
                         TimeDistributed(Dense(12))])
     with pytest.raises(ValueError, match="cannot load"):
-        wrong.load_weights(tmp_path / "weights.h5")
+        wrong.load_weights(tmp_path / "weights.npz")
 
 
 def test_learning_rate_changes_without_recompiling(trained):

@@ -15,6 +15,8 @@ import inspect
 import math
 import warnings
 
+from . import npz_format
+
 
 class Callback:
     """Base class; ``self.model`` and ``self.params`` are set before training starts."""
@@ -204,6 +206,7 @@ class ModelCheckpoint(Callback):
     def __init__(self, filepath, monitor="val_loss", verbose=0, save_best_only=False,
                  save_weights_only=False, mode="auto"):
         super().__init__()
+        npz_format.check_save_path(filepath, save_weights_only)  # before any epoch trains
         self.filepath, self.monitor, self.verbose = str(filepath), monitor, verbose
         self.save_best_only, self.save_weights_only = save_best_only, save_weights_only
         self.better = _better(mode, monitor)

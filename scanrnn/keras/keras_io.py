@@ -8,6 +8,10 @@ recurrent layers' arrays under ``cell/`` and wrappers' under ``layer/`` or
 ``forward_layer/``, ``backward_layer/``.  Loading walks our model's layers the
 same way (so layer names need not match, as in Keras) and converts Keras's
 layouts to scanrnn's (a GRU's ``(2, 3H)`` bias array into ``b`` and ``b_h``).
+
+A damaged file (truncated, corrupt HDF5, a ``config.json`` that is not JSON) raises a
+ValueError that names it.  Nothing here writes Keras files (:mod:`.npz_format` refuses
+Keras's file names).
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import json
 import os
 import re
 import zipfile
+import zlib
 
 import numpy as np
 
@@ -47,8 +52,11 @@ def is_keras_archive(path) -> bool:
     path = os.fspath(path)
     if not (os.path.isfile(path) and zipfile.is_zipfile(path)):
         return False
-    with zipfile.ZipFile(path) as archive:
-        return "config.json" in archive.namelist()
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return "config.json" in archive.namelist()
+    except (zipfile.BadZipFile, EOFError, OSError):
+        return False                    # damaged: the .npz reader says so, naming the file
 
 
 def snake_case(name: str) -> str:
@@ -96,39 +104,76 @@ def _open(source):
                        else os.fspath(source), "r")
 
 
-def load_weights_h5(model, source) -> None:
-    """Set ``model``'s weights from a Keras 3 ``.weights.h5`` file (path or file object)."""
+def _damaged(name, exc) -> ValueError:
+    return ValueError(f"{name} is truncated or corrupt ({type(exc).__name__}: {exc}); it is "
+                      f"not a readable Keras 3 weights file. Save it again with Keras or use "
+                      f"an intact copy")
+
+
+def load_weights_h5(model, source, name=None) -> None:
+    """Set ``model``'s weights from a Keras 3 ``.weights.h5`` file (path or file object);
+    ``name`` (default: the path) is how errors call the file."""
+    if name is None:
+        name = (os.fspath(source) if isinstance(source, (str, os.PathLike))
+                else "the Keras weights file")
     if not model.built:
         raise ValueError(f"model {model.name!r} is not built yet; build it before loading "
                          f"weights")
-    with _open(source) as f:
-        stored = f.get("layers")
-        for layer, key in layer_keys(model.layers):
-            if not layer.weights:
-                continue
-            if stored is None or key not in stored:
-                have = ", ".join(stored.keys()) if stored is not None else "nothing"
-                raise ValueError(f"the Keras weights file has no weights for layer "
-                                 f"{layer.name!r} (key 'layers/{key}'); it holds: {have}")
-            arrays = group_arrays(layer, stored[key])
-            try:
-                layer.set_weights(arrays)
-            except ValueError as exc:
-                raise ValueError(f"cannot load Keras weights 'layers/{key}' into layer "
-                                 f"{layer.name!r}: {exc}") from exc
+    try:
+        with _open(source) as f:
+            _set_layer_weights(model, f.get("layers"), name)
+    except (FileNotFoundError, PermissionError):
+        raise
+    except (OSError, KeyError, EOFError) as exc:     # h5py's errors for damaged HDF5
+        raise _damaged(name, exc) from exc
+
+
+def _set_layer_weights(model, stored, name) -> None:
+    for layer, key in layer_keys(model.layers):
+        if not layer.weights:
+            continue
+        if stored is None or key not in stored:
+            have = ", ".join(stored.keys()) if stored is not None else "nothing"
+            raise ValueError(f"{name} has no weights for layer {layer.name!r} "
+                             f"(key 'layers/{key}'); it holds: {have}")
+        arrays = group_arrays(layer, stored[key])
+        try:
+            layer.set_weights(arrays)
+        except ValueError as exc:
+            raise ValueError(f"{name}: cannot load Keras weights 'layers/{key}' into layer "
+                             f"{layer.name!r}: {exc}") from exc
 
 
 def read_keras_archive(path) -> tuple[dict, bytes]:
     """``(config, weights h5 bytes)`` of a ``.keras`` zip file."""
     path = os.fspath(path)
     if not os.path.isfile(path):
-        raise FileNotFoundError(f"no .keras file at {path}")
+        raise FileNotFoundError(f"no such file: {path}")
     if not zipfile.is_zipfile(path):
         raise ValueError(f"{path} is not a Keras 3 .keras file (a zip archive)")
-    with zipfile.ZipFile(path) as archive:
-        names = archive.namelist()
-        if "config.json" not in names:
-            raise ValueError(f"{path} has no config.json; it holds {', '.join(names)}")
-        config = json.loads(archive.read("config.json"))
-        weights = archive.read("model.weights.h5") if "model.weights.h5" in names else None
-    return config, weights
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = archive.namelist()
+            if "config.json" not in names:
+                raise ValueError(f"{path} has no config.json; it holds {', '.join(names)}")
+            raw = archive.read("config.json")
+            weights = (archive.read("model.weights.h5") if "model.weights.h5" in names
+                       else None)
+    except (zipfile.BadZipFile, EOFError, zlib.error) as exc:
+        raise ValueError(f"{path} is truncated or corrupt ({type(exc).__name__}: {exc}); it is "
+                         f"not a readable Keras 3 .keras file. Save it again with Keras or use "
+                         f"an intact copy") from exc
+    return _parse_config(path, raw), weights
+
+
+def _parse_config(path, raw: bytes) -> dict:
+    try:
+        config = json.loads(raw)
+    except ValueError as exc:       # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        raise ValueError(f"{path} is corrupt: its config.json is not valid JSON ({exc}); it is "
+                         f"not a readable Keras 3 .keras file. Save it again with Keras or use "
+                         f"an intact copy") from exc
+    if not isinstance(config, dict):
+        raise ValueError(f"{path} is corrupt: its config.json holds a JSON "
+                         f"{type(config).__name__}, not the model's config object")
+    return config

@@ -7,7 +7,11 @@ same file plus ``__config__`` (a JSON string: architecture, compile settings)
 and ``__optimizer__/<slot>`` arrays (optimizer state), so ``load_model``
 rebuilds, compiles and resumes training (:mod:`.saving`).  No pickle is written or
 read.  Files are written atomically (:func:`scanrnn.checkpoint.atomic_write_bytes`): a
-crash during a save leaves the previous file whole.  This module takes a model object
+crash during a save leaves the previous file whole.  Keras's file names (``.keras``,
+``.h5``, ``.hdf5``, ``.weights.h5``) are refused before anything is written: Keras cannot
+read this format.  Any other name is written as given (``"model"`` or ``"model.npz"``; no
+suffix is added).  :func:`read` turns a missing, empty, truncated or foreign file into one
+clear error that names it.  This module takes a model object
 and imports no model class.
 """
 
@@ -16,14 +20,40 @@ from __future__ import annotations
 import json
 import os
 import warnings
+import zipfile
+import zlib
 
 import numpy as np
 
 from ..checkpoint import atomic_write_bytes
 from . import optimizers
+from .keras_io import HDF5_SIGNATURE
 
 CONFIG_KEY = "__config__"
 OPTIMIZER_PREFIX = "__optimizer__/"
+KERAS_SUFFIXES = (".keras", ".h5", ".hdf5")      # ".weights.h5" ends in ".h5"
+FILE_KINDS = "a scanrnn.keras .npz or a Keras 3 .keras / .weights.h5 file"
+
+
+def check_save_path(filepath, weights_only: bool = False) -> None:
+    """Refuse a Keras file name (``.keras``, ``.h5``, ``.hdf5``, ``.weights.h5``) for a file
+    scanrnn.keras writes: Keras could not read it.  Nothing is written either way."""
+    path = os.fspath(filepath)
+    stem, suffix = os.path.splitext(path)
+    if suffix.lower() not in KERAS_SUFFIXES:
+        return
+    suggested = repr(stem + ".npz")
+    if weights_only:
+        raise ValueError(
+            f"cannot save weights as {path}, a Keras file name (nothing was written): "
+            f"scanrnn.keras saves weights in its own format (a .npz), which Keras's "
+            f"load_weights cannot read; save as {suggested} (model.load_weights reads both its "
+            f".npz files and Keras 3 .weights.h5 files)")
+    raise ValueError(
+        f"cannot save the model as {path}, a Keras file name (nothing was written): "
+        f"scanrnn.keras saves its own format (a .npz: architecture, weights, optimizer state), "
+        f"which Keras cannot read; save as {suggested} (scanrnn.keras.load_model reads both "
+        f"its .npz files and Keras 3 .keras files)")
 
 
 def _weight_items(model):
@@ -39,21 +69,57 @@ def _write(filepath, arrays: dict):
 
 
 def save_weights(model, filepath) -> None:
+    check_save_path(filepath, weights_only=True)
     if not model.built:
         raise ValueError(f"model {model.name!r} is not built, so it has no weights yet")
     _write(filepath, dict(_weight_items(model)))
 
 
 def read(filepath) -> dict:
+    """The arrays of a scanrnn.keras ``.npz``; any other file raises an error naming it."""
     path = os.fspath(filepath)
     if not os.path.isfile(path):
-        raise FileNotFoundError(f"no weights file at {path}")
+        raise FileNotFoundError(f"no such file: {path}")
+    _check_magic(path)
     try:
         with np.load(path, allow_pickle=False) as data:
-            return {key: data[key] for key in data.files}
+            arrays = {key: data[key] for key in data.files}
     except ValueError as exc:
-        raise ValueError(f"{path} is not a scanrnn .npz file (or needs pickle, which is never "
-                         f"used): {exc}") from exc
+        if "allow_pickle" in str(exc):
+            raise ValueError(f"{path} holds a pickled (object) array, which scanrnn.keras never "
+                             f"writes or reads: it is not {FILE_KINDS}") from exc
+        raise _corrupt(path, exc) from exc
+    except (EOFError, KeyError, zipfile.BadZipFile, zlib.error) as exc:
+        raise _corrupt(path, exc) from exc
+    foreign = [key for key, value in arrays.items() if not isinstance(value, np.ndarray)]
+    if foreign:
+        raise ValueError(f"{path} is a zip archive but not {FILE_KINDS}: its member "
+                         f"{foreign[0]!r} is not a numpy array and it has no config.json")
+    return arrays
+
+
+def _check_magic(path) -> None:
+    """Raise a clear error unless the file at ``path`` starts like a zip (an ``.npz``)."""
+    with open(path, "rb") as handle:
+        magic = handle.read(8)
+    if not magic:
+        raise ValueError(f"{path} is empty (0 bytes): a save that never finished, or a file "
+                         f"truncated by a copy; it is not {FILE_KINDS}. Save it again or use an "
+                         f"intact copy")
+    if magic.startswith(b"\x93NUMPY"):
+        raise ValueError(f"{path} is a single numpy .npy array, not {FILE_KINDS}")
+    if magic == HDF5_SIGNATURE:
+        raise ValueError(f"{path} is an HDF5 file (a Keras .h5 or .weights.h5): load_model reads "
+                         f"only scanrnn.keras .npz and Keras 3 .keras files; for Keras weights, "
+                         f"build the model in code and call model.load_weights({path!r})")
+    if not magic.startswith(b"PK"):
+        raise ValueError(f"{path} is not {FILE_KINDS} (it is not even a zip archive)")
+
+
+def _corrupt(path, exc) -> ValueError:
+    return ValueError(f"{path} is truncated or corrupt ({type(exc).__name__}: {exc}); it is not "
+                      f"a readable scanrnn.keras .npz or Keras 3 .keras file. Save it again or "
+                      f"use an intact copy")
 
 
 def _groups(arrays: dict) -> dict:
@@ -100,6 +166,7 @@ def load_weights(model, filepath, by_name: bool = False) -> None:
 
 
 def save_model(model, filepath) -> None:
+    check_save_path(filepath)
     if not model.built:
         raise ValueError(f"model {model.name!r} is not built yet; nothing to save")
     spec = json.loads(model.to_json())
@@ -132,7 +199,16 @@ def architecture(arrays: dict, filepath) -> dict:
     if CONFIG_KEY not in arrays:
         raise ValueError(f"{filepath} holds weights only (no architecture): build the model in "
                          f"code and call model.load_weights({os.fspath(filepath)!r})")
-    return json.loads(str(arrays[CONFIG_KEY]))
+    try:
+        spec = json.loads(str(arrays[CONFIG_KEY]))
+    except ValueError as exc:            # json.JSONDecodeError is a ValueError
+        raise ValueError(f"{os.fspath(filepath)} is corrupt: its architecture ({CONFIG_KEY}) is "
+                         f"not valid JSON ({exc}); it is not a readable scanrnn.keras .npz. "
+                         f"Save it again or use an intact copy") from exc
+    if not isinstance(spec, dict):
+        raise ValueError(f"{os.fspath(filepath)} is corrupt: its architecture ({CONFIG_KEY}) "
+                         f"is a JSON {type(spec).__name__}, not an object")
+    return spec
 
 
 def restore_training(model, training: dict, arrays: dict) -> None:
