@@ -146,6 +146,10 @@ def lesson():
             p = model.predict(idxs)
             return chars[np.argmax(p)]
         r.nextn = [get_next('for thos'), get_next('part of ')]
+        # by hand from the weights of that moment: later models share (and train) dense_in
+        r.nextn_by_hand = [
+            chars[int(np.argmax(_n_character_by_hand(model, [char_indices[c] for c in text])[-1]))]
+            for text in ('for thos', 'part of ')]
         r.modeln, r.dense_in_n = model, dense_in
 
         # In [48] - [56]: Keras's SimpleRNN
@@ -322,12 +326,12 @@ def test_n_character_model_shares_dense_in(lesson):
     model = lesson.modeln
     # get_next's character is the argmax of the model computed by hand from its weights
     index = {c: i for i, c in enumerate(lesson.chars)}
-    for text, got in zip(["for thos", "part of "], lesson.nextn):
+    assert lesson.nextn == lesson.nextn_by_hand
+    for text in ["for thos", "part of "]:
         ids = [index[c] for c in text]
         want = _n_character_by_hand(model, ids)[-1]
         p = model.predict([np.array([i]) for i in ids])[0]
         np.testing.assert_allclose(p, want, rtol=1e-4, atol=1e-6)
-        assert got == lesson.chars[int(np.argmax(want))]
     assert sum(layer is lesson.dense_in_n for layer in model.layers) == 1
     assert len(lesson.dense_in_n._nodes) == 8             # applied to all 8 characters
     v, f, h = lesson.vocab_size, 42, 256
