@@ -83,7 +83,10 @@ class Cell:
     def __post_init__(self):
         for field in ("input_size", "hidden_size"):
             value = getattr(self, field)
-            if not isinstance(value, int) or value <= 0:
+            if isinstance(value, np.integer):  # e.g. a size read from an array's shape
+                value = int(value)
+                setattr(self, field, value)
+            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
                 raise ValueError(f"{self.kind} {field} must be a positive int, got {value!r}")
 
     # -- parameters ---------------------------------------------------------

@@ -157,6 +157,10 @@ def clip_by_global_norm(grads, max_norm: float, epsilon: float = 1e-7):
     Returns ``(clipped_grads, norm)`` with ``norm`` the norm *before*
     clipping (a scalar, for logging).  This is d2l's ``grad_clipping``.
     """
+    if isinstance(max_norm, (int, float, np.number)) and not (np.isfinite(max_norm)
+                                                             and max_norm > 0):
+        raise ValueError(f"clip_by_global_norm: max_norm must be a positive number, got "
+                         f"{max_norm!r} (a negative one would flip the gradient)")
     grads = list(grads)
     norm = pt.sqrt(sum(pt.sqr(g).sum() for g in grads))
     scale = pt.minimum(1.0, pt.cast(max_norm, floatx()) / (norm + epsilon))

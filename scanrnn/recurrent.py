@@ -5,6 +5,7 @@ projection hoisted out of the loop.
 
 from __future__ import annotations
 
+import numpy as np
 import pytensor.tensor as pt
 
 from . import fused as fused_module
@@ -51,14 +52,19 @@ def unroll(cell, x, params: dict, initial_state=None, *, mask=None,
         of ``(B, H)`` matrices (feed them back as ``initial_state`` to carry
         state across batches).
     """
-    if x.ndim not in (2, 3):
-        raise ValueError(f"unroll expects a time-major (T, B) or (T, B, I) input, "
-                         f"got ndim={x.ndim}")
+    x = _checked_input(cell, x)
+    _check_params(cell, params)
     if initial_state is None:
         initial_state = cell.initial_state(x.shape[1])
-    initial_state = list(initial_state)
+    initial_state = [pt.as_tensor_variable(s) for s in initial_state]
     if len(initial_state) != cell.n_states:
         raise ValueError(f"{cell.kind} cell has {cell.n_states} state(s), got {len(initial_state)}")
+    for k, state in enumerate(initial_state):
+        if state.ndim != 2 or state.type.shape[1] not in (None, cell.hidden_size):
+            raise ValueError(f"initial_state[{k}] must be a (B, {cell.hidden_size}) matrix, "
+                             f"got {state.ndim}-d with static shape {state.type.shape}")
+    if mask is not None and pt.as_tensor_variable(mask).ndim != 2:
+        raise ValueError(f"mask must be (T, B), got {pt.as_tensor_variable(mask).ndim}-d")
     recurrent = cell.recurrent_params(params)
     can_fuse = mask is None and truncate_gradient == -1 and fused_module.supports(cell)
     if fused and not can_fuse:
@@ -76,6 +82,41 @@ def unroll(cell, x, params: dict, initial_state=None, *, mask=None,
                                  mask, go_backwards, truncate_gradient, name or cell.name)
     outputs = cell.output(states)
     return (outputs if return_sequences else outputs[-1]), [s[-1] for s in states]
+
+
+def _checked_input(cell, x):
+    """``x`` as a tensor, checked: (T, B) integer ids or (T, B, I) floats with I the cell's."""
+    x = pt.as_tensor_variable(x)
+    ids = x.dtype.startswith(("int", "uint"))
+    if x.ndim not in (2, 3):
+        raise ValueError(f"unroll expects a time-major (T, B) or (T, B, I) input, "
+                         f"got ndim={x.ndim}")
+    if x.ndim == 2 and not ids:
+        raise ValueError(f"a (T, B) input must hold integer token ids, got {x.dtype}; float "
+                         f"features are (T, B, I) with I = {cell.input_size}")
+    if x.ndim == 3 and ids:
+        raise ValueError(f"a (T, B, I) input must hold floats, got {x.dtype}; token ids are a "
+                         f"(T, B) integer matrix")
+    if x.ndim == 3 and x.type.shape[2] not in (None, cell.input_size):
+        raise ValueError(f"the input has {x.type.shape[2]} features per step, the "
+                         f"{cell.kind} cell's input_size is {cell.input_size}")
+    return x
+
+
+def _check_params(cell, params):
+    """The cell's parameters are all there, with the cell's shapes (shared ones are checked)."""
+    expected = cell.param_shapes()
+    missing = [k for k in expected if k not in params]
+    if missing:
+        raise ValueError(f"params lack {', '.join(missing)} for this {cell.kind} cell (got "
+                         f"{', '.join(params) or 'none'}): pass cell.init_params()")
+    for key, shape in expected.items():
+        value = getattr(params[key], "get_value", None)
+        got = np.shape(value(borrow=True)) if value is not None else None
+        if got is not None and tuple(got) != tuple(shape):
+            raise ValueError(f"params[{key!r}] has shape {tuple(got)}, this {cell.kind} cell "
+                             f"(input {cell.input_size}, hidden {cell.hidden_size}) needs "
+                             f"{tuple(shape)}: are they another cell's?")
 
 
 def _scanned_states(cell, projected, initial_state, recurrent, mask, go_backwards,

@@ -58,6 +58,11 @@ class Optimizer:
         if clipnorm is not None and global_clipnorm is not None:
             raise ValueError("give clipnorm (per weight) or global_clipnorm (all weights "
                              "together), not both")
+        for name, limit in (("clipnorm", clipnorm), ("global_clipnorm", global_clipnorm),
+                            ("clipvalue", clipvalue)):
+            if limit is not None and not (np.isfinite(limit) and limit > 0):
+                raise ValueError(f"{name} must be a positive number (or None: no clipping), "
+                                 f"got {limit!r}")
         self.clipnorm, self.global_clipnorm = clipnorm, global_clipnorm
         self.clipvalue = clipvalue
         self.decay = float(decay)

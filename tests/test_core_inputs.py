@@ -1,0 +1,91 @@
+"""The core's inputs are checked where a mistake is made: ``unroll``'s sequence, states,
+parameters and mask, a cell's sizes, a clip norm (each used to fail deep inside PyTensor or
+JAX, or -- a float (T, B) input, a negative clip norm -- to compute something wrong)."""
+
+import numpy as np
+import pytensor.tensor as pt
+import pytest
+
+import scanrnn
+from scanrnn import cells, optim
+from scanrnn.keras import optimizers as keras_optimizers
+from scanrnn.recurrent import unroll
+
+
+@pytest.fixture
+def lstm():
+    cell = cells.LSTMCell(3, 4)
+    return cell, cell.init_params(rng=1)
+
+
+@pytest.mark.parametrize("make_x,message", [
+    (lambda: pt.matrix("m"), "must hold integer token ids"),
+    (lambda: pt.itensor3("i"), "must hold floats"),
+    (lambda: pt.tensor4("x4"), "ndim=4"),
+    (lambda: pt.tensor("x7", shape=(None, None, 7), dtype="float32"),
+     "7 features per step, the lstm cell's input_size is 3"),
+])
+def test_a_wrong_sequence_is_named(lstm, make_x, message):
+    cell, params = lstm
+    with pytest.raises(ValueError, match=message):
+        unroll(cell, make_x(), params)
+
+
+def test_a_numpy_sequence_is_taken_as_a_constant(lstm):
+    cell, params = lstm
+    value = np.random.default_rng(0).normal(size=(2, 2, 3)).astype("float32")
+    hs, _ = unroll(cell, value, params)
+    x = pt.tensor3("x")
+    same, _ = unroll(cell, x, params)
+    np.testing.assert_allclose(scanrnn.function([], hs, backend="python")(),
+                               scanrnn.function([x], same, backend="python")(value), rtol=1e-6)
+
+
+@pytest.mark.parametrize("params_of,message", [
+    (lambda: cells.GRUCell(3, 4).init_params(rng=0), r"params\['W_x'\] has shape \(3, 12\)"),
+    (lambda: cells.LSTMCell(5, 4).init_params(rng=0), r"has shape \(5, 16\)"),
+    (lambda: {k: v for k, v in cells.LSTMCell(3, 4).init_params(rng=0).items() if k != "b"},
+     "params lack b"),
+])
+def test_another_cells_parameters_are_refused(lstm, params_of, message):
+    cell, _ = lstm
+    with pytest.raises(ValueError, match=message):
+        unroll(cell, pt.tensor3("x"), params_of())
+
+
+def test_states_and_mask_of_the_wrong_rank_are_refused(lstm):
+    cell, params = lstm
+    x = pt.tensor3("x")
+    with pytest.raises(ValueError, match=r"initial_state\[0\] must be a \(B, 4\) matrix"):
+        unroll(cell, x, params, initial_state=[pt.vector(), pt.vector()])
+    with pytest.raises(ValueError, match=r"initial_state\[1\] must be a \(B, 4\) matrix"):
+        unroll(cell, x, params, initial_state=[pt.matrix(), pt.tensor("c", shape=(None, 5))])
+    with pytest.raises(ValueError, match="mask must be"):
+        unroll(cell, x, params, mask=pt.tensor3("m"))
+
+
+def test_a_cell_takes_numpy_integer_sizes_and_refuses_others():
+    cell = cells.make_cell("gru", np.int64(7), np.int32(4))
+    assert (cell.input_size, cell.hidden_size) == (7, 4)
+    assert type(cell.input_size) is int
+    for bad in (0, -1, 1.0, True, "4"):
+        with pytest.raises(ValueError, match="must be a positive int"):
+            cells.LSTMCell(3, bad)
+
+
+@pytest.mark.parametrize("bad", [-1.0, 0, float("nan"), float("inf")])
+def test_a_clip_norm_must_be_positive(bad):
+    g = pt.vector("g")
+    with pytest.raises(ValueError, match="max_norm must be a positive number"):
+        optim.clip_by_global_norm([g], bad)
+    for name in ("clipnorm", "global_clipnorm", "clipvalue"):
+        with pytest.raises(ValueError, match=f"{name} must be a positive number"):
+            keras_optimizers.SGD(learning_rate=0.1, **{name: bad})
+
+
+def test_a_symbolic_clip_norm_still_works():
+    g, limit = pt.vector("g"), pt.scalar("limit")
+    (clipped,), _ = optim.clip_by_global_norm([g], limit)
+    out = scanrnn.function([g, limit], clipped, backend="python")(
+        np.array([3, 4], "float32"), np.float32(1.0))
+    np.testing.assert_allclose(out, [0.6, 0.8], rtol=1e-6)
