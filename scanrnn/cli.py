@@ -9,10 +9,11 @@ Ctrl-C (after saving a checkpoint).  ``SCANRNN_DEBUG=1`` shows tracebacks instea
 from __future__ import annotations
 
 import argparse
-import importlib.metadata
 import os
 import platform
+import signal
 import sys
+import threading
 from pathlib import Path
 
 import pytensor
@@ -29,15 +30,14 @@ from .cli_support import (  # noqa: F401  (UsageError and the exit codes: public
     UsageError,
     one_line,
 )
-from .data import CORPORA, default_cache_dir, search_paths
-from .inspect import cli as inspect_cli
-from .lm import cli as lm_cli
 
 __all__ = ["build_parser", "jax_cache_dir", "main"]
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``scanrnn`` argument parser (sub-commands train, sample, eval, info, graph)."""
+    from .inspect import cli as inspect_cli   # here: main() catches a Ctrl-C while importing
+    from .lm import cli as lm_cli
     parser = Parser(
         prog="scanrnn", formatter_class=HelpFormatter,
         description="Theano-style recurrent networks on PyTensor: train character language "
@@ -63,6 +63,10 @@ def _info_parser(sub):
 
 
 def cmd_info(args) -> int:
+    """``scanrnn info``: versions, backends, devices, data and cache locations."""
+    import importlib.metadata
+
+    from .data import CORPORA, default_cache_dir, search_paths
     report = backends()
     versions = dict(report["versions"])
     for module in ("tqdm", "matplotlib"):     # read from the metadata: importing is slow
@@ -158,17 +162,24 @@ def jax_cache_dir() -> Path | None:
         return Path(value).expanduser()
     if os.environ.get("JAX_COMPILATION_CACHE_DIR"):
         return Path(os.environ["JAX_COMPILATION_CACHE_DIR"]).expanduser()
+    from .data import default_cache_dir
     return default_cache_dir() / "jax"
 
 
 def _enable_jax_cache() -> None:
-    """Turn on JAX's persistent compilation cache, so a second `scanrnn sample` (or a
-    resumed `train`) skips XLA compilation.  Silently skipped if JAX is not installed."""
-    import importlib.metadata
-    folder = jax_cache_dir()
-    if folder is None or importlib.util.find_spec("jax") is None:
+    """Import JAX, holding Ctrl-C back meanwhile (one landing inside jaxlib's C++ import
+    aborts the process), and turn on its persistent compilation cache, so a second
+    `scanrnn sample` (or a resumed `train`) skips XLA compilation.  Silently skipped if
+    JAX is not installed."""
+    import importlib.util
+    if importlib.util.find_spec("jax") is None:
         return
-    import jax
+    from .lm.interrupt import deferred_interrupts
+    with deferred_interrupts():
+        import jax
+    folder = jax_cache_dir()
+    if folder is None:
+        return
     try:
         if not jax.config.jax_compilation_cache_dir:
             jax.config.update("jax_compilation_cache_dir", str(folder))
@@ -182,8 +193,55 @@ def _enable_jax_cache() -> None:
         pass
 
 
+COMMANDS = ("train", "sample", "eval", "info", "graph")
+
+
 def main(argv=None) -> int:
-    """Run the ``scanrnn`` command line; returns the exit status."""
+    """Run the ``scanrnn`` command line; returns the exit status.
+
+    Everything past the package's own import (the libraries' imports included) runs
+    inside the handlers below, so a Ctrl-C at any moment is ``interrupted`` (status 130),
+    never a traceback; after it, further Ctrl-Cs are ignored while the process exits.
+    """
+    argv = sys.argv[1:] if argv is None else list(argv)
+    first = next((str(a) for a in argv if not str(a).startswith("-")), None)
+    prog = f"scanrnn {first}" if first in COMMANDS else "scanrnn"
+    if os.environ.get("SCANRNN_DEBUG", "").strip() not in ("", "0"):
+        return _run(argv)
+    interrupt = restore = status = None
+    try:
+        from .lm import interrupt
+        restore = interrupt.catch_interrupts()
+        status = _run(argv)
+        if status != EXIT_INTERRUPTED:
+            interrupt.raise_if_interrupted()   # a Ctrl-C whose exception Python dropped
+    except KeyboardInterrupt:
+        _ignore_interrupts(interrupt)   # first: a second Ctrl-C must not cut this short
+        status = EXIT_INTERRUPTED
+        print(f"\n{prog}: interrupted", file=sys.stderr, flush=True)
+    except (ValueError, OSError, RecursionError, MemoryError) as exc:
+        status = _error(prog, exc)
+    finally:
+        if status == EXIT_INTERRUPTED:
+            _ignore_interrupts(interrupt)   # SIGINT stays ignored: the process exits
+        if restore is not None:   # an in-process call leaves the rest as it found it
+            restore()
+            interrupt.forget_interrupts()
+    return status
+
+
+def _ignore_interrupts(interrupt) -> None:
+    """Ignore further Ctrl-Cs (``interrupt``: :mod:`scanrnn.lm.interrupt`, None when a
+    Ctrl-C stopped its import: SIGINT then still has Python's default handler)."""
+    if interrupt is not None:
+        interrupt.ignore_interrupts()
+    elif (threading.current_thread() is threading.main_thread()
+          and signal.getsignal(signal.SIGINT) is signal.default_int_handler):
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _run(argv) -> int:
+    """Parse ``argv`` and run its command."""
     import warnings
     for category, pattern in _QUIET_WARNINGS:
         warnings.filterwarnings("ignore", message=pattern, category=category)
@@ -192,34 +250,29 @@ def main(argv=None) -> int:
     if getattr(args, "func", None) is None:
         parser.print_help()
         return EXIT_USAGE
-    prog = f"scanrnn {args.command}"
     if args.command in ("train", "sample", "eval"):
         _enable_jax_cache()
-    if os.environ.get("SCANRNN_DEBUG", "").strip() not in ("", "0"):
-        return args.func(args)
-    try:
-        return args.func(args)
-    except KeyboardInterrupt:
-        print(f"\n{prog}: interrupted", file=sys.stderr, flush=True)
-        return EXIT_INTERRUPTED
-    except (ValueError, OSError) as exc:
-        hint = ("; set PYTENSOR_FLAGS=base_compiledir=/a/writable/folder"
-                if "compiledir" in str(exc) else "")
-        print(f"{prog}: error: {one_line(exc)}{hint}", file=sys.stderr, flush=True)
-        return EXIT_USAGE
-    except RecursionError:
+    return args.func(args)
+
+
+def _error(prog: str, exc: BaseException) -> int:
+    """Print ``exc`` as the command's one-line error; returns the exit status."""
+    if isinstance(exc, RecursionError):
         from .pytensor_compat import PYTENSOR_VERSION
         hint = ("; PyTensor 3.0.7 (Python 3.11) infers shapes recursively through every layer: "
                 "Python 3.12+ gets PyTensor 3.3, which compiles deep models in linear time"
                 if PYTENSOR_VERSION < (3, 1) else "")
-        print(f"{prog}: error: the graph is too deep to compile (Python's recursion limit was "
-              f"reached); use fewer --layers{hint}", file=sys.stderr, flush=True)
-        return EXIT_USAGE
-    except MemoryError as exc:
-        print(f"{prog}: error: out of memory ({one_line(exc) or 'MemoryError'}); try a "
-              f"smaller model (--hidden, --layers), batch or --length", file=sys.stderr,
-              flush=True)
-        return EXIT_USAGE
+        text = ("the graph is too deep to compile (Python's recursion limit was reached); "
+                f"use fewer --layers{hint}")
+    elif isinstance(exc, MemoryError):
+        text = (f"out of memory ({one_line(exc) or 'MemoryError'}); try a smaller model "
+                "(--hidden, --layers), batch or --length")
+    else:
+        hint = ("; set PYTENSOR_FLAGS=base_compiledir=/a/writable/folder"
+                if "compiledir" in str(exc) else "")
+        text = f"{one_line(exc)}{hint}"
+    print(f"{prog}: error: {text}", file=sys.stderr, flush=True)
+    return EXIT_USAGE
 
 
 if __name__ == "__main__":  # pragma: no cover

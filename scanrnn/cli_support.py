@@ -8,7 +8,6 @@ import argparse
 import math
 
 from .compile import resolve_backend
-from .data import read_text, resolve_corpus
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -99,10 +98,13 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter):
 # --------------------------------------------------------------------------------------
 # helpers
 # --------------------------------------------------------------------------------------
-def say(args, text: str = "") -> None:
-    """Print ``text`` unless the command runs with ``--quiet``."""
-    if not getattr(args, "quiet", False):
-        print(text, flush=True)
+def say(args, text: str = "", summary: bool = False) -> None:
+    """Print ``text`` unless the command runs with ``--quiet``; a ``summary`` even then,
+    unless this process is not the one that reports (``args.silent``: a follower of a
+    multi-process run)."""
+    if getattr(args, "silent", False) or (getattr(args, "quiet", False) and not summary):
+        return
+    print(text, flush=True)
 
 
 def check_backend(name) -> str:
@@ -112,6 +114,7 @@ def check_backend(name) -> str:
 
 def load_text(corpus: str, max_chars: int | None) -> tuple[str, str]:
     """``(text, resolved path)`` of a corpus name or path, cut to ``max_chars``."""
+    from .data import read_text, resolve_corpus   # here: `import scanrnn.cli` stays light
     path = resolve_corpus(corpus)
     text = read_text(path)
     if max_chars:

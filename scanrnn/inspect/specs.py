@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect as pyinspect
+import math
 import os
 from pathlib import Path
 
@@ -44,6 +45,7 @@ from ..lm.run import build_model, load_run
 from ..lm.rundir import RunDir, RunDirError
 from ..lm.step import training_step
 from ..lm.trainer import Trainer
+from ..optim import OPTIMIZERS
 from ..recurrent import scan
 from .graph_spec import GraphSpec
 
@@ -75,6 +77,44 @@ SPEC_HELP = ("model spec NAME[:key=value,...]: NAME is theano (the fast.ai seed'
              "seed; e.g. 'lstm:hidden=64,seq=20,batch=16' or 'd2l:hidden=8,seq=5,batch=2'")
 
 
+def _finite(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) \
+        and math.isfinite(value)
+
+
+def _count(least: int):
+    return lambda v: type(v) is int and v >= least
+
+
+# key -> (accepts, what): the values `scanrnn train` accepts for the same setting
+_RULES = {
+    **{key: (_count(1), "a positive integer") for key in ("vocab", "hidden", "seq", "batch",
+                                                          "layers")},
+    "embed": (_count(0), "an integer >= 0 (0 = one-hot input)"),
+    "dropout": (lambda v: _finite(v) and 0 <= v < 1, "a number in [0, 1)"),
+    "lr": (lambda v: _finite(v) and v > 0, "a finite number > 0"),
+    "clip": (lambda v: _finite(v) and v >= 0, "a finite number >= 0 (0 = no clipping)"),
+    "optimizer": (lambda v: v in OPTIMIZERS, "one of " + ", ".join(OPTIMIZERS)),
+    "init": (lambda v: v in ("default", "normal"), "default or normal"),
+    "cell": (lambda v: v in CELL_KINDS, "one of " + ", ".join(CELL_KINDS)),
+    "seed": (lambda v: type(v) is int and 0 <= v < 2 ** 32, "an integer in [0, 2**32)"),
+}
+
+
+_TRAIN_FLAGS = {"seq": "--seq-len", "batch": "--batch-size", "vocab": None}
+
+
+def _checked(key: str, value, text: str):
+    """``value`` if ``scanrnn train`` would accept it for the same setting, else a
+    ValueError saying what is wanted."""
+    accepts, what = _RULES[key]
+    if not accepts(value):
+        flag = _TRAIN_FLAGS.get(key, f"--{key}")
+        like = f", as `scanrnn train {flag}` takes" if flag else ""
+        raise ValueError(f"{key} must be {what}{like}, got {value!r} (in {text!r})")
+    return value
+
+
 def _value(text: str):
     for kind in (int, float):
         try:
@@ -101,7 +141,7 @@ def parse_spec(text: str) -> tuple[str, dict]:
         if key not in defaults:
             raise ValueError(f"unknown key {key!r} for model {name!r}; known: "
                              f"{', '.join(k for k in defaults if k != 'cell')}")
-        options[key] = _value(value.strip())
+        options[key] = _checked(key, _value(value.strip()), text)
     return name, options
 
 

@@ -8,6 +8,7 @@ from ..cli_support import EXIT_OK, UsageError, check_backend, load_text
 from ..data import Vocab, text_tokens
 from .data import split_tokens
 from .evaluate import evaluate_text, evaluate_tokens
+from .interrupt import raise_if_interrupted
 from .run import load_run
 from .sample import encode_prefix, generate
 
@@ -38,8 +39,35 @@ def cmd_sample(args) -> int:
     texts = generate(run.model, vocab, prefix, length=args.length,
                      temperature=args.temperature, top_k=args.top_k, greedy=args.greedy,
                      seed=args.seed, num=args.num, backend=backend)
+    raise_if_interrupted()   # a Ctrl-C Python dropped (while compiling, say)
     print("\n----\n".join(texts), flush=True)
     return EXIT_OK
+
+
+def _validation_tokens(run) -> tuple[list, str]:
+    """The held-out tokens of the run's corpus as it reads today, and its path; warns on
+    stderr when the text is not the one the run trained on (another vocabulary, or other
+    token counts than config.json records)."""
+    tc = run.train_config
+    data = run.run_config.get("data", {})
+    text, path = load_text(tc.corpus, data.get("max_chars"))
+    train_tokens, val_tokens = split_tokens(text_tokens(text, tc.preprocess, tc.tokens),
+                                            tc.val_fraction)
+    if len(val_tokens) < 2:
+        raise UsageError(f"the run {run.path} has no validation text "
+                         f"(val_fraction {tc.val_fraction}); pass --corpus")
+    now = (len(train_tokens), len(val_tokens))
+    then = (data.get("train_tokens"), data.get("val_tokens"))
+    if Vocab(train_tokens, mode=tc.tokens).idx_to_token != run.vocab.idx_to_token:
+        print(f"scanrnn eval: warning: {path} has changed since training (its training "
+              f"part no longer gives the run's vocabulary); scoring its last "
+              f"{tc.val_fraction:g} with the run's vocab.json", file=sys.stderr)
+    elif all(isinstance(n, int) for n in then) and now != then:
+        print(f"scanrnn eval: warning: {path} is not the text the run was trained on: it "
+              f"now gives {now[0]:,} training / {now[1]:,} validation tokens, config.json "
+              f"records {then[0]:,} / {then[1]:,}; scoring its last {tc.val_fraction:g}",
+              file=sys.stderr)
+    return val_tokens, path
 
 
 def cmd_eval(args) -> int:
@@ -53,23 +81,14 @@ def cmd_eval(args) -> int:
     if args.corpus is None:
         if args.max_chars:
             raise UsageError("--max-chars needs --corpus")
-        data = run.run_config.get("data", {})
-        text, path = load_text(tc.corpus, data.get("max_chars"))
-        train_tokens, val_tokens = split_tokens(text_tokens(text, tc.preprocess, tc.tokens),
-                                                tc.val_fraction)
-        if len(val_tokens) < 2:
-            raise UsageError(f"the run {run.path} has no validation text "
-                             f"(val_fraction {tc.val_fraction}); pass --corpus")
-        if Vocab(train_tokens, mode=tc.tokens).idx_to_token != run.vocab.idx_to_token:
-            print(f"scanrnn eval: warning: {path} has changed since training (its training "
-                  f"part no longer gives the run's vocabulary); scoring its last "
-                  f"{tc.val_fraction:g} with the run's vocab.json", file=sys.stderr)
+        val_tokens, path = _validation_tokens(run)
         result = evaluate_tokens(run.model, run.vocab, val_tokens, **layout)
         what = f"validation text of {path} (last {tc.val_fraction:g})"
     else:
         text, path = load_text(args.corpus, args.max_chars)
         result = evaluate_text(run.model, run.vocab, text, preprocess=tc.preprocess, **layout)
         what = path
+    raise_if_interrupted()   # a Ctrl-C Python dropped: no result printed as if whole
     print(f"run: {run.path} ({run.checkpoint} checkpoint, step {run.meta.get('global_step')})")
     print(f"text: {what}, preprocess {tc.preprocess}: {result['tokens']:,} tokens scored")
     unit = "word" if tc.tokens == "word" else "char"

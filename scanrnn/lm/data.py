@@ -52,17 +52,29 @@ def prepare_data(config: TrainConfig, text: str | None = None) -> LMData:
     return LMData(np.asarray(train_ids, np.int32), np.asarray(val_ids, np.int32), vocab, unknown)
 
 
+PREFIX_CHARS = 40   # the longest default sample prefix :func:`phrase_from` takes (chars)
+
+
 def phrase_from(text: str, mode: str = "char", words: int = 3) -> str:
     """A sample prefix taken from a corpus: the first ``words`` words of the first line or
     sentence in ``text`` that starts after its first character and has two words or more
-    (a heading is skipped); its first word for word tokens."""
+    (a heading is skipped), at most :data:`PREFIX_CHARS` characters (a text without spaces
+    has no words); its first word for word tokens."""
     if mode == "word":
         return (text.split() or [text])[0]
     for start in re.finditer(r"(?:\n|[.!?] )(?=\S)", text):
         line = text[start.end():].split("\n", 1)[0].split()
         if len(line) >= 2:
-            return " ".join(line[:words])
-    return " ".join(text.split()[:words]) or text[:8]
+            return _bounded(" ".join(line[:words]))
+    return _bounded(" ".join(text.split()[:words]) or text[:8])
+
+
+def _bounded(phrase: str) -> str:
+    """``phrase`` cut to :data:`PREFIX_CHARS` characters, at a space when there is one."""
+    if len(phrase) <= PREFIX_CHARS:
+        return phrase
+    cut = phrase[:PREFIX_CHARS]
+    return cut.rsplit(" ", 1)[0] if " " in cut.strip() else cut
 
 
 def epoch_batches(train_ids: np.ndarray, config: TrainConfig,

@@ -12,6 +12,7 @@ from .._config import floatx
 from ..compile import function, resolve_backend
 from ..data import text_tokens
 from ..losses import cross_entropy, perplexity
+from .interrupt import raise_if_interrupted
 from .model import CharLM
 
 __all__ = ["Evaluator", "cached_evaluator", "evaluate", "evaluate_text", "evaluate_tokens",
@@ -97,6 +98,7 @@ class Evaluator:
             out = self.fn(Xp[sl], Yp[sl], Mp[sl], *states)
             total += float(out[0])
             states = out[1:]
+            raise_if_interrupted()   # a Ctrl-C Python dropped (while compiling, say)
         count = int(M.sum())
         loss = total / count
         result = {"loss": loss, "perplexity": perplexity(loss),

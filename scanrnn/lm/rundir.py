@@ -27,6 +27,7 @@ import datetime
 import io
 import json
 import os
+import shlex
 from pathlib import Path
 
 from .. import checkpoint as ckpt
@@ -96,10 +97,13 @@ class RunDir:
     # -- creating and opening -------------------------------------------------
     @staticmethod
     def is_run_dir(path) -> bool:
-        """True if ``path`` holds a scanrnn config.json."""
+        """True if ``path`` holds a scanrnn config.json, or a config.json too damaged to
+        tell (not JSON: :meth:`open` then says the file is corrupt)."""
         try:
-            config = json.loads((Path(path) / CONFIG_FILE).read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+            config = _load_json(Path(path) / CONFIG_FILE)
+        except RunDirError:
+            return True
+        except OSError:
             return False
         return isinstance(config, dict) and config.get("format") == RUN_FORMAT
 
@@ -132,6 +136,7 @@ class RunDir:
         if path.exists() and not path.is_dir():
             raise RunDirError(f"--out {path} exists and is a file, not a directory")
         if cls.is_run_dir(path):
+            _read_json(path / CONFIG_FILE)   # a corrupt one: says so
             raise RunDirError(f"{path} already holds a run; pass --resume to continue it, "
                               "or choose another --out")
         if path.is_dir() and any(p.name != LOCK_FILE for p in path.iterdir()):
@@ -167,10 +172,7 @@ class RunDir:
         if not run.config_path.is_file():
             raise RunDirError(f"{run.path} is not a scanrnn run directory (no {CONFIG_FILE}); "
                               "make one with `scanrnn train --out DIR`")
-        try:
-            config = json.loads(run.config_path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise RunDirError(f"{run.config_path} is not valid JSON ({exc})") from None
+        config = _read_json(run.config_path)
         if not isinstance(config, dict) or config.get("format") != RUN_FORMAT:
             raise RunDirError(f"{run.path} is not a scanrnn run directory "
                               f"({CONFIG_FILE} has no scanrnn format marker)")
@@ -253,10 +255,7 @@ class RunDir:
     def read_config(self) -> dict:
         """config.json as a dict, its sections checked (RunDirError says what is wrong)."""
         path = self.config_path
-        try:
-            config = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise RunDirError(f"{path} is not valid JSON ({exc})") from None
+        config = _read_json(path)
         if not isinstance(config, dict):
             raise RunDirError(f"{path} must hold a JSON object, got {_json_kind(config)}")
         if "model" not in config:
@@ -273,10 +272,7 @@ class RunDir:
 
     def read_vocab_dict(self) -> dict:
         """vocab.json as a dict."""
-        try:
-            return json.loads(self.vocab_path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise RunDirError(f"{self.vocab_path} is not valid JSON ({exc})") from None
+        return _read_json(self.vocab_path)
 
     def read_vocab(self):
         """The run's :class:`scanrnn.data.Vocab`."""
@@ -327,10 +323,18 @@ class RunDir:
 
     def read_metrics(self) -> list[dict]:
         """metrics.csv as a list of dicts (numbers converted; empty cells are None)."""
-        if not self.metrics_path.is_file():
+        path = self.metrics_path
+        if not path.is_file():
             return []
-        with open(self.metrics_path, newline="", encoding="utf-8") as handle:
-            return [{k: _parse(v) for k, v in row.items()} for row in csv.DictReader(handle)]
+        try:
+            with open(path, newline="", encoding="utf-8") as handle:
+                return [{k: _parse(v) for k, v in row.items()} for row in csv.DictReader(handle)]
+        except (UnicodeDecodeError, csv.Error) as exc:
+            raise RunDirError(
+                f"{path} is damaged ({exc}); move it aside (mv {shlex.quote(str(path))} "
+                f"{shlex.quote(str(path) + '.damaged')}) and run "
+                "again: the checkpoints are intact, and a new metrics.csv starts from the "
+                "latest one") from None
 
     def truncate_metrics(self, step: int) -> None:
         """Move rows logged after ``step`` out of metrics.csv (used on resume, so no row is
@@ -391,6 +395,24 @@ class RunDir:
         plt.close(fig)
         os.replace(tmp, self.plot_path)
         return self.plot_path
+
+
+def _load_json(path: Path):
+    """A JSON file's value; OSError if it cannot be read, RunDirError if it is corrupt."""
+    data = path.read_bytes()
+    try:
+        return json.loads(data.decode("utf-8"))
+    except ValueError as exc:   # UnicodeDecodeError, JSONDecodeError
+        raise RunDirError(f"{path} is corrupt: not valid JSON ({exc}); restore it from a "
+                          "copy, or start a new run in another folder") from None
+
+
+def _read_json(path: Path):
+    """:func:`_load_json`, an unreadable file a RunDirError too."""
+    try:
+        return _load_json(path)
+    except OSError as exc:
+        raise RunDirError(f"cannot read {path} ({exc.strerror or exc})") from None
 
 
 def _fmt(value):

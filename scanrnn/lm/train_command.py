@@ -174,8 +174,8 @@ def cmd_train(args) -> int:
     (:meth:`scanrnn.rundir.RunDir.lock`) until the command ends.  With several processes
     (``--coordinator``...) they join first; process 0 alone writes and prints."""
     index = join(args)   # before any JAX work
-    if index:
-        args.quiet, args.no_progress = True, True
+    if index:   # process 0 alone prints
+        args.quiet, args.no_progress, args.silent = True, True, True
     try:
         return _cmd_train(args, writer=not index, joined=index is not None)
     except Exception as exc:
@@ -222,7 +222,8 @@ def _cmd_train(args, writer: bool, joined: bool = False) -> int:
                 train_config.seq_len)
         recorded_train = train_config
         # the run directory keeps the best weights in best.npz: the model keeps its last ones
-        train_config = dataclasses.replace(train_config, progress=not args.no_progress,
+        train_config = dataclasses.replace(train_config,
+                                           progress=not (args.no_progress or args.quiet),
                                            verbose=not args.quiet, restore_best=False,
                                            log_every=1, backend=backend or train_config.backend)
         train_config, auto_devices = devices_for_command(
@@ -327,8 +328,8 @@ def _train_run(args, run, trainer, checkpoint, header) -> int:
     reason = trainer.budget_reason()
     if reason is not None:
         say(args, f"nothing to do: the run already reached its budget ({reason}: epoch "
-                   f"{trainer.epoch}, {trainer.elapsed / 60:.1f} min); pass a larger --epochs "
-                   "or --minutes (or --patience) to train further")
+                  f"{trainer.epoch}, {trainer.elapsed / 60:.1f} min); pass a larger --epochs "
+                  "or --minutes (or --patience) to train further", summary=True)
         return EXIT_OK
     trainer.callbacks[:] = [recorder]
     trainer.interrupt_message = "stopping after this step and saving (press Ctrl-C again to abort)"
@@ -340,17 +341,28 @@ def _train_run(args, run, trainer, checkpoint, header) -> int:
             return _interrupted_before_start(args, run)
         return _interrupted(run, trainer, recorder, aborted=exc.aborted)
     except NonFiniteLossError as exc:
-        kept = (f"The last good checkpoint {run.latest_path} (step {recorder.saved_step}) "
-                "is kept" if run.has_checkpoint("latest") else "No checkpoint had been saved yet")
-        print(f"scanrnn train: error: training stopped: {one_line(exc)} {kept}.",
-              file=sys.stderr, flush=True)
-        return EXIT_FAILED
+        return _stopped_by_nan(exc, run, recorder, new=not args.resume and
+                               trainer.global_step == first_step)
     except (RecursionError, MemoryError, ValueError, OSError):
         if trainer.global_step == first_step and not args.resume:
             run.discard_unstarted()   # it failed before a step: leave no half-made run
         raise
-    say(args, _train_summary(run, trainer))
+    say(args, _train_summary(run, trainer), summary=True)
     return EXIT_OK
+
+
+def _stopped_by_nan(exc, run, recorder, new: bool) -> int:
+    """A NaN / inf loss stopped training: the last good checkpoint is kept; a new run that
+    had not trained a step (``new``) is removed, so the same --out can be used again."""
+    if run.has_checkpoint("latest"):
+        kept = f"The last good checkpoint {run.latest_path} (step {recorder.saved_step}) is kept"
+    elif new and run.discard_unstarted():
+        kept = f"{run.path} was removed (it had not trained a step)"
+    else:
+        kept = "No checkpoint had been saved yet"
+    print(f"scanrnn train: error: training stopped: {one_line(exc)} {kept}.", file=sys.stderr,
+          flush=True)
+    return EXIT_FAILED
 
 
 def _interrupted_before_start(args, run) -> int:
