@@ -10,6 +10,7 @@ import pytest
 from scanrnn import cli
 from scanrnn.lm import RunDir
 from scanrnn.lm.data import phrase_from
+from test_cli import call
 
 TINY = ["--max-chars", "20000", "--hidden", "16", "--embed", "8", "--layers", "1",
         "--batch-size", "8", "--seq-len", "16", "--backend", "jax", "--devices", "1",
@@ -21,16 +22,6 @@ PANGRAM = "the quick brown fox jumps over the lazy dog.\n"
 @pytest.fixture(autouse=True)
 def _no_jax_cache(monkeypatch):
     monkeypatch.setenv("SCANRNN_JAX_CACHE", "0")   # in-process calls leave JAX's config alone
-
-
-def call(capsys, *argv):
-    """Run the CLI in-process; returns (status, stdout, stderr)."""
-    try:
-        status = cli.main([str(a) for a in argv])
-    except SystemExit as exc:
-        status = exc.code
-    out, err = capsys.readouterr()
-    return status, out, err
 
 
 def one_line_error(capsys, *argv, fragments=(), status=2):

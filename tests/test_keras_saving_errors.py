@@ -16,15 +16,9 @@ import pytest
 
 from scanrnn.keras import LSTM, Dense, Input, Sequential, load_model
 from scanrnn.keras.functional import FORMAT
+from test_keras_io import needs_h5py
 
 FIXTURES = Path(__file__).parent / "fixtures"
-try:
-    import h5py  # noqa: F401
-    HAVE_H5PY = True
-except ImportError:
-    HAVE_H5PY = False
-needs_h5py = pytest.mark.skipif(not HAVE_H5PY, reason="h5py is not installed (the optional "
-                                "extra for Keras .weights.h5 / .keras files)")
 INTERNAL = (EOFError, KeyError, json.JSONDecodeError, zipfile.BadZipFile)
 CURRENT = int(FORMAT.rsplit("/", 1)[1])                # FORMAT is "scanrnn.keras/<n>"
 SUPPORTED_FORMATS = [f"scanrnn.keras/{n}" for n in range(1, CURRENT + 1)]

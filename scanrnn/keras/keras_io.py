@@ -167,13 +167,19 @@ def read_keras_archive(path) -> tuple[dict, bytes]:
 
 
 def _parse_config(path, raw: bytes) -> dict:
+    return json_object(raw, path, "config.json", "Keras 3 .keras file",
+                       "Save it again with Keras or use an intact copy")
+
+
+def json_object(raw, path, part: str, kind: str, fix: str) -> dict:
+    """The JSON object ``raw`` (the ``part`` of the file at ``path``, a ``kind``); a
+    ValueError naming the file when it is not valid JSON or not an object."""
     try:
-        config = json.loads(raw)
+        value = json.loads(raw)
     except ValueError as exc:       # JSONDecodeError and UnicodeDecodeError are ValueErrors
-        raise ValueError(f"{path} is corrupt: its config.json is not valid JSON ({exc}); it is "
-                         f"not a readable Keras 3 .keras file. Save it again with Keras or use "
-                         f"an intact copy") from exc
-    if not isinstance(config, dict):
-        raise ValueError(f"{path} is corrupt: its config.json holds a JSON "
-                         f"{type(config).__name__}, not the model's config object")
-    return config
+        raise ValueError(f"{path} is corrupt: its {part} is not valid JSON ({exc}); it is "
+                         f"not a readable {kind}. {fix}") from exc
+    if not isinstance(value, dict):
+        raise ValueError(f"{path} is corrupt: its {part} holds a JSON "
+                         f"{type(value).__name__}, not an object")
+    return value

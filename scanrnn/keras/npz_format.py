@@ -27,7 +27,7 @@ import numpy as np
 
 from ..checkpoint import atomic_write_bytes
 from . import optimizers
-from .keras_io import HDF5_SIGNATURE
+from .keras_io import HDF5_SIGNATURE, json_object
 
 CONFIG_KEY = "__config__"
 OPTIMIZER_PREFIX = "__optimizer__/"
@@ -199,16 +199,9 @@ def architecture(arrays: dict, filepath) -> dict:
     if CONFIG_KEY not in arrays:
         raise ValueError(f"{filepath} holds weights only (no architecture): build the model in "
                          f"code and call model.load_weights({os.fspath(filepath)!r})")
-    try:
-        spec = json.loads(str(arrays[CONFIG_KEY]))
-    except ValueError as exc:            # json.JSONDecodeError is a ValueError
-        raise ValueError(f"{os.fspath(filepath)} is corrupt: its architecture ({CONFIG_KEY}) is "
-                         f"not valid JSON ({exc}); it is not a readable scanrnn.keras .npz. "
-                         f"Save it again or use an intact copy") from exc
-    if not isinstance(spec, dict):
-        raise ValueError(f"{os.fspath(filepath)} is corrupt: its architecture ({CONFIG_KEY}) "
-                         f"is a JSON {type(spec).__name__}, not an object")
-    return spec
+    return json_object(str(arrays[CONFIG_KEY]), os.fspath(filepath),
+                       f"architecture ({CONFIG_KEY})", "scanrnn.keras .npz",
+                       "Save it again or use an intact copy")
 
 
 def restore_training(model, training: dict, arrays: dict) -> None:
