@@ -10,7 +10,7 @@ import pytest
 from scanrnn import cli
 from scanrnn.lm import RunDir
 from scanrnn.lm.data import phrase_from
-from test_cli import call
+from test_cli import call, in_process_error
 
 TINY = ["--max-chars", "20000", "--hidden", "16", "--embed", "8", "--layers", "1",
         "--batch-size", "8", "--seq-len", "16", "--backend", "jax", "--devices", "1",
@@ -22,15 +22,6 @@ PANGRAM = "the quick brown fox jumps over the lazy dog.\n"
 @pytest.fixture(autouse=True)
 def _no_jax_cache(monkeypatch):
     monkeypatch.setenv("SCANRNN_JAX_CACHE", "0")   # in-process calls leave JAX's config alone
-
-
-def one_line_error(capsys, *argv, fragments=(), status=2):
-    code, out, err = call(capsys, *argv)
-    assert code == status, (code, out, err)
-    assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
-    for fragment in fragments:
-        assert fragment in err, (fragment, err)
-    return err
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +49,7 @@ def test_quiet_prints_the_summary_and_no_progress_bar(capsys, tmp_path):
 def test_a_nan_loss_at_the_first_step_leaves_no_half_made_run(capsys, tmp_path):
     """A NaN at step 1 left config.json and vocab.json: neither resumable nor replaceable."""
     out = tmp_path / "run"
-    one_line_error(capsys, "train", *TINY, "--no-progress", "--cell", "relu", "--init",
+    in_process_error(capsys, "train", *TINY, "--no-progress", "--cell", "relu", "--init",
                    "normal", "--init-scale", "1e30", "--steps", "3", "--out", out, status=1,
                    fragments=("training loss is nan", "at step 1",
                               f"{out} was removed (it had not trained a step)"))
@@ -100,7 +91,7 @@ def test_eval_warns_when_the_text_is_not_the_one_the_run_trained_on(capsys, tmp_
 def test_graph_model_specs_refuse_what_train_refuses(capsys, spec, fragment):
     """graph --model lstm:clip=-1 was accepted (described as "clip -1") where train
     --clip -1 is refused."""
-    one_line_error(capsys, "graph", "--model", spec, "--no-run",
+    in_process_error(capsys, "graph", "--model", spec, "--no-run",
                    fragments=(fragment, f"(in {spec!r})"))
 
 
@@ -110,7 +101,7 @@ def test_a_corrupt_config_json_is_called_corrupt(capsys, tmp_path):
     run.mkdir()
     (run / "config.json").write_text('{"format": "scanrnn-run", "version": 1, "mod')
     for argv in (["graph", run], ["sample", run], ["train", "--out", run]):
-        one_line_error(capsys, *argv, fragments=(f"{run / 'config.json'} is corrupt",))
+        in_process_error(capsys, *argv, fragments=(f"{run / 'config.json'} is corrupt",))
 
 
 # -- resume -------------------------------------------------------------------------------
@@ -120,7 +111,7 @@ def test_resume_names_a_damaged_metrics_file_and_what_to_do(capsys, run_dir, tmp
     metrics = copy / "metrics.csv"
     with open(metrics, "ab") as handle:
         handle.write(b"\xd6\xd6 garbage\n")
-    one_line_error(capsys, "train", "--out", copy, "--resume", "--no-progress",
+    in_process_error(capsys, "train", "--out", copy, "--resume", "--no-progress",
                    fragments=(f"{metrics} is damaged", "move it aside",
                               f"mv {metrics} {metrics}.damaged"))
     metrics.rename(metrics.with_name("metrics.csv.damaged"))     # what the message says
