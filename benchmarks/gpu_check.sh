@@ -3,7 +3,8 @@
 #   diagnose: benchmarks/cudnn_diagnose.py -- scanrnn's cuDNN wrapper and JAX's own rnn.lstm
 #      against reference LSTMs over shapes and input kinds (and each call run twice), the
 #      default LM's losses on the scan and on cuDNN, and the custom calls' layouts as compiled
-#      (token ids failed the agreement tests on an H200: which part is wrong?);
+#      (token ids failed the agreement tests on an H200: which part is wrong?); where
+#      something differs, the small grid again with CUDA_LAUNCH_BLOCKING=1 (a race?);
 #   bench: benchmarks/bench_core.py on the GPU, PyTorch's cuDNN nn.RNN / nn.GRU / nn.LSTM as peers;
 #   train: a 1-minute `scanrnn train` (the default model) and its last log lines;
 #   tests: the kernel / backend-agreement and gradient tests on the GPU (cuDNN LSTM vs the scan,
@@ -47,7 +48,7 @@ section() { printf '\n## %s\n\n' "$1" >> "$REPORT"; echo "gpu_check: $1"; }
   echo '```'
 } >> "$REPORT"
 
-# Each part has its own time limit; together they stay under 8 minutes (about 7.5 with setup).
+# Each part has its own time limit; together at most 8 minutes (95 + 35 + 140 + 70 + 100 + 40 s).
 # GPU_CHECK_PARTS picks and orders them (default: all four, the open questions first).
 CORPUS=../shared/data/timemachine.txt
 if [ ! -f "$CORPUS" ]; then  # no shared data on the GPU machine: the repository's own text
@@ -58,16 +59,26 @@ fi
 diagnose() {
   section "cuDNN against references (benchmarks/cudnn_diagnose.py)"
   { echo '```'
-    timeout 100 python3 benchmarks/cudnn_diagnose.py 2>&1 | grep -v Warning | tail -70
-    echo "exit status: $? (0: all agree, 1: something differs)"
-    echo '```'; } >> "$REPORT"
+    timeout 95 python3 benchmarks/cudnn_diagnose.py 2>&1 | grep -v Warning | tail -70
+    status=$?
+    echo "exit status: $status (0: all agree, 1: something differs)"
+    echo '```'
+    # Something differs: the small grid again with every CUDA launch synchronous. If the
+    # errors vanish, it is a race in cuDNN's padded-IO RNN or jaxlib's call of it (the symptom
+    # of tensorflow/tensorflow#60192), not arithmetic: report it upstream, keep the hold.
+    if [ "$status" = 1 ]; then
+      echo; echo "The same with CUDA_LAUNCH_BLOCKING=1 (--quick):"; echo '```'
+      CUDA_LAUNCH_BLOCKING=1 timeout 35 python3 benchmarks/cudnn_diagnose.py --quick 2>&1 \
+        | grep -v Warning | tail -40
+      echo "exit status: $?"; echo '```'
+    fi; } >> "$REPORT"
 }
 
 bench() {
   section "bench_core.py on the GPU (PyTorch on cuDNN)"
   { echo '```'
     # the default row is the fused scan on a GPU; "vendor kernels" is cuDNN (held back by default)
-    SCANRNN_CUDNN=1 timeout 150 python3 benchmarks/bench_core.py --configs lm,rnn,lstm,lstm2,gru \
+    SCANRNN_CUDNN=1 timeout 140 python3 benchmarks/bench_core.py --configs lm,rnn,lstm,lstm2,gru \
       --steps 5 --repeats 3 2>&1 | grep -v Warning | tail -80
     echo "exit status: $?"
     echo '```'; } >> "$REPORT"
@@ -86,7 +97,7 @@ train() {
 tests() {
   section "Agreement and gradient tests on the GPU"
   { echo '```'
-    SCANRNN_CUDNN=1 JAX_DEFAULT_MATMUL_PRECISION=highest timeout 110 python3 -m pytest -q \
+    SCANRNN_CUDNN=1 JAX_DEFAULT_MATMUL_PRECISION=highest timeout 100 python3 -m pytest -q \
       -p no:cacheprovider -rfs --tb=short tests/test_kernels.py 2>&1 | grep -v "^[0-9.]*s \(call\|setup\)" | tail -60
     echo "exit status: $?"
     JAX_DEFAULT_MATMUL_PRECISION=highest timeout 40 python3 -m pytest -q -p no:cacheprovider \
