@@ -14,8 +14,8 @@ allocator.keep_freed_memory()
 from . import _config  # noqa: E402, F401  (float32 default, linear shape inference)
 from . import cells, compile, contract, init, losses, optim, parallel, recurrent  # noqa: E402
 from ._version import __version__  # noqa: E402
-from .compile import (  # noqa: E402
-    BackendError, backends, function, installed_backends, to_numpy)
+from .arguments import to_numpy  # noqa: E402
+from .compile import BackendError, backends, function, installed_backends  # noqa: E402
 from .recurrent import scan, unroll  # noqa: E402
 
 # ``scanrnn.backends()`` reports what is installed; the module that compiles is

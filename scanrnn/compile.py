@@ -16,10 +16,11 @@ What :class:`Function` takes care of (see PyTensor's notes on each point):
 * **Static shapes for JAX.**  Data inputs with unknown dimensions and all
   shared variables are pinned with ``specify_shape`` to the shapes of the
   first call; one jitted function is compiled per shape signature and cached.
-* **Checked inputs.**  Arguments are converted to the input's dtype when that
-  loses nothing of meaning (ints and floats to a float input, ints to ints);
-  a wrong rank, a wrong fixed dimension or floats for an integer input raise a
-  ``ValueError`` that names the input.
+* **Checked inputs** (:mod:`scanrnn.arguments`).  Arguments are converted to the
+  input's dtype when that loses nothing of meaning; a wrong rank, a wrong fixed
+  dimension or floats for an integer input raise a ``ValueError`` that names the
+  input.  On JAX, shapes that do not fit the graph's parameters (found when the
+  graph is compiled for them) raise one ``ValueError`` that names them.
 * **Shared values across backends.**  A JAX function leaves JAX arrays in
   shared variables; before a Numba / C / Python function runs they are turned
   back into numpy arrays.
@@ -48,6 +49,7 @@ from pytensor.tensor.type import TensorType
 
 from . import _config  # noqa: F401  (sets floatX)
 from . import allocator, pytensor_compat, quiet_rewrites
+from .arguments import check_arguments, describe_input
 from .parallel import to_host
 from .peer_failure import collective_errors
 from .pytensor_compat import clone_node, has_mutable_inner_graph, inline_op_from_graph
@@ -157,71 +159,7 @@ _EXPECTED_TRACE_WARNINGS = (
 )
 
 
-def _is_jax_array(value) -> bool:
-    return type(value).__module__.startswith(("jax", "jaxlib"))
-
-
-def to_numpy(value):
-    """A numpy array from a numpy or JAX array (blocks on the device)."""
-    return np.asarray(value)
-
-
-def _describe(var, index) -> str:
-    return f"input {index} ({var.name!r})" if var.name else f"input {index}"
-
-
-def _check_range(var, index, array, want):
-    """Refuse values that ``want`` cannot hold (numpy would wrap ints and turn floats to inf)."""
-    if not array.size or array.dtype.kind == "b" or want.kind == "b":
-        return
-    if want.kind in "iu" and array.dtype.kind in "iu":
-        info = np.iinfo(want)
-        low, high = array.min(), array.max()
-    elif want.kind == "f" and array.dtype.kind == "f" and want.itemsize < array.dtype.itemsize:
-        info = np.finfo(want)
-        finite = array[np.isfinite(array)]
-        low, high = (finite.min(), finite.max()) if finite.size else (0, 0)
-    else:
-        return
-    if low < info.min or high > info.max:
-        raise ValueError(
-            f"{_describe(var, index)} is {want}, which holds values from {info.min} to "
-            f"{info.max}; got values from {low} to {high}")
-
-
-def check_argument(var, value, index: int = 0):
-    """Convert ``value`` for the symbolic input ``var`` or raise a clear ValueError."""
-    if _is_jax_array(value) and str(value.dtype) == var.dtype and value.ndim == var.ndim:
-        array = value
-    else:
-        array = np.asarray(value)
-    want = np.dtype(var.dtype)
-    if array.dtype != want:
-        ok = (want.kind == "f" and array.dtype.kind in "fiub") or \
-             (want.kind in "iu" and array.dtype.kind in "iub")
-        if not ok:
-            raise ValueError(
-                f"{_describe(var, index)} expects {want} values, got {array.dtype}"
-                + (" (cast token ids to an integer dtype)" if want.kind in "iu" else ""))
-        _check_range(var, index, array, want)
-        array = np.asarray(array, dtype=want)
-    if array.ndim != var.ndim:
-        known = any(s is not None for s in var.type.shape)
-        raise ValueError(
-            f"{_describe(var, index)} expects a {var.ndim}-D array"
-            f"{' of shape ' + str(var.type.shape) if known else ''}, "
-            f"got a {array.ndim}-D array of shape {array.shape}")
-    for axis, (want_n, got_n) in enumerate(zip(var.type.shape, array.shape)):
-        if want_n is not None and want_n != got_n:
-            raise ValueError(
-                f"{_describe(var, index)} expects shape {var.type.shape}, got {array.shape} "
-                f"(axis {axis} must be {want_n})")
-    return array
-
-
-def check_arguments(inputs, args) -> list:
-    """:func:`check_argument` for each ``(input, value)`` pair, numbered from 0."""
-    return [check_argument(v, a, i) for i, (v, a) in enumerate(zip(inputs, args))]
+_CHECK_SHAPES = "Check that the arguments' shapes fit the graph's parameters."
 
 
 def _shared_tensors(outputs, updates) -> list[SharedVariable]:
@@ -354,6 +292,7 @@ class Function:
         self._pin = self.backend == "jax"
         self._x64 = _uses_float64(self.inputs, self.outputs, self.shared)
         self._fresh = set()
+        self._held_failures = {}  # signature -> rewrite failures, logged after the first call
         if not self._pin:
             self._compile(None)
 
@@ -375,7 +314,7 @@ class Function:
                                  f"shared variable of this function")
             axes[var] = axis
         self._input_axes = [
-            self.parallel.check_axis(_describe(v, i), v.ndim,
+            self.parallel.check_axis(describe_input(v, i), v.ndim,
                                      axes.get(v, default_batch_axis(v.ndim)))
             for i, v in enumerate(self.inputs)]
         self._shared_axes = {
@@ -384,7 +323,7 @@ class Function:
 
     def _place(self, args):
         """Arguments split over the mesh, shared values placed (once; they stay there)."""
-        placed = [self.parallel.place_local(_describe(v, i), a, axis)
+        placed = [self.parallel.place_local(describe_input(v, i), a, axis)
                   for i, (v, a, axis) in enumerate(zip(self.inputs, args, self._input_axes))]
         for var, axis in self._shared_axes.items():
             storage = var.container.storage
@@ -433,9 +372,7 @@ class Function:
             for message in _EXPECTED_TRACE_WARNINGS:
                 warnings.filterwarnings("ignore", message=message)
             with self._build_context(), quiet_rewrites.size_one_failures():
-                fn = pytensor.function(self.inputs, outputs, updates=updates,
-                                       givens=self.givens, mode=self.mode, name=self.name,
-                                       **self._fn_kwargs)
+                fn = self._compiled_or_clear_error(outputs, updates, signature)
         fn.trust_input = True
         if self.backend != "jax":
             fn_shared = [(c, i.variable) for c, i in zip(fn.input_storage, fn.maker.inputs)
@@ -445,6 +382,63 @@ class Function:
         self.compiled[signature] = fn
         self._fresh.add(signature)
         return fn
+
+    def _compiled_or_clear_error(self, outputs, updates, signature):
+        """``pytensor.function`` of the prepared graph.  PyTensor's rewrite failures are held
+        back: when the compile, or on JAX the first call, then fails on arguments whose
+        shapes do not fit the graph, one ValueError says so (naming the rewrite's error:
+        JAX's alone names an Op it cannot run, or two sizes); otherwise they are logged
+        after the first call, as PyTensor would have."""
+        with quiet_rewrites.held_failures() as held:
+            try:
+                fn = pytensor.function(self.inputs, outputs, updates=updates,
+                                       givens=self.givens, mode=self.mode, name=self.name,
+                                       **self._fn_kwargs)
+            except Exception as exc:
+                error = exc
+            else:
+                self._held_failures[signature] = held
+                return fn
+        causes = [e for _, e in held if e is not None]
+        if not causes:
+            quiet_rewrites.release(held)
+            raise error
+        cause = f"{type(causes[0]).__name__}: {causes[0]}"
+        then = f"{type(error).__name__}: {error}"
+        raise ValueError(
+            f"{self.name or 'the function'} cannot be compiled on {self.backend}"
+            f"{self._shapes_text(signature)}: {cause}{'' if then == cause else f' (so {then})'}"
+            f". {_CHECK_SHAPES}") from error
+
+    def _first_call(self, fn, key, args):
+        """The first call with ``key``'s shapes (JAX traces, Numba compiles): JAX's refusal of
+        shapes that do not fit becomes one ValueError; held rewrite failures are logged."""
+        held = self._held_failures.pop(key, [])
+        try:
+            results = fn(*args)
+        except TypeError as exc:
+            if not self._pin or "shape" not in str(exc):
+                quiet_rewrites.release(held)
+                raise
+            causes = [e for _, e in held if e is not None]
+            why = f"{type(causes[0]).__name__}: {causes[0]}" if causes else str(exc)
+            raise ValueError(f"{self.name or 'the function'} cannot run on jax"
+                             f"{self._shapes_text(key)}: {why.rstrip('.')}. {_CHECK_SHAPES}"
+                             ) from exc
+        except BaseException:
+            quiet_rewrites.release(held)
+            raise
+        quiet_rewrites.release(held)
+        self._fresh.discard(key)
+        return results
+
+    def _shapes_text(self, signature) -> str:
+        """`` for arguments of shapes x (5, 2, 7), ...`` (empty without a signature)."""
+        if signature is None:
+            return ""
+        return " for arguments of shapes " + ", ".join(
+            f"{v.name or f'input {i}'} {tuple(s)}"
+            for i, (v, s) in enumerate(zip(self.inputs, signature[0])))
 
     def _with_kernels(self):
         """Outputs and update values, the fused recurrences on vendor kernels where they apply.
@@ -479,14 +473,17 @@ class Function:
 
     def function_for(self, *args):
         """The ``pytensor`` Function that a call with ``args`` runs (compiled if needed)."""
-        return self._prepare(args)[0]
+        fn, key, _ = self._prepare(args)
+        quiet_rewrites.release(self._held_failures.pop(key, []))
+        return fn
 
     def compiled_text(self, *args) -> str:
         """The optimized HLO XLA runs for a call with ``args`` (JAX only), for study:
         on several devices, the partitioned program with its collectives (``all-reduce``)."""
         if self.backend != "jax":
             raise BackendError(f"compiled_text needs the JAX backend, not {self.backend!r}")
-        fn, _, placed = self._prepare(args)
+        fn, key, placed = self._prepare(args)
+        quiet_rewrites.release(self._held_failures.pop(key, []))
         shared = [c.storage[0] for c in fn.input_storage[len(placed):]]
         with self._build_context():
             return fn.vm.jit_fn.lower(*placed, *shared).compile().as_text()
@@ -519,11 +516,10 @@ class Function:
 
     def _run(self, fn, key, args):
         if key in self._fresh:  # the first call traces (JAX) or compiles (Numba)
-            self._fresh.discard(key)
             with warnings.catch_warnings(), self._build_context():
                 for message in _EXPECTED_TRACE_WARNINGS:
                     warnings.filterwarnings("ignore", message=message)
-                results = fn(*args)
+                results = self._first_call(fn, key, args)
         else:
             with self._build_context():
                 results = fn(*args)

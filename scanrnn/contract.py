@@ -39,6 +39,18 @@ __all__ = ["EXPAND_REWRITE", "AddRows", "Contraction", "TakeRows", "dot_last", "
 EXPAND_REWRITE = "expand_contractions"
 
 
+def _check_static_sizes(kind, pairs, a_shape, b_shape):
+    """Refuse contracted (or summed) axes whose known sizes differ."""
+    if any(m is not None and n is not None and m != n for m, n in pairs):
+        what = "last axis against the first" if kind == "dot_last" else "leading axes"
+        raise ValueError(f"{kind}: a product of shapes {_shape_text(a_shape)} and "
+                         f"{_shape_text(b_shape)} does not fit (the {what})")
+
+
+def _shape_text(shape) -> str:
+    return "(" + ", ".join("?" if n is None else str(n) for n in shape) + ")"
+
+
 class Contraction(Op):
     """``kind="dot_last"``: ``x (..., K) @ W (K, N)``; ``kind="sum_outer"``:
     ``sum_{leading axes} a^T b`` for ``a (..., K)``, ``b (..., N)`` -> ``(K, N)``."""
@@ -56,10 +68,14 @@ class Contraction(Op):
         if self.kind == "dot_last":
             if b.ndim != 2:
                 raise ValueError(f"dot_last needs a matrix on the right, got {b.ndim}-D")
+            _check_static_sizes(self.kind, [(a.type.shape[-1], b.type.shape[0])],
+                                a.type.shape, b.type.shape)
             shape = (*a.type.shape[:-1], b.type.shape[1])
         else:
             if a.ndim != b.ndim:
                 raise ValueError(f"sum_outer needs equal ranks, got {a.ndim} and {b.ndim}")
+            _check_static_sizes(self.kind, zip(a.type.shape[:-1], b.type.shape[:-1]),
+                                a.type.shape, b.type.shape)
             shape = (a.type.shape[-1], b.type.shape[-1])
         return Apply(self, [a, b], [TensorType(dtype, shape=shape)()])
 
@@ -88,6 +104,7 @@ class Contraction(Op):
 
     def expand(self, a, b):
         """The same product as PyTensor writes it (flattening the leading axes)."""
+        self.make_node(a, b)  # the static sizes checked, in words
         if self.kind == "dot_last":
             return pt.dot(a, b)
         lead = list(range(a.ndim - 1))

@@ -13,6 +13,11 @@ batch 1, and on every ``scanrnn eval`` of a text short enough for one stream.
 :func:`size_one_failures` drops exactly those records while a function compiles, recognised
 by the exception PyTensor is handling when it logs them; any other rewrite failure is still
 logged, and :func:`shown` turns the filter off (``scanrnn.inspect`` records them all).
+
+:func:`held_failures` keeps the other failures back while a function compiles: if the
+compile then fails, the caller raises one error that says why (a rewrite that failed on
+shapes that do not fit leaves an Op JAX cannot run, and JAX's error alone names only that
+Op); if it succeeds, :func:`release` logs them as before.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ import contextlib
 import logging
 import sys
 
-__all__ = ["shown", "size_one_failures"]
+__all__ = ["held_failures", "release", "shown", "size_one_failures"]
 
 # what PyTensor's Scan says when a rebuilt loop meets a broadcastable (size 1) dimension
 _SIZE_ONE_MESSAGES = (
@@ -66,3 +71,35 @@ def shown():
         yield
     finally:
         _FILTER.enabled = enabled
+
+
+class _Hold(logging.Filter):
+    """Keeps each rewrite failure's record, and the exception PyTensor was handling."""
+
+    def __init__(self):
+        super().__init__()
+        self.held: list[tuple[logging.LogRecord, BaseException | None]] = []
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        self.held.append((record, sys.exc_info()[1]))
+        return False
+
+
+@contextlib.contextmanager
+def held_failures():
+    """While compiling: rewrite failures are not logged but kept, as a list of ``(record,
+    exception)`` (exception: what the rewrite raised, or None), which this block yields."""
+    logger = logging.getLogger(_LOGGER)
+    hold = _Hold()
+    logger.addFilter(hold)
+    try:
+        yield hold.held
+    finally:
+        logger.removeFilter(hold)
+
+
+def release(held) -> None:
+    """Log the records that :func:`held_failures` kept (outside its block)."""
+    logger = logging.getLogger(_LOGGER)
+    for record, _ in held:
+        logger.handle(record)

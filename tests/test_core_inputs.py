@@ -89,3 +89,13 @@ def test_a_symbolic_clip_norm_still_works():
     out = scanrnn.function([g, limit], clipped, backend="python")(
         np.array([3, 4], "float32"), np.float32(1.0))
     np.testing.assert_allclose(out, [0.6, 0.8], rtol=1e-6)
+
+
+def test_a_contraction_of_shapes_that_do_not_fit_is_refused_when_built():
+    from scanrnn.contract import dot_last, sum_outer
+    a = pt.tensor3("a", shape=(3, 2, 7))
+    with pytest.raises(ValueError, match=r"\(3, 2, 7\) and \(4, 12\) does not fit"):
+        dot_last(a, pt.matrix("W", shape=(4, 12)))
+    with pytest.raises(ValueError, match="leading axes"):
+        sum_outer(a, pt.tensor3("b", shape=(3, 5, 4)))
+    assert dot_last(a, pt.matrix("W", shape=(None, 12))).type.shape == (3, 2, 12)

@@ -73,3 +73,43 @@ def test_only_the_size_one_failures_are_dropped():
         "Rewrite failure due to: some_rewrite"]
     with quiet_rewrites.shown():
         assert _logged(size_one) == ["Rewrite failure due to: some_rewrite"]
+
+
+def test_held_failures_are_kept_back_then_released():
+    """A compile that succeeds logs its rewrite failures after all (release); while held
+    they are not logged, and each comes with the exception the rewrite raised."""
+    records = []
+    handler = logging.Handler()
+    handler.emit = lambda record: records.append(record.getMessage())
+    logger = logging.getLogger("pytensor.graph.rewriting.basic")
+    logger.addHandler(handler)
+    try:
+        with quiet_rewrites.held_failures() as held:
+            try:
+                raise ValueError("broken")
+            except ValueError:
+                logger.error("Rewrite failure due to: some_rewrite")
+        assert records == [] and [str(e) for _, e in held] == ["broken"]
+        quiet_rewrites.release(held)
+    finally:
+        logger.removeHandler(handler)
+    assert records == ["Rewrite failure due to: some_rewrite"]
+
+
+@pytest.mark.parametrize("contraction_on_jax", [False, True])
+def test_arguments_whose_shapes_do_not_fit_are_one_clear_error(caplog, contraction_on_jax):
+    """JAX compiles per argument shape: an input size the LSTM was not built for used to log
+    a rewrite traceback and then raise JAX's "No JAX conversion ... Contraction" (or, once
+    data parallelism taught JAX that Op, a dot_general TypeError at the first call); now one
+    ValueError names the shapes, nothing is logged, and the right shape still runs."""
+    if contraction_on_jax:
+        scanrnn.contract.register_jax()
+    x, outs = _lstm_and_gradient(I=5, H=4)
+    f = scanrnn.function([x], outs[0], backend="jax")
+    with caplog.at_level(logging.WARNING, logger="pytensor"):
+        with pytest.raises(ValueError, match=r"x \(3, 2, 7\).*\(3, 2, 7\) and \(5, 16\) does "
+                                             r"not fit") as info:
+            f(np.ones((3, 2, 7), "float32"))
+    assert "Check that the arguments' shapes fit" in str(info.value)
+    assert not [r for r in caplog.records if r.name.startswith("pytensor.graph.rewriting")]
+    assert np.isfinite(f(np.ones((3, 2, 5), "float32")))

@@ -6,7 +6,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..compile import backends as installed_report
-from ..compile import check_arguments, installed_backends, resolve_backend
+from ..arguments import check_arguments
+from ..compile import installed_backends, resolve_backend
 from .analysis import graph_stats, symbolic_fgraph
 from .compare import compare_scans
 from .memory import fill_shapes

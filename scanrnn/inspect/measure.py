@@ -27,7 +27,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..compile import check_arguments, function
+from ..arguments import check_arguments
+from ..compile import function
 from .rewrites import capture_rewrites
 
 __all__ = ["BackendRun", "SharedSnapshot", "compile_and_time", "time_compiled"]
