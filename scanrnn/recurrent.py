@@ -54,15 +54,7 @@ def unroll(cell, x, params: dict, initial_state=None, *, mask=None,
     """
     x = _checked_input(cell, x)
     _check_params(cell, params)
-    if initial_state is None:
-        initial_state = cell.initial_state(x.shape[1])
-    initial_state = [pt.as_tensor_variable(s) for s in initial_state]
-    if len(initial_state) != cell.n_states:
-        raise ValueError(f"{cell.kind} cell has {cell.n_states} state(s), got {len(initial_state)}")
-    for k, state in enumerate(initial_state):
-        if state.ndim != 2 or state.type.shape[1] not in (None, cell.hidden_size):
-            raise ValueError(f"initial_state[{k}] must be a (B, {cell.hidden_size}) matrix, "
-                             f"got {state.ndim}-d with static shape {state.type.shape}")
+    initial_state = _checked_states(cell, x, initial_state)
     if mask is not None and pt.as_tensor_variable(mask).ndim != 2:
         raise ValueError(f"mask must be (T, B), got {pt.as_tensor_variable(mask).ndim}-d")
     recurrent = cell.recurrent_params(params)
@@ -82,6 +74,21 @@ def unroll(cell, x, params: dict, initial_state=None, *, mask=None,
                                  mask, go_backwards, truncate_gradient, name or cell.name)
     outputs = cell.output(states)
     return (outputs if return_sequences else outputs[-1]), [s[-1] for s in states]
+
+
+def _checked_states(cell, x, initial_state):
+    """The initial states as tensors (zeros when None), checked: ``cell.n_states`` matrices
+    of shape ``(B, H)``."""
+    if initial_state is None:
+        initial_state = cell.initial_state(x.shape[1])
+    states = [pt.as_tensor_variable(s) for s in initial_state]
+    if len(states) != cell.n_states:
+        raise ValueError(f"{cell.kind} cell has {cell.n_states} state(s), got {len(states)}")
+    for k, state in enumerate(states):
+        if state.ndim != 2 or state.type.shape[1] not in (None, cell.hidden_size):
+            raise ValueError(f"initial_state[{k}] must be a (B, {cell.hidden_size}) matrix, "
+                             f"got {state.ndim}-d with static shape {state.type.shape}")
+    return states
 
 
 def _checked_input(cell, x):
