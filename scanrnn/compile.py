@@ -48,7 +48,7 @@ from pytensor.graph.traversal import graph_inputs, io_toposort
 from pytensor.tensor.type import TensorType
 
 from . import _config  # noqa: F401  (sets floatX)
-from . import allocator, pytensor_compat, quiet_rewrites
+from . import allocator, id_ranges, pytensor_compat, quiet_rewrites
 from .arguments import check_arguments, describe_input
 from .parallel import to_host
 from .peer_failure import collective_errors
@@ -293,6 +293,7 @@ class Function:
         self._x64 = _uses_float64(self.inputs, self.outputs, self.shared)
         self._fresh = set()
         self._held_failures = {}  # signature -> rewrite failures, logged after the first call
+        self._id_ranges = id_ranges.find(self.inputs, [*self.outputs, *self.updates.values()])
         if not self._pin:
             self._compile(None)
 
@@ -388,7 +389,7 @@ class Function:
         back: when the compile, or on JAX the first call, then fails on arguments whose
         shapes do not fit the graph, one ValueError says so (naming the rewrite's error:
         JAX's alone names an Op it cannot run, or two sizes); otherwise they are logged
-        after the first call, as PyTensor would have."""
+        after the compile (on JAX, after the first call), as PyTensor would have."""
         with quiet_rewrites.held_failures() as held:
             try:
                 fn = pytensor.function(self.inputs, outputs, updates=updates,
@@ -397,7 +398,10 @@ class Function:
             except Exception as exc:
                 error = exc
             else:
-                self._held_failures[signature] = held
+                if signature is None:  # compiled for any shapes: nothing more to learn
+                    quiet_rewrites.release(held)
+                else:  # JAX: the first call may still refuse these shapes
+                    self._held_failures[signature] = held
                 return fn
         causes = [e for _, e in held if e is not None]
         if not causes:
@@ -491,6 +495,7 @@ class Function:
     def _prepare(self, args):
         """Check ``args``; return the compiled function for their signature, the key, the args."""
         args = check_arguments(self.inputs, args)
+        id_ranges.check(self._id_ranges, self.inputs, args)
         if self.parallel is not None:
             args = self._place(args)
         key = self._signature(args)

@@ -17,6 +17,8 @@ import numpy as np
 import pytensor.tensor as pt
 from pytensor.tensor.special import log_softmax, softmax
 
+from . import id_ranges
+
 __all__ = ["cross_entropy", "categorical_crossentropy", "sparse_categorical_crossentropy",
            "mean_squared_error", "reduce", "perplexity", "bits_per_char", "softmax",
            "log_softmax"]
@@ -36,7 +38,9 @@ def _n_classes(z, num_classes):
 def _pick(logp, targets, num_classes):
     """``logp[..., targets]`` for integer targets, as a one-hot mask product."""
     classes = pt.arange(_n_classes(logp, num_classes))
-    return (logp * pt.eq(targets[..., None], classes)).sum(axis=-1)
+    picked = pt.eq(targets[..., None], classes)
+    id_ranges.mark_classes(picked, targets, logp, num_classes)  # checked at each call
+    return (logp * picked).sum(axis=-1)
 
 
 def _negative_log_likelihood(logp, targets, num_classes):

@@ -1,0 +1,77 @@
+"""Integer inputs that pick rows or classes are checked before a call (scanrnn/id_ranges.py):
+JAX used to clamp an id past the table and compute with the wrong row where C raised, and a
+target past the classes scored 0 on every backend."""
+
+import numpy as np
+import pytensor
+import pytensor.tensor as pt
+import pytest
+
+import scanrnn
+from scanrnn import losses
+from scanrnn.compile import installed_backends
+
+BACKENDS = [b for b in ("jax", "c", "python") if b in installed_backends()]
+
+
+def _lstm_on_ids(backend, V=6, classes=5, num_classes=None):
+    """An LSTM reading token ids (its input projection picked by id), cross-entropy over
+    ``classes`` outputs."""
+    cell = scanrnn.cells.LSTMCell(V, 4)
+    ids, y = pt.imatrix("ids"), pt.imatrix("y")
+    hs, _ = scanrnn.unroll(cell, ids, cell.init_params(rng=0))
+    W = pytensor.shared(np.ones((4, classes), "float32"), name="W_out")
+    loss = losses.cross_entropy(hs @ W, y, num_classes=num_classes)
+    return scanrnn.function([ids, y], loss, backend=backend), W
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_ids_past_the_table_and_targets_past_the_classes_are_refused(backend):
+    f, _ = _lstm_on_ids(backend)
+    ok = np.zeros((3, 2), "int32")
+    assert np.isfinite(f(ok, ok))
+    with pytest.raises(ValueError, match=r"input 0 \('ids'\) holds the id 6, but each id picks "
+                                         r"one of the 6 rows of a table: ids must be from -6 "
+                                         r"to 5"):
+        f(ok + 6, ok)
+    with pytest.raises(ValueError, match="holds the id -7"):
+        f(ok - 7, ok)
+    with pytest.raises(ValueError, match=r"input 1 \('y'\) holds the id 5, but each id picks "
+                                         r"one of the 5 classes of a loss: ids must be from 0"):
+        f(ok, ok + 5)
+    with pytest.raises(ValueError, match="holds the id -1"):
+        f(ok, ok - 1)
+
+
+def test_ids_in_range_give_the_same_numbers_on_every_backend():
+    """Negative ids within the table count from its end, on every backend alike."""
+    ids = np.array([[0, -1], [5, -6], [2, 3]], "int32")
+    y = np.array([[0, 4], [1, 2], [3, 3]], "int32")
+    got = [_lstm_on_ids(b)[0](ids, y) for b in BACKENDS]
+    np.testing.assert_allclose(got, got[0], rtol=1e-5)
+
+
+def test_the_range_follows_the_shared_value_and_num_classes():
+    f, W = _lstm_on_ids("python")
+    ok = np.zeros((3, 2), "int32")
+    W.set_value(np.ones((4, 8), "float32"))  # 8 classes now: 7 is a valid target
+    assert np.isfinite(f(ok, ok + 7))
+    g, _ = _lstm_on_ids("python", num_classes=3)
+    with pytest.raises(ValueError, match="one of the 3 classes"):
+        g(ok, ok + 3)
+
+
+def test_transposed_ids_and_columns_are_checked_and_slices_are_not():
+    """take_rows(W, ids.T) and W[:, cols] are checked; W[:, ids[:, 1]] is not (the other
+    column of ids picks rows: checking all of ids against W's 3 columns would refuse it)."""
+    W = pytensor.shared(np.arange(12, dtype="float32").reshape(4, 3), name="W")
+    ids, cols = pt.imatrix("ids"), pt.ivector("cols")
+    f = scanrnn.function([ids, cols], [scanrnn.contract.take_rows(W, ids.T).sum(),
+                                       W[:, cols].sum(), W[:, ids[:, 1]].sum()],
+                         backend=BACKENDS[0])
+    f(np.array([[3, 2]], "int32"), np.array([2], "int32"))
+    with pytest.raises(ValueError, match="input 0 .* one of the 4 rows"):
+        f(np.array([[1, 4]], "int32"), np.array([2], "int32"))
+    with pytest.raises(ValueError, match=r"input 1 \('cols'\) .* one of the 3 entries of "
+                                         r"axis 1"):
+        f(np.array([[1, 2]], "int32"), np.array([3], "int32"))
