@@ -181,8 +181,13 @@ class AddRows(Op):
 
 
 def take_rows(W, ids):
-    """``W[ids]`` for ``W (V, N)`` and integer ``ids (...)``, the ids' axes kept."""
+    """``W[ids]`` for ``W (V, N)`` and integer ``ids (...)``, the ids' axes kept.
+
+    Ids narrower than 32 bits are widened first: JAX's gather computes a negative id's row
+    in the ids' own dtype, which overflows for int8 ids of a table over 127 rows."""
     ids = pt.as_tensor_variable(ids)
+    if ids.dtype in ("int8", "int16", "uint8", "uint16"):
+        ids = pt.cast(ids, "int32")
     return W[ids] if ids.ndim <= 1 else TakeRows()(W, ids)
 
 

@@ -54,6 +54,7 @@ def unroll(cell, x, params: dict, initial_state=None, *, mask=None,
     """
     x = _checked_input(cell, x)
     _check_params(cell, params)
+    x = _in_params_dtype(x, params)
     initial_state = _checked_states(cell, x, initial_state)
     if mask is not None and pt.as_tensor_variable(mask).ndim != 2:
         raise ValueError(f"mask must be (T, B), got {pt.as_tensor_variable(mask).ndim}-d")
@@ -108,6 +109,20 @@ def _checked_input(cell, x):
         raise ValueError(f"the input has {x.type.shape[2]} features per step, the "
                          f"{cell.kind} cell's input_size is {cell.input_size}")
     return x
+
+
+def _in_params_dtype(x, params):
+    """Float features in the parameters' dtype: a narrower float is widened; a wider one
+    (float64 into a float32 cell) is refused rather than silently rounded."""
+    reference = params.get("W_h", next(iter(params.values()), None))
+    dtype = str(getattr(reference, "dtype", x.dtype))
+    if x.dtype.startswith(("int", "uint")) or x.dtype == dtype:
+        return x
+    if np.can_cast(x.dtype, dtype, "safe"):
+        return pt.cast(x, dtype)
+    raise ValueError(f"the input is {x.dtype} but the cell's parameters are {dtype}: declare "
+                     f"the input as {dtype} (pt.tensor3('x', dtype='{dtype}')) or cast it "
+                     f"with x.astype('{dtype}')")
 
 
 def _check_params(cell, params):

@@ -72,8 +72,9 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
                         help="compile only; do not run or time the functions")
     kernels = parser.add_mutually_exclusive_group()
     kernels.add_argument("--kernels", action="store_true",
-                         help="run the recurrences on vendor RNN kernels on JAX (default: "
-                              "where they are faster: on a GPU)")
+                         help="run every fused recurrence on a vendor RNN kernel on JAX "
+                              "(default: as scanrnn.function chooses: on the CPU oneDNN for "
+                              "LSTMs with H >= 512, on a GPU none)")
     kernels.add_argument("--no-kernels", action="store_true",
                          help="keep the scans on JAX (to study them, or to compare)")
     parser.set_defaults(func=run_graph)

@@ -44,7 +44,7 @@ def resolve_backends(backends, default: str | None = None) -> list[str]:
 
 def explain(target, *, backends=("auto",), inputs=None, stage: str = "both",
             jax_text: bool = False, run: bool = True, min_time_s: float = 0.3,
-            kernels: bool | str = "auto") -> GraphReport:
+            kernels: bool | str | None = None) -> GraphReport:
     """Compile ``target`` on each backend and report what the compiler did.
 
     Parameters
@@ -72,10 +72,11 @@ def explain(target, *, backends=("auto",), inputs=None, stage: str = "both",
         others are compiled only: no first call, which for Numba is the long part).
     min_time_s : float
         About how long to spend timing steady calls per backend.
-    kernels : bool or "auto"
+    kernels : bool, "auto" or None
         True runs fused recurrences on vendor kernels on JAX (:mod:`scanrnn.kernels`; the
         report names the rewrite and the kernel of each recurrence); False keeps the scans,
-        to study them or to compare; "auto" does what :func:`scanrnn.function` does.
+        to study them or to compare; "auto" does what :func:`scanrnn.function` does; None
+        (default): a :func:`scanrnn.function` target's own setting, else "auto".
 
     Returns
     -------
@@ -85,7 +86,8 @@ def explain(target, *, backends=("auto",), inputs=None, stage: str = "both",
     if stage not in ("before", "after", "both"):
         raise ValueError(f"stage must be 'before', 'after' or 'both', got {stage!r}")
     spec = as_graph_spec(target, inputs=inputs)
-    spec.fn_kwargs = {**spec.fn_kwargs, "kernels": kernels}
+    if kernels is not None or "kernels" not in spec.fn_kwargs:
+        spec.fn_kwargs = {**spec.fn_kwargs, "kernels": "auto" if kernels is None else kernels}
     names = resolve_backends(backends, spec.backend)
     info = installed_report()
     report = GraphReport(

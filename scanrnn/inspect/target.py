@@ -37,6 +37,7 @@ __all__ = ["GraphSpec", "as_graph_spec", "example_args"]
 
 def _from_scanrnn_function(f) -> GraphSpec:
     kwargs = {k: v for k, v in getattr(f, "_fn_kwargs", {}).items() if k != "profile"}
+    kwargs["kernels"] = f.kernels  # explain() follows the function's own choice
     if getattr(f, "givens", None):
         kwargs["givens"] = f.givens
     return GraphSpec(name=f.name or "function", inputs=f.inputs, outputs=f.outputs,

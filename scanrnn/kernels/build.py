@@ -21,6 +21,7 @@ import ctypes
 import hashlib
 import importlib.metadata
 import importlib.util
+import logging
 import os
 import shutil
 import subprocess
@@ -28,6 +29,8 @@ import sys
 import tempfile
 import threading
 from pathlib import Path
+
+log = logging.getLogger("scanrnn.kernels")
 
 SOURCE = Path(__file__).with_name("onednn_rnn.cc")
 FLAGS = ("-O2", "-std=c++17", "-shared", "-fPIC", "-w")
@@ -85,18 +88,32 @@ def onednn_version(include: Path) -> str:
 
 
 def compiler() -> tuple[str, str]:
-    """``(path, version line)`` of the C++ compiler (``$CXX``, else g++, else c++)."""
-    for name in filter(None, (os.environ.get("CXX"), "g++", "c++", "clang++")):
-        path = shutil.which(name)
-        if path:
-            try:
-                out = subprocess.run([path, "--version"], capture_output=True, text=True,
-                                     timeout=30)
-            except (OSError, subprocess.SubprocessError):
-                continue
-            if out.returncode == 0:
-                return path, (out.stdout.splitlines() or ["?"])[0]
+    """``(path, version line)`` of the C++ compiler (``$CXX``, else g++, else c++).
+
+    A ``$CXX`` that does not answer ``--version`` is passed over with one logged line."""
+    chosen = os.environ.get("CXX", "").strip()
+    for name in filter(None, (chosen, "g++", "c++", "clang++")):
+        found = _answering(name)
+        if found is not None:
+            if chosen and name != chosen:
+                log.warning("scanrnn: CXX=%r does not run as a C++ compiler; building the "
+                            "oneDNN kernels with %s", chosen, found[0])
+            return found
     raise KernelUnavailable("no C++ compiler found ($CXX, g++, c++ or clang++)")
+
+
+def _answering(name: str) -> tuple[str, str] | None:
+    """``(path, version line)`` of the compiler ``name`` if ``name --version`` succeeds."""
+    path = shutil.which(name)
+    if not path:
+        return None
+    try:
+        out = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if out.returncode != 0:
+        return None
+    return path, (out.stdout.splitlines() or ["?"])[0]
 
 
 def cache_root() -> Path:
@@ -119,12 +136,20 @@ def _jax_ffi():
     return jax, ffi, getattr(jaxlib, "__version__", jax.__version__)
 
 
+_SWITCH = {"1": True, "on": True, "true": True, "yes": True,
+           "0": False, "off": False, "false": False, "no": False, "": None}
+_WARNED: set = set()
+
+
 def env_setting(name: str = "SCANRNN_KERNELS") -> bool | None:
     """The switch ``name`` (``SCANRNN_KERNELS``, ``SCANRNN_CUDNN``): True (1/on/true/yes),
-    False (0/off/false/no), None (unset or anything else)."""
+    False (0/off/false/no), None (unset; anything else too, with one logged line)."""
     value = os.environ.get(name, "").strip().lower()
-    return {"1": True, "on": True, "true": True, "yes": True,
-            "0": False, "off": False, "false": False, "no": False}.get(value)
+    if value not in _SWITCH and (name, value) not in _WARNED:
+        _WARNED.add((name, value))
+        log.warning("scanrnn: %s=%r is not one of 1/on/true/yes or 0/off/false/no; "
+                    "ignored (the default applies)", name, os.environ.get(name))
+    return _SWITCH.get(value)
 
 
 def build_key(source: bytes, cxx_version: str, jaxlib_version: str, dnnl_version: str,
@@ -205,6 +230,31 @@ def _quiet_openmp():
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
+SYMBOLS = ("ScanrnnRnnForward", "ScanrnnRnnBackward", "scanrnn_workspace_bytes")
+
+
+def _load(path: Path):
+    """The library at ``path``, checked to hold :data:`SYMBOLS` (OSError otherwise)."""
+    lib = ctypes.CDLL(str(path))
+    missing = [name for name in SYMBOLS if not hasattr(lib, name)]
+    if missing:
+        raise OSError(f"{path} lacks {', '.join(missing)}")
+    return lib
+
+
+def _loaded_or_rebuilt(path: Path, facts: dict):
+    """Load the cached library; a damaged one (truncated, not ours) is built again once."""
+    try:
+        return _load(path), facts
+    except OSError as exc:
+        log.warning("scanrnn: the cached oneDNN kernel library is damaged (%s); building it "
+                    "again", exc)
+        with _locked(path.parent.parent / f"{path.parent.name}.lock"):
+            path.unlink(missing_ok=True)
+        path, facts = built_library()
+        return _load(path), facts
+
+
 def library():
     """``(ctypes library, facts)`` once per process, or ``(None, reason)``."""
     with _LOCK:
@@ -212,7 +262,7 @@ def library():
             try:
                 path, facts = built_library()
                 _quiet_openmp()
-                _RESULT["result"] = (ctypes.CDLL(str(path)), facts)
+                _RESULT["result"] = _loaded_or_rebuilt(path, facts)
             except KernelUnavailable as exc:
                 _RESULT["result"] = (None, str(exc))
             except Exception as exc:  # an unwritable cache, a hung compiler, a bad library

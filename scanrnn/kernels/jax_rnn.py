@@ -37,12 +37,16 @@ def ensure_ready():
     if lib is None:
         raise KernelUnavailable(facts)
     import jax
-    lib.scanrnn_workspace_bytes.restype = ctypes.c_int64
-    lib.scanrnn_workspace_bytes.argtypes = [ctypes.c_int64] * 6
-    jax.ffi.register_ffi_target(FORWARD_TARGET, jax.ffi.pycapsule(lib.ScanrnnRnnForward),
-                                platform="cpu")
-    jax.ffi.register_ffi_target(BACKWARD_TARGET, jax.ffi.pycapsule(lib.ScanrnnRnnBackward),
-                                platform="cpu")
+    try:
+        lib.scanrnn_workspace_bytes.restype = ctypes.c_int64
+        lib.scanrnn_workspace_bytes.argtypes = [ctypes.c_int64] * 6
+        jax.ffi.register_ffi_target(FORWARD_TARGET, jax.ffi.pycapsule(lib.ScanrnnRnnForward),
+                                    platform="cpu")
+        jax.ffi.register_ffi_target(BACKWARD_TARGET, jax.ffi.pycapsule(lib.ScanrnnRnnBackward),
+                                    platform="cpu")
+    except Exception as exc:  # a library without our symbols, an FFI that refuses them
+        raise KernelUnavailable(f"the oneDNN kernel library {facts.get('path')} cannot be "
+                                f"used: {type(exc).__name__}: {exc}") from exc
     _REGISTERED["lib"] = lib
     _REGISTERED["facts"] = facts
     return facts
@@ -88,6 +92,10 @@ def forward(kind, activation, training, src, W_x, W_h, bias, h0, c0=None):
     T, B, I = src.shape
     H = h0.shape[1]
     f32 = jnp.float32
+    if T == 0 or B == 0:  # nothing to run (oneDNN refuses empty shapes): the states stay
+        states = [jnp.asarray(h0, f32)] + ([jnp.asarray(c0, f32)] if kind == "lstm" else [])
+        return [jnp.zeros((T, B, H), f32), *states] + \
+            ([jnp.zeros((0,), jnp.uint8)] if training else [])
     outs = [jax.ShapeDtypeStruct((T, B, H), f32), jax.ShapeDtypeStruct((B, H), f32)]
     if kind == "lstm":
         outs.append(jax.ShapeDtypeStruct((B, H), f32))
@@ -113,6 +121,9 @@ def backward(kind, activation, src, W_x, W_h, bias, h0, c0, hs, hT, cT, workspac
     ensure_ready()
     f32 = jnp.float32
     like = [src, W_x, W_h, bias, h0] + ([c0] if kind == "lstm" else [])
+    if 0 in src.shape[:2]:  # no step ran: the final states' gradients reach the initial ones
+        return [jnp.zeros(a.shape, f32) for a in like[:4]] + \
+            [jnp.asarray(dhT, f32)] + ([jnp.asarray(dcT, f32)] if kind == "lstm" else [])
     outs = [jax.ShapeDtypeStruct(a.shape, f32) for a in like]
     args = [*like, hs, hT] + ([cT] if kind == "lstm" else []) + [workspace, dhs, dhT] + \
         ([dcT] if kind == "lstm" else [])

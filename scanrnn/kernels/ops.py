@@ -77,11 +77,38 @@ class _Base(Op):
         return jax_rnn
 
     def _src(self, src):
+        """The kernel's float input: token ids one-hot encoded (as int32, so that uint8 ids
+        of a vocabulary over 256 do not wrap; a negative id counts from the end, as
+        ``W_x[ids]`` does)."""
         import jax
         import jax.numpy as jnp
         if self.vocab:
-            return jax.nn.one_hot(src, self.vocab, dtype=jnp.float32)
+            ids = jnp.asarray(src).astype(jnp.int32)
+            ids = jnp.where(ids < 0, ids + self.vocab, ids)
+            return jax.nn.one_hot(ids, self.vocab, dtype=jnp.float32)
         return src
+
+    def _check_shapes(self, src, W_x, W_h, b_h, b, h0, c0):
+        """Refuse, while JAX traces, shapes that do not fit (the kernel would read past its
+        buffers): ``src (T, B, I)``, ``W_x (I, G*H)``, ``W_h (H, G*H)``, biases ``(G*H,)``,
+        states ``(B, H)``."""
+        T, B, I = src.shape
+        H = h0.shape[-1]
+        GH = N_GATES[self.kind] * H
+        want = {"W_x": (I, GH), "W_h": (H, GH), "b": (GH,), "h0": (B, H)}
+        got = {"W_x": W_x.shape, "W_h": W_h.shape, "b": b.shape, "h0": h0.shape}
+        if b_h is not None:
+            want["b_h"], got["b_h"] = (GH,), b_h.shape
+        if c0 is not None:
+            want["c0"], got["c0"] = (B, H), c0.shape
+        wrong = [f"{name} {tuple(got[name])} (needs {want[name]})" for name in want
+                 if tuple(got[name]) != want[name]]
+        if wrong:
+            what = f"{self.vocab} token ids" if self.vocab else f"{I} features"
+            raise ValueError(
+                f"{self.kernel_name}: shapes that do not fit an input of T={T}, B={B} with "
+                f"{what} and H={H}: {', '.join(wrong)}. Check that the arguments' shapes "
+                "fit the graph's parameters.")
 
     def perform(self, node, inputs, outputs):
         results = self.jax_function()(*inputs)
@@ -142,10 +169,12 @@ class OneDNNRecurrence(_Base):
             rest = rest[1:] if kind == "gru" else rest
             b, h0 = rest[0], rest[1]
             c0 = rest[2] if kind == "lstm" else None
+            src = self._src(src)
+            self._check_shapes(src, W_x, W_h, b_h, b, h0, c0)
             if cudnn:
-                return self._module().forward(self._src(src), W_x, W_h, b, h0, c0)
+                return self._module().forward(src, W_x, W_h, b, h0, c0)
             bias = jax_rnn.kernel_bias(kind, b, b_h)
-            return jax_rnn.forward(kind, act, training, self._src(src), W_x, W_h, bias, h0, c0)
+            return jax_rnn.forward(kind, act, training, src, W_x, W_h, bias, h0, c0)
         return self._on_rows(run)
 
     def pullback(self, inputs, outputs, output_grads):
