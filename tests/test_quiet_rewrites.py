@@ -1,6 +1,7 @@
 """A dimension of size 1 on JAX: no PyTensor rewrite tracebacks, right numbers, and the
 failures still visible to scanrnn.inspect (scanrnn/quiet_rewrites.py)."""
 
+import contextlib
 import logging
 
 import numpy as np
@@ -48,20 +49,31 @@ def test_scanrnn_inspect_still_records_them():
     assert log.failures, "the size-1 failures should reach the capture"
 
 
-def _logged(exception) -> list[str]:
+@contextlib.contextmanager
+def _recorded():
+    """``(messages, logger)``: what PyTensor's rewrite logger emits inside the block."""
     records = []
     handler = logging.Handler()
     handler.emit = lambda record: records.append(record.getMessage())
     logger = logging.getLogger("pytensor.graph.rewriting.basic")
     logger.addHandler(handler)
     try:
-        with quiet_rewrites.size_one_failures():
-            try:
-                raise exception
-            except Exception:
-                logger.error("Rewrite failure due to: some_rewrite")
+        yield records, logger
     finally:
         logger.removeHandler(handler)
+
+
+def _fail(logger, exception):
+    """Log a rewrite failure the way PyTensor does: inside ``except``."""
+    try:
+        raise exception
+    except Exception:
+        logger.error("Rewrite failure due to: some_rewrite")
+
+
+def _logged(exception) -> list[str]:
+    with _recorded() as (records, logger), quiet_rewrites.size_one_failures():
+        _fail(logger, exception)
     return records
 
 
@@ -78,21 +90,11 @@ def test_only_the_size_one_failures_are_dropped():
 def test_held_failures_are_kept_back_then_released():
     """A compile that succeeds logs its rewrite failures after all (release); while held
     they are not logged, and each comes with the exception the rewrite raised."""
-    records = []
-    handler = logging.Handler()
-    handler.emit = lambda record: records.append(record.getMessage())
-    logger = logging.getLogger("pytensor.graph.rewriting.basic")
-    logger.addHandler(handler)
-    try:
+    with _recorded() as (records, logger):
         with quiet_rewrites.held_failures() as held:
-            try:
-                raise ValueError("broken")
-            except ValueError:
-                logger.error("Rewrite failure due to: some_rewrite")
+            _fail(logger, ValueError("broken"))
         assert records == [] and [str(e) for _, e in held] == ["broken"]
         quiet_rewrites.release(held)
-    finally:
-        logger.removeHandler(handler)
     assert records == ["Rewrite failure due to: some_rewrite"]
 
 
