@@ -160,6 +160,18 @@ _EXPECTED_TRACE_WARNINGS = (
 
 
 _CHECK_SHAPES = "Check that the arguments' shapes fit the graph's parameters."
+_SHAPE_WORDS = ("shape", "broadcast", "dimension", "does not fit")
+
+
+def _about_shapes(exc) -> bool:
+    """Whether ``exc`` is an error about sizes that do not fit (PyTensor's or JAX's)."""
+    return isinstance(exc, (TypeError, ValueError, AssertionError)) and \
+        any(word in str(exc).lower() for word in _SHAPE_WORDS)
+
+
+def _shape_failures(held) -> list:
+    """The held rewrite failures whose exception is about shapes."""
+    return [h for h in held if h[1] is not None and _about_shapes(h[1])]
 
 
 def _shared_tensors(outputs, updates) -> list[SharedVariable]:
@@ -293,7 +305,8 @@ class Function:
         self._x64 = _uses_float64(self.inputs, self.outputs, self.shared)
         self._fresh = set()
         self._held_failures = {}  # signature -> rewrite failures, logged after the first call
-        self._id_ranges = id_ranges.find(self.inputs, [*self.outputs, *self.updates.values()])
+        self._id_ranges = id_ranges.find(self.inputs, [*self.outputs, *self.updates.values()],
+                                         givens)
         if not self._pin:
             self._compile(None)
 
@@ -387,9 +400,10 @@ class Function:
     def _compiled_or_clear_error(self, outputs, updates, signature):
         """``pytensor.function`` of the prepared graph.  PyTensor's rewrite failures are held
         back: when the compile, or on JAX the first call, then fails on arguments whose
-        shapes do not fit the graph, one ValueError says so (naming the rewrite's error:
-        JAX's alone names an Op it cannot run, or two sizes); otherwise they are logged
-        after the compile (on JAX, after the first call), as PyTensor would have."""
+        shapes do not fit the graph, one ValueError says so (naming the rewrite's error
+        about shapes: JAX's alone names an Op it cannot run); every other failure is
+        logged after the compile (on JAX, after the first call), as PyTensor would have."""
+        error = None
         with quiet_rewrites.held_failures() as held:
             try:
                 fn = pytensor.function(self.inputs, outputs, updates=updates,
@@ -397,22 +411,17 @@ class Function:
                                        **self._fn_kwargs)
             except Exception as exc:
                 error = exc
-            else:
-                if signature is None:  # compiled for any shapes: nothing more to learn
-                    quiet_rewrites.release(held)
-                else:  # JAX: the first call may still refuse these shapes
-                    self._held_failures[signature] = held
-                return fn
-        causes = [e for _, e in held if e is not None]
-        if not causes:
-            quiet_rewrites.release(held)
+        if error is None:
+            if signature is None:  # compiled for any shapes: nothing more to learn
+                quiet_rewrites.release(held)
+            else:  # JAX: the first call may still refuse these shapes
+                self._held_failures[signature] = held
+            return fn
+        about_shapes = _shape_failures(held)
+        quiet_rewrites.release([h for h in held if h not in about_shapes])
+        if signature is None or not (about_shapes or _about_shapes(error)):
             raise error
-        cause = f"{type(causes[0]).__name__}: {causes[0]}"
-        then = f"{type(error).__name__}: {error}"
-        raise ValueError(
-            f"{self.name or 'the function'} cannot be compiled on {self.backend}"
-            f"{self._shapes_text(signature)}: {cause}{'' if then == cause else f' (so {then})'}"
-            f". {_CHECK_SHAPES}") from error
+        raise self._shape_error("be compiled", signature, about_shapes, error) from error
 
     def _first_call(self, fn, key, args):
         """The first call with ``key``'s shapes (JAX traces, Numba compiles): JAX's refusal of
@@ -420,21 +429,31 @@ class Function:
         held = self._held_failures.pop(key, [])
         try:
             results = fn(*args)
-        except TypeError as exc:
-            if not self._pin or "shape" not in str(exc):
-                quiet_rewrites.release(held)
+        except Exception as exc:
+            about_shapes = _shape_failures(held) if self._pin else []
+            quiet_rewrites.release([h for h in held if h not in about_shapes])
+            if not self._pin or not _about_shapes(exc):
+                quiet_rewrites.release(about_shapes)
                 raise
-            causes = [e for _, e in held if e is not None]
-            why = f"{type(causes[0]).__name__}: {causes[0]}" if causes else str(exc)
-            raise ValueError(f"{self.name or 'the function'} cannot run on jax"
-                             f"{self._shapes_text(key)}: {why.rstrip('.')}. {_CHECK_SHAPES}"
-                             ) from exc
+            raise self._shape_error("run", key, about_shapes, exc) from exc
         except BaseException:
             quiet_rewrites.release(held)
             raise
         quiet_rewrites.release(held)
         self._fresh.discard(key)
         return results
+
+    def _shape_error(self, what, signature, about_shapes, error) -> ValueError:
+        """One ValueError: the arguments' shapes, the rewrite's reason (else the error's)."""
+        then = f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
+        if about_shapes:
+            cause = f"{type(about_shapes[0][1]).__name__}: {about_shapes[0][1]}"
+            why = cause if then == cause else f"{cause} (so {then})"
+        else:
+            why = then
+        return ValueError(f"{self.name or 'the function'} cannot {what} on {self.backend}"
+                          f"{self._shapes_text(signature)}: {why.rstrip('.')}. "
+                          f"{_CHECK_SHAPES}")
 
     def _shapes_text(self, signature) -> str:
         """`` for arguments of shapes x (5, 2, 7), ...`` (empty without a signature)."""

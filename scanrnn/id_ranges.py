@@ -9,14 +9,16 @@ that the graph uses as
 * row ids: ``take_rows(W, ids)`` (:class:`scanrnn.contract.TakeRows`) or ``W[ids]`` with
   integer arrays -- valid ids run from ``-V`` to ``V - 1`` for a table of ``V`` rows;
 * target classes of :mod:`scanrnn.losses` (``cross_entropy``, ``sparse_categorical_
-  crossentropy``) -- from 0 to ``V - 1`` for ``V`` classes;
+  crossentropy``) without a ``mask`` (masked targets may mark padding with any id) --
+  from 0 to ``V - 1`` for ``V`` classes;
 
 reached from the input through ops that keep all its values (transposes, reshapes,
-casts) in the function's own graph (not inside a ``scan`` step), and :func:`check` refuses
-a call whose ids leave those ranges, naming the input.  A size is read from the static
-shape, or from a shared variable's current value through products, softmaxes and
-elementwise ops; where it cannot be known before the call, that use is not checked.  JAX
-arrays passed as arguments are not read back to be checked.
+widening casts) in the function's own graph (not inside a ``scan`` step, nor with
+``givens``), and :func:`check` refuses a call whose ids leave those ranges, naming the
+input.  A size is read from the static shape, or from a shared variable's current value
+through products, softmaxes and elementwise ops; where it cannot be known before the call
+(a table or logits that are inputs themselves, a slice of the ids), that use is not
+checked.  JAX arrays passed as arguments are not read back to be checked.
 """
 
 from __future__ import annotations
@@ -53,8 +55,11 @@ def mark_classes(picked, targets, logits, num_classes=None) -> None:
     picked.tag.scanrnn_classes = (targets, logits, num_classes)
 
 
-def find(inputs, roots) -> list[IdRange]:
-    """The id ranges that integer ``inputs`` must keep for the graph of ``roots``."""
+def find(inputs, roots, givens=None) -> list[IdRange]:
+    """The id ranges that integer ``inputs`` must keep for the graph of ``roots`` (none
+    with ``givens``: the graph that runs is another)."""
+    if givens:
+        return []
     positions = {var: i for i, var in enumerate(inputs) if var.dtype.startswith(("int", "uint"))}
     if not positions:
         return []
@@ -113,11 +118,15 @@ def _indexed_axes(node) -> list[tuple[int, object]]:
     name = _name(node.op)
     if name not in _PICK_ROWS or len(node.inputs) < 2:
         return []
+    if any(v.dtype == "bool" for v in node.inputs[1:]):
+        return []  # a boolean mask takes several axes: which axis an id picks is unclear
     idx_list = getattr(node.op, "idx_list", None)
     if idx_list is None:  # TakeRows, AdvancedSubtensor1: the ids pick rows
-        return [(0, node.inputs[1])]
-    return [(axis, node.inputs[1 + entry]) for axis, entry in enumerate(idx_list)
-            if isinstance(entry, int) and 1 + entry < len(node.inputs)]
+        pairs = [(0, node.inputs[1])]
+    else:
+        pairs = [(axis, node.inputs[1 + entry]) for axis, entry in enumerate(idx_list)
+                 if isinstance(entry, int) and 1 + entry < len(node.inputs)]
+    return [(axis, ids) for axis, ids in pairs if ids.dtype.startswith(("int", "uint"))]
 
 
 def _name(op) -> str:
@@ -133,10 +142,12 @@ def _source(var):
     reshapes and casts)."""
     while var.owner is not None:
         op = var.owner.op
-        cast = isinstance(op, Elemwise) and _name(op.scalar_op) in ("Cast", "Identity")
+        source = var.owner.inputs[0]
+        cast = isinstance(op, Elemwise) and _name(op.scalar_op) in ("Cast", "Identity") \
+            and np.can_cast(source.dtype, var.dtype, "safe")  # a narrowing cast wraps ids
         if not (_name(op) in _KEEP_VALUES or cast):
             break
-        var = var.owner.inputs[0]
+        var = source
     return var
 
 
@@ -161,7 +172,9 @@ def _axis_size(var, axis: int) -> Size | None:
     if _is_product(op):
         if axis == var.ndim - 1:
             return _axis_size(args[1], -1)
-        return _axis_size(args[0], axis) if args[0].ndim == var.ndim else None
+        keeps_leading = _name(op) == "Dot" or getattr(op, "kind", None) == "dot_last"
+        return _axis_size(args[0], axis) if keeps_leading and args[0].ndim == var.ndim \
+            else None  # a batched matmul broadcasts its leading axes over both operands
     if _name(op) == "TakeRows" and axis == var.ndim - 1:
         return _axis_size(args[0], -1)
     if isinstance(op, Elemwise):

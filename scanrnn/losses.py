@@ -35,19 +35,20 @@ def _n_classes(z, num_classes):
     return z.shape[-1]
 
 
-def _pick(logp, targets, num_classes):
+def _pick(logp, targets, num_classes, checked=True):
     """``logp[..., targets]`` for integer targets, as a one-hot mask product."""
     classes = pt.arange(_n_classes(logp, num_classes))
     picked = pt.eq(targets[..., None], classes)
-    id_ranges.mark_classes(picked, targets, logp, num_classes)  # checked at each call
+    if checked:  # the targets' range is checked at each call (scanrnn.id_ranges)
+        id_ranges.mark_classes(picked, targets, logp, num_classes)
     return (logp * picked).sum(axis=-1)
 
 
-def _negative_log_likelihood(logp, targets, num_classes):
+def _negative_log_likelihood(logp, targets, num_classes, checked=True):
     """``-log p(target)`` per example from log-probabilities ``(..., V)``."""
     targets = pt.as_tensor_variable(targets)
     if targets.ndim == logp.ndim - 1 and targets.dtype.startswith(("int", "uint")):
-        return -_pick(logp, targets, num_classes)
+        return -_pick(logp, targets, num_classes, checked)
     if targets.ndim == logp.ndim:
         return -(targets * logp).sum(axis=-1)
     raise ValueError(
@@ -82,7 +83,8 @@ def cross_entropy(logits, targets, *, reduction: str = "mean", mask=None,
     probability vectors (same shape as ``logits``).
     """
     logp = log_softmax(pt.as_tensor_variable(logits), axis=-1)
-    return reduce(_negative_log_likelihood(logp, targets, num_classes), reduction, mask)
+    nll = _negative_log_likelihood(logp, targets, num_classes, checked=mask is None)
+    return reduce(nll, reduction, mask)
 
 
 def categorical_crossentropy(probs, targets, *, reduction: str = "none", mask=None,
@@ -94,7 +96,8 @@ def categorical_crossentropy(probs, targets, *, reduction: str = "none", mask=No
     reduction is ``"none"``, as in Theano: per-example values of shape ``(...)``.
     """
     logp = pt.log(pt.clip(pt.as_tensor_variable(probs), epsilon, 1.0))
-    return reduce(_negative_log_likelihood(logp, targets, num_classes), reduction, mask)
+    nll = _negative_log_likelihood(logp, targets, num_classes, checked=mask is None)
+    return reduce(nll, reduction, mask)
 
 
 def sparse_categorical_crossentropy(probs, targets, **kwargs):

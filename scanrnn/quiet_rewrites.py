@@ -101,5 +101,5 @@ def held_failures():
 def release(held) -> None:
     """Log the records that :func:`held_failures` kept (outside its block)."""
     logger = logging.getLogger(_LOGGER)
-    for record, _ in held:
+    for record, _ in list(held):  # a copy: never the list a hold is still filling
         logger.handle(record)

@@ -75,3 +75,27 @@ def test_transposed_ids_and_columns_are_checked_and_slices_are_not():
     with pytest.raises(ValueError, match=r"input 1 \('cols'\) .* one of the 3 entries of "
                                          r"axis 1"):
         f(np.array([[1, 2]], "int32"), np.array([3], "int32"))
+
+
+def test_what_the_check_leaves_alone():
+    """Masked targets (padding marked -1), a batched matmul's table (its leading axis comes
+    from both operands), a function with givens (another graph runs) and a narrowing cast
+    (the ids wrap): each ran before the check and still runs."""
+    backend = BACKENDS[0]
+    x, y, mask = pt.matrix("x", dtype="float32"), pt.ivector("y"), pt.vector("m")
+    Wo = pytensor.shared(np.ones((3, 6), "float32"))
+    masked = scanrnn.function([x, y, mask], losses.cross_entropy(x @ Wo, y, mask=mask),
+                              backend=backend)
+    assert np.isfinite(masked(np.ones((3, 3), "float32"), np.array([1, 2, -1], "int32"),
+                              np.array([1, 1, 0], "float32")))
+    ids = pt.ivector("ids")
+    Wb = pytensor.shared(np.ones((5, 3, 2), "float32"))
+    batched = scanrnn.function([x, ids], pt.matmul(x, Wb)[ids], backend=backend)
+    assert batched(np.ones((4, 3), "float32"), np.array([3], "int32")).shape == (1, 4, 2)
+    small = pytensor.shared(np.ones((3, 2), "float32"))
+    big = pytensor.shared(np.ones((10, 2), "float32"))
+    swapped = scanrnn.function([ids], small[ids].sum(), givens={small: big}, backend="python")
+    assert swapped(np.array([8], "int32")) == 2
+    W = pytensor.shared(np.ones((50, 1), "float32"))
+    wrapped = scanrnn.function([ids], W[pt.cast(ids, "int8")].sum(), backend=backend)
+    assert wrapped(np.array([300], "int32")) == 1
