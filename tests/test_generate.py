@@ -102,3 +102,11 @@ def test_bad_arguments_are_clear(setup):
         sampler.sample("", 10)
     with pytest.raises(ValueError, match="vocab_size"):
         Sampler(CharLM(vocab_size=5, hidden=4, embed=2), vocab)
+
+
+def test_the_case_hint_says_lowercase_only_for_a_lowercase_vocabulary():
+    from scanrnn.lm.sample import encode_prefix
+    with pytest.raises(ValueError, match=r"'Z' \(this vocabulary is lowercase"):
+        encode_prefix(Vocab.from_text("abc zed"), "Zed")
+    with pytest.raises(ValueError, match=r"'Z' \('z' is in it\)"):
+        encode_prefix(Vocab.from_text("Abc zed"), "Zed")

@@ -47,8 +47,14 @@ def encode_prefix(vocab, prefix) -> np.ndarray:
     if missing:
         shown = ", ".join(repr(t) for t in missing[:20])
         hint = ""
-        if any(isinstance(t, str) and t.lower() != t and t.lower() in vocab for t in missing):
+        cased = [t for t in missing if isinstance(t, str) and t.lower() != t
+                 and t.lower() in vocab]
+        tokens = getattr(vocab, "idx_to_token", [])
+        if cased and not any(t.lower() != t for t in tokens):
             hint = " (this vocabulary is lowercase: lowercase the prefix)"
+        elif cased:
+            shown_lower = ", ".join(repr(t.lower()) for t in cased[:5])
+            hint = f" ({shown_lower} {'is' if len(cased) == 1 else 'are'} in it)"
         raise ValueError(f"prefix {prefix!r} has token(s) outside the vocabulary: "
                          f"{shown}{hint}; the vocabulary has {len(vocab)} tokens")
     return np.asarray(vocab.encode(prefix), dtype=np.int32)
