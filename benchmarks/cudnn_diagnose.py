@@ -20,8 +20,10 @@ This script separates the suspects in one run:
 4. The custom calls as XLA compiled table 1's ``(5, 3, 7, 4)`` case: each operand's and
    result's layout (cuDNN reads every buffer as row-major; a permuted layout is a suspect).
 
-The cuDNN path is held back in the library until this passes (``scanrnn.kernels.cudnn_rnn``);
-the script sets ``SCANRNN_CUDNN=1`` to study it.
+The cuDNN path is opt-in in the library (``scanrnn.kernels.cudnn_rnn``); the script sets
+``SCANRNN_CUDNN=1`` to study it.  Table 1 (scanrnn's wrapper, whose custom calls declare
+row-major layouts) and table 3 decide the exit status; table 2 is JAX's own path, which the
+H200 found wrong whenever T > 1 and B > 1 (an undeclared layout), kept to show the contrast.
 
 Run on the GPU machine (``benchmarks/gpu_check.sh`` does, as its first part)::
 
@@ -244,9 +246,10 @@ def lm_table(steps, quick):
 
 
 def main(argv=None, set_attribute=setattr):
-    """Print (and with ``--out`` write) the four tables; 0 when everything agrees, 1 when
-    something differs, 2 when there is no cuDNN (and no ``--standin``).  ``set_attribute``
-    installs the stand-in (a test passes ``monkeypatch.setattr`` to undo it)."""
+    """Print (and with ``--out`` write) the four tables; 0 when scanrnn's wrapper and the LM
+    agree with the scan (tables 1 and 3), 1 when they differ, 2 when there is no cuDNN (and no
+    ``--standin``).  ``set_attribute`` installs the stand-in (a test passes
+    ``monkeypatch.setattr`` to undo it)."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--standin", action="store_true",
                         help="JAX's reference LSTM in cuDNN's place (runs on a CPU)")
@@ -255,7 +258,7 @@ def main(argv=None, set_attribute=setattr):
     parser.add_argument("--out", help="also write the tables to this file")
     args = parser.parse_args(argv)
     os.environ["SCANRNN_KERNELS"] = "1"  # the kernel path wherever one applies
-    os.environ["SCANRNN_CUDNN"] = "1"  # cuDNN's LSTM, held back by default: what is studied
+    os.environ["SCANRNN_CUDNN"] = "1"  # cuDNN's LSTM, opt-in: what is studied
     import jax
     if args.standin:
         sys.path.insert(0, os.path.join(HERE, "..", "tests"))
@@ -273,7 +276,7 @@ def main(argv=None, set_attribute=setattr):
     if args.out:
         with open(args.out, "w") as fh:
             fh.write(text + "\n")
-    return 0 if max(worst[:2]) <= TOLERANCE and worst[2] <= 1e-4 else 1
+    return 0 if worst[0] <= TOLERANCE and worst[2] <= 1e-4 else 1
 
 
 def cudnn_version() -> str:

@@ -3,12 +3,22 @@
 The 2026-12-04 H200 diagnosis: JAX's own rnn.lstm disagrees with rnn.lstm_ref exactly when
 T > 1 and B > 1 (T = 1 or B = 1 agree to 1e-7) -- the pattern of a (B, T) / (T, B) mix-up,
 since swapping an axis of size 1 moves no data.  This compares cuDNN's answer with
-lstm_ref's on the input as passed, and on the same memory read time-major.
+lstm_ref's on the input as passed, and on the same memory read time-major.  The second H200
+run found the cause (a transposed operand compiled into a permuted-layout bitcast, jaxlib's
+custom call declaring no layout); the last rows check scanrnn's fix: the same custom call
+bound through ``scanrnn.kernels.cudnn_rnn.lstm_fwd``, which declares every buffer row-major.
+Run from the repository root: ``python3 benchmarks/cudnn_layout_probe.py`` (seconds).
 """
+import os
+import sys
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 from jax.experimental import rnn
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from scanrnn.kernels import cudnn_rnn  # noqa: E402  (the working tree's scanrnn)
 
 B, T, I, H = 3, 5, 7, 4
 k = jax.random.split(jax.random.PRNGKey(0), 4)
@@ -56,11 +66,23 @@ def copied_inside(xt):
     return rnn.lstm(xb, h0, c0, w, lengths, I, H, 1, 0.0, False)
 
 
+@jax.jit
+def scanrnn_row_major(xt):
+    (y, hn, cn), _ = cudnn_rnn.lstm_fwd(jnp.swapaxes(xt, 0, 1), h0, c0, w, lengths, I, H, 1,
+                                        0.0, False, jax.lax.Precision.HIGHEST)
+    return y, hn, cn
+
+
 with jax.default_matmul_precision("highest"):
     for name, fn in (("swapaxes inside jit", swapped_inside),
-                     ("swapaxes + optimization_barrier", copied_inside)):
+                     ("swapaxes + optimization_barrier", copied_inside),
+                     ("swapaxes inside jit, scanrnn's row-major custom call",
+                      scanrnn_row_major)):
         ys, hs, cs = fn(x_time_major)
         print(f"cuDNN, {name}: y %.1e hT %.1e cT %.1e" % (
             err(ys, y_ref), err(hs, hT_ref), err(cs, cT_ref)))
-    text = swapped_inside.lower(x_time_major).compile().as_text()
-    print("\n".join(ln.strip()[:300] for ln in text.splitlines() if "custom-call" in ln)[:1500])
+    for name, fn in (("jax's", swapped_inside), ("scanrnn's", scanrnn_row_major)):
+        text = fn.lower(x_time_major).compile().as_text()
+        print(f"{name} custom call as compiled:")
+        print("\n".join(ln.strip()[:300] for ln in text.splitlines()
+                        if "custom-call" in ln)[:1500])

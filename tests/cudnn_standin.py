@@ -1,10 +1,11 @@
 """A stand-in for cuDNN's LSTM, so that scanrnn's cuDNN path runs on a CPU.
 
-``jax.experimental.rnn.lstm_fwd / lstm_bwd`` lower to cuDNN only on CUDA/ROCm.  :func:`install`
-replaces them by JAX's own reference LSTM (``rnn.lstm_ref``) behind the same contract --
-cuDNN's packed weight vector, batch-first arrays, residuals ending in a reserve space, the
-weight gradient packed again -- (and ``rnn.lstm``, whose VJP is bound to the real pair, by
-one built on them) and tells :mod:`scanrnn.kernels` it is on an NVIDIA GPU.
+``jax.experimental.rnn.lstm_fwd / lstm_bwd`` (and scanrnn's own pair with row-major layouts,
+``scanrnn.kernels.cudnn_rnn.lstm_fwd / lstm_bwd``) lower to cuDNN only on CUDA/ROCm.
+:func:`install` replaces them by JAX's own reference LSTM (``rnn.lstm_ref``) behind the same
+contract -- cuDNN's packed weight vector, batch-first arrays, residuals ending in a reserve
+space, the weight gradient packed again -- (and ``rnn.lstm``, whose VJP is bound to the
+real pair, by one built on them) and tells :mod:`scanrnn.kernels` it is on an NVIDIA GPU.
 Everything of the cuDNN path but cuDNN itself then runs: the rewrite, the Ops, the weight
 packing and unpacking, the layout changes, the reserve space's plumbing, the per-device
 split.  Used by tests/test_kernels.py and tests/test_parallel_kernels.py.
@@ -36,6 +37,7 @@ def install(set_attribute):
     from jax.experimental import rnn
 
     from scanrnn import kernels
+    from scanrnn.kernels import cudnn_rnn
 
     def reference(x, h_0, c_0, w, seq_lengths, input_size, hidden_size):
         W_ih, W_hh, b_ih, b_hh = rnn.unpack_lstm_weights(w, input_size, hidden_size, 1, False)
@@ -68,5 +70,7 @@ def install(set_attribute):
     set_attribute(rnn, "lstm_fwd", lstm_fwd)
     set_attribute(rnn, "lstm_bwd", lstm_bwd)
     set_attribute(rnn, "lstm", lstm)
+    set_attribute(cudnn_rnn, "lstm_fwd", lstm_fwd)  # scanrnn's row-major pair, same contract
+    set_attribute(cudnn_rnn, "lstm_bwd", lstm_bwd)
     set_attribute(kernels, "vendor", lambda: "cudnn")
     set_attribute(kernels, "unavailable_reason", lambda: None)

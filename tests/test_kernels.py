@@ -9,8 +9,10 @@ run everywhere.
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import logging
+import re
 
 import numpy as np
 import pytest
@@ -343,6 +345,55 @@ def test_on_a_gpu_the_rewrite_puts_lstms_on_cudnn_and_keeps_the_scan_for_the_res
         assert any("cuDNN lstm" in op for op in ops) == (want is not None)
 
 
+def test_cudnns_custom_calls_declare_every_buffer_row_major(monkeypatch):
+    """jaxlib's cuDNN RNN custom calls declare no layouts, and XLA on an H200 handed cuDNN a
+    transposed input as a permuted-layout bitcast (wrong answers); scanrnn's declare every
+    operand and result row-major.  jaxlib's own lowering, lowered for CUDA on this CPU, with
+    a stand-in for the GPU plugin's descriptor (no GPU needed to lower)."""
+    import jax
+    from jaxlib import gpu_rnn
+
+    from scanrnn.kernels import cudnn_rnn
+    if not all(hasattr(gpu_rnn, n) for n in ("_rnn_fwd_lowering", "_rnn_bwd_lowering")):
+        pytest.skip("this jaxlib's gpu_rnn lacks _rnn_fwd_lowering: the layouts NOT checked")
+
+    class Plugin:  # what jaxlib asks of its CUDA plugin while lowering
+        @staticmethod
+        def build_rnn_descriptor(*args):
+            return b"descriptor"
+    monkeypatch.setattr(gpu_rnn, "compute_rnn_workspace_reserve_space_sizes",
+                        lambda *args: (16, 8), raising=False)
+    for name, lowering in (("cudnn_rnn_lowering", gpu_rnn._rnn_fwd_lowering),
+                           ("cudnn_rnn_bwd_lowering", gpu_rnn._rnn_bwd_lowering)):
+        monkeypatch.setattr(gpu_rnn, name, functools.partial(lowering, Plugin, "cu"))
+    cudnn_rnn._row_major_primitives.cache_clear()  # registered again with the above
+    T, B, I, H = 5, 3, 7, 4
+    shapes = [(T, B, I), (I, 4 * H), (H, 4 * H), (4 * H,), (B, H), (B, H), (T, B, H), (B, H),
+              (B, H)]
+
+    def forward_and_backward(src, W_x, W_h, b, h0, c0, dhs, dhT, dcT):
+        hs, hT, cT, reserve = cudnn_rnn.forward(src, W_x, W_h, b, h0, c0)
+        return cudnn_rnn.backward(src, W_x, W_h, b, h0, c0, hs, hT, cT, reserve, dhs, dhT, dcT)
+    try:
+        args = [np.zeros(s, np.float32) for s in shapes]
+        text = jax.jit(forward_and_backward).trace(*args).lower(
+            lowering_platforms=("cuda",)).as_text()
+    finally:
+        cudnn_rnn._row_major_primitives.cache_clear()
+    calls = [ln for ln in text.splitlines() if "stablehlo.custom_call @cudnn_rnn" in ln]
+    assert [c.split("@")[1].split("(")[0] for c in calls] == ["cudnn_rnn_ffi",
+                                                                "cudnn_rnn_bwd_ffi"]
+    want = {"3": "[2, 1, 0]", "1": "0"}  # minor-to-major: row-major for rank 3 and 1
+    for call, operands, results in ((calls[0], "33311", "33311"),
+                                    (calls[1], "33333313111", "33311")):
+        assert len(re.findall(r"dense<[^>]*> : tensor<\d+xindex>", call)) == (
+            len(operands) + len(results)), call
+        for attribute, ranks in (("operand_layouts", operands), ("result_layouts", results)):
+            declared = re.findall(r"dense<(\[[\d, ]+\]|\d+)> : tensor<\d+xindex>",
+                                  call.split(f"{attribute} = [")[1])[:len(ranks)]
+            assert declared == [want[r] for r in ranks], (attribute, call)
+
+
 # -- the cuDNN path, run on the CPU against a stand-in for cuDNN -------------------------
 
 @pytest.fixture
@@ -427,16 +478,16 @@ def test_the_gpu_diagnosis_script_runs_and_finds_the_standin_agreeing(cudnn_stan
 
 def test_the_gpu_diagnosis_reports_a_wrong_kernel(cudnn_standin, monkeypatch):
     """A cuDNN whose input weights have two gates swapped differs in every row."""
-    from jax.experimental import rnn
+    from scanrnn.kernels import cudnn_rnn
     diagnose = _diagnosis_module()
-    right = rnn.lstm_fwd
+    right = cudnn_rnn.lstm_fwd
 
     def swapped_gates(x, h_0, c_0, w, seq_lengths, input_size, hidden_size, *rest):
         n = 4 * hidden_size * input_size
         W = w[:n].reshape(4, hidden_size, input_size)[np.array([1, 0, 2, 3])].ravel()
         return right(x, h_0, c_0, w.at[:n].set(W), seq_lengths, input_size, hidden_size, *rest)
 
-    monkeypatch.setattr(rnn, "lstm_fwd", swapped_gates)
+    monkeypatch.setattr(cudnn_rnn, "lstm_fwd", swapped_gates)
     lines, worst = diagnose.kernel_table([(5, 3, 7, 4)], "swapped", diagnose.wrapper_errors)
     assert worst > 1e-3
     assert [ln.endswith("| DIFFERS |") for ln in lines[4:]] == [True, True], lines
@@ -447,9 +498,10 @@ def test_the_gpu_diagnosis_reports_a_kernel_that_answers_differently_each_call(
     """A cuDNN reading uninitialised memory (here: a host counter added to its output) agrees
     on the first call and is caught by the rerun column."""
     import jax
-    from jax.experimental import rnn
+
+    from scanrnn.kernels import cudnn_rnn
     diagnose = _diagnosis_module()
-    right, calls = rnn.lstm_fwd, []
+    right, calls = cudnn_rnn.lstm_fwd, []
 
     def drifting(*args):
         (y, h_n, c_n), residuals = right(*args)
@@ -459,15 +511,16 @@ def test_the_gpu_diagnosis_reports_a_kernel_that_answers_differently_each_call(
         drift = jax.pure_callback(counter, jax.ShapeDtypeStruct((), np.float32))
         return (y + drift, h_n, c_n), residuals
 
-    monkeypatch.setattr(rnn, "lstm_fwd", drifting)
+    monkeypatch.setattr(cudnn_rnn, "lstm_fwd", drifting)
     errors = diagnose.wrapper_errors(*diagnose.arrays(5, 3, 7, 4, one_hot=False))
     assert len(errors) == len(diagnose.OUTPUTS) + 1
     assert max(errors[:-1]) <= diagnose.TOLERANCE and errors[-1] > 1e-3, errors
 
 
-def test_on_a_gpu_cudnn_is_held_back_until_asked_for(monkeypatch):
-    """cuDNN's LSTM failed its first GPU checks: without SCANRNN_CUDNN=1 it is unavailable,
-    with the reason (and kernels=True on a GPU then runs the fused scan)."""
+def test_on_a_gpu_cudnn_is_opt_in(monkeypatch):
+    """cuDNN's LSTM was slower than the fused scan on an H200 and its layout fix is not yet
+    checked on a GPU: without SCANRNN_CUDNN=1 it is unavailable, with the reason (and
+    kernels=True on a GPU then runs the fused scan)."""
     from jax.experimental import rnn
 
     from scanrnn.kernels import cudnn_rnn

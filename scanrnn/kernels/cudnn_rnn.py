@@ -8,30 +8,36 @@ too) are packed into cuDNN's flat vector ``[W_ihᵀ, W_hhᵀ, b_ih = b, b_hh = 0
 and time-major ``(T, B, ·)`` is turned batch-first.  Float32 with
 ``Precision.HIGHEST`` (no TF32), so the results agree with the scan path.
 
-cuDNN itself runs only on a GPU (the lowering exists for CUDA/ROCm only):
-``benchmarks/gpu_check.sh`` runs the agreement tests and ``benchmarks/cudnn_diagnose.py``
-there.  Until those pass this path is held back (:func:`available`): the first GPU run
-found token-id inputs disagreeing with the scan and training stalled on it.  On the CPU,
+cuDNN itself runs only on a GPU (the lowering exists for CUDA/ROCm only), and scanrnn
+calls it through its own pair of primitives (:func:`lstm_fwd`, :func:`lstm_bwd`) whose
+custom calls declare row-major layouts, which jaxlib's do not (see below).  The path is
+opt-in (:func:`available`): on an H200 the fused scan was faster, and the layout fix awaits
+``benchmarks/cudnn_diagnose.py`` (run by ``benchmarks/gpu_check.sh``) on a GPU.  On the CPU,
 ``tests/test_kernels.py`` runs everything else of this path -- the rewrite, the Ops, the
 packing above, the layouts, the reserve space -- against JAX's reference LSTM
-(``rnn.lstm_ref``) put behind ``lstm_fwd`` / ``lstm_bwd``'s contract.
+(``rnn.lstm_ref``) put behind ``lstm_fwd`` / ``lstm_bwd``'s contract, and lowers the real
+jaxlib custom calls for CUDA to check the declared layouts.
 """
 
 from __future__ import annotations
 
+import functools
+
 
 HELD_BACK = (
-    "cuDNN's LSTM is held back until its answers are checked on a GPU: on an H200 "
-    "(2026-12-04) it disagreed with the scan for token-id inputs, and `scanrnn train` on it "
-    "stalled at loss 2.6 in 2 minutes where the scan on a CPU reaches 1.1; SCANRNN_CUDNN=1 "
-    "uses it anyway (benchmarks/cudnn_diagnose.py studies it)")
+    "cuDNN's LSTM is opt-in (SCANRNN_CUDNN=1): on an H200 (2026-12-04) the fused scan ran "
+    "the LSTM 2x faster than cuDNN through JAX, and cuDNN's answers with scanrnn's row-major "
+    "fix for jaxlib's layout fault are not yet checked on a GPU "
+    "(benchmarks/cudnn_diagnose.py checks them)")
+# what this module uses of jax.experimental.rnn beyond its public functions
+_RNN_INTERNALS = ("rnn_abstract_eval", "rnn_bwd_abstract_eval", "_lstm_cudnn_allow_tf32")
 
 
 def available() -> str | None:
     """None when cuDNN's RNN is usable from JAX here, else the reason.
 
-    Held back (:data:`HELD_BACK`) unless ``SCANRNN_CUDNN`` is on (1/on/true/yes, as
-    ``SCANRNN_KERNELS``); the fused scan runs instead.
+    Opt-in (:data:`HELD_BACK`): unless ``SCANRNN_CUDNN`` is on (1/on/true/yes, as
+    ``SCANRNN_KERNELS``) the fused scan runs instead.
     """
     from .build import env_setting
     try:
@@ -40,6 +46,9 @@ def available() -> str | None:
         return f"jax.experimental.rnn is missing ({exc})"
     if getattr(rnn, "gpu_rnn", None) is None:
         return "this jaxlib has no cuDNN RNN (jax.experimental.rnn.gpu_rnn)"
+    lacking = [name for name in _RNN_INTERNALS if not hasattr(rnn, name)]
+    if lacking:
+        return f"this jax's experimental.rnn lacks {', '.join(lacking)}"
     if env_setting("SCANRNN_CUDNN") is not True:
         return HELD_BACK
     return None
@@ -63,10 +72,9 @@ def _lengths(B, T):
 def forward(src, W_x, W_h, b, h0, c0):
     """``[hs (T, B, H), hT, cT, reserve_space]`` of cuDNN's LSTM over time-major ``src``."""
     import jax.numpy as jnp
-    from jax.experimental import rnn
     T, B, I = src.shape
     H = h0.shape[1]
-    (y, h_n, c_n), residuals = rnn.lstm_fwd(
+    (y, h_n, c_n), residuals = lstm_fwd(
         jnp.swapaxes(src, 0, 1), h0[None], c0[None], _pack(W_x, W_h, b), _lengths(B, T),
         I, H, 1, 0.0, False, _precision())
     return [jnp.swapaxes(y, 0, 1), h_n[0], c_n[0], residuals[-1]]
@@ -75,16 +83,110 @@ def forward(src, W_x, W_h, b, h0, c0):
 def backward(src, W_x, W_h, b, h0, c0, hs, hT, cT, reserve, dhs, dhT, dcT):
     """``[dsrc, dW_x, dW_h, db, dh0, dc0]`` from cuDNN's backward (LSTM)."""
     import jax.numpy as jnp
-    from jax.experimental import rnn
     T, B, I = src.shape
     H = h0.shape[1]
     w = _pack(W_x, W_h, b)
     residuals = (jnp.swapaxes(src, 0, 1), h0[None], c0[None], w, _lengths(B, T),
                  jnp.swapaxes(hs, 0, 1), reserve)
-    dx, dh0, dc0, dw, _ = rnn.lstm_bwd(I, H, 1, 0.0, False, _precision(), residuals,
-                                       (jnp.swapaxes(dhs, 0, 1), dhT[None], dcT[None]))
+    dx, dh0, dc0, dw, _ = lstm_bwd(I, H, 1, 0.0, False, _precision(), residuals,
+                                   (jnp.swapaxes(dhs, 0, 1), dhT[None], dcT[None]))
     n_ih, n_hh = 4 * H * I, 4 * H * H
     dW_x = dw[:n_ih].reshape(4 * H, I).T
     dW_h = dw[n_ih:n_ih + n_hh].reshape(4 * H, H).T
     db = dw[n_ih + n_hh:n_ih + n_hh + 4 * H]
     return [jnp.swapaxes(dx, 0, 1), dW_x, dW_h, db, dh0[0], dc0[0]]
+
+
+# jaxlib's custom calls for cuDNN's RNN declare no operand or result layouts, so XLA may
+# pick any: on an H200 (2026-12-04) it compiled the batch-first ``swapaxes`` above into a
+# ``bitcast`` operand with a permuted layout, which cuDNN read as row-major -- wrong answers
+# whenever T > 1 and B > 1 (benchmarks/cudnn_layout_probe.py).  scanrnn binds the same two
+# custom calls through its own primitives whose lowering declares every operand and result
+# row-major; XLA then hands cuDNN real row-major buffers (copying where it must).
+
+def lstm_fwd(x, h_0, c_0, w, seq_lengths, input_size, hidden_size, num_layers, dropout,
+             bidirectional, precision):
+    """``jax.experimental.rnn.lstm_fwd`` (same arguments, batch-first ``x (B, T, I)``, same
+    ``((y, h_n, c_n), residuals)``) through custom calls with row-major layouts."""
+    from jax.experimental import rnn
+    fwd, _ = _row_major_primitives()
+    y, h_n, c_n, reserve_space = fwd.bind(
+        x, h_0, c_0, w, seq_lengths, input_size=input_size, hidden_size=hidden_size,
+        num_layers=num_layers, dropout=dropout, bidirectional=bidirectional,
+        cudnn_allow_tf32=rnn._lstm_cudnn_allow_tf32(precision))
+    return (y, h_n, c_n), (x, h_0, c_0, w, seq_lengths, y, reserve_space)
+
+
+def lstm_bwd(input_size, hidden_size, num_layers, dropout, bidirectional, precision,
+             residuals, gradients):
+    """``jax.experimental.rnn.lstm_bwd`` (same arguments and results) through custom calls
+    with row-major layouts."""
+    import jax.numpy as jnp
+    from jax.experimental import rnn
+    _, bwd = _row_major_primitives()
+    x, h_0, c_0, w, seq_lengths, y, reserve_space = residuals
+    dy, dh_n, dc_n = gradients
+    dx, dh_0, dc_0, dw = bwd.bind(
+        dy, dh_n, dc_n, x, h_0, c_0, w, y, reserve_space, seq_lengths,
+        input_size=input_size, hidden_size=hidden_size, num_layers=num_layers,
+        dropout=dropout, bidirectional=bidirectional,
+        cudnn_allow_tf32=rnn._lstm_cudnn_allow_tf32(precision))
+    return dx, dh_0, dc_0, dw, jnp.zeros_like(seq_lengths)
+
+
+@functools.cache
+def _row_major_primitives():
+    """``(forward, backward)``: ``jax.experimental.rnn``'s two primitives again (same
+    parameters, shapes and custom-call targets), lowered with row-major layouts."""
+    from jax.experimental import rnn
+    from jax.extend.core import Primitive
+    from jax.interpreters import mlir
+    from jaxlib import gpu_rnn
+
+    made = []
+    for name, abstract_eval, lowerings in (
+            ("scanrnn_cudnn_rnn_fwd", rnn.rnn_abstract_eval,
+             {"cuda": "cudnn_rnn_lowering", "rocm": "miopen_rnn_lowering"}),
+            ("scanrnn_cudnn_rnn_bwd", rnn.rnn_bwd_abstract_eval,
+             {"cuda": "cudnn_rnn_bwd_lowering", "rocm": "miopen_rnn_bwd_lowering"})):
+        primitive = Primitive(name)
+        primitive.multiple_results = True
+        primitive.def_abstract_eval(abstract_eval)
+        primitive.def_impl(functools.partial(_run_jitted, primitive))
+        for platform, attribute in lowerings.items():
+            if hasattr(gpu_rnn, attribute):
+                mlir.register_lowering(primitive, _row_major(getattr(gpu_rnn, attribute)),
+                                       platform=platform)
+        made.append(primitive)
+    return tuple(made)
+
+
+def _run_jitted(primitive, *args, **params):
+    """A primitive's eager call: the same bind, compiled."""
+    import jax
+    return jax.jit(lambda *a: primitive.bind(*a, **params))(*args)
+
+
+def _row_major(lowering):
+    """``lowering`` (one custom call), with every operand and result declared row-major."""
+    def rule(ctx, *args, **params):
+        results = lowering(ctx, *args, **params)
+        declare_row_major(results[0].owner)
+        return results
+    return rule
+
+
+def declare_row_major(op):
+    """Set a stablehlo custom call's ``operand_layouts`` and ``result_layouts`` to row-major
+    (minor-to-major ``rank-1 .. 0``), which makes XLA honour them."""
+    import numpy as np
+    from jax.interpreters.mlir import ir
+
+    def layouts(values):
+        return ir.ArrayAttr.get([
+            ir.DenseIntElementsAttr.get(
+                np.arange(ir.RankedTensorType(v.type).rank - 1, -1, -1, dtype=np.int64),
+                type=ir.IndexType.get())
+            for v in values])
+    op.attributes["operand_layouts"] = layouts(op.operands)
+    op.attributes["result_layouts"] = layouts(op.results)
