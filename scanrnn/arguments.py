@@ -3,14 +3,32 @@
 :func:`check_argument` converts a value to the input's dtype when that loses nothing of
 meaning (ints and floats to a float input, ints to ints) and raises a ``ValueError`` that
 names the input for a wrong rank, a wrong fixed dimension, floats for an integer input, or
-values the dtype cannot hold.
+values the dtype cannot hold.  When a compiled call still fails, :func:`about_shapes` tells
+whether the failure is about sizes that do not fit; the function then raises one ValueError
+naming the arguments' shapes (:func:`shapes_of`).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["check_argument", "check_arguments", "describe_input", "to_numpy"]
+__all__ = ["CHECK_SHAPES", "about_shapes", "check_argument", "check_arguments",
+           "describe_input", "shapes_of", "to_numpy"]
+
+CHECK_SHAPES = "Check that the arguments' shapes fit the graph's parameters."
+_SHAPE_WORDS = ("shape", "broadcast", "dimension", "does not fit")
+
+
+def about_shapes(exc) -> bool:
+    """Whether ``exc`` is an error about sizes that do not fit (PyTensor's, JAX's, numpy's)."""
+    return isinstance(exc, (TypeError, ValueError, AssertionError)) and \
+        any(word in str(exc).lower() for word in _SHAPE_WORDS)
+
+
+def shapes_of(args, signature):
+    """``signature`` (JAX's per-shape key ``(argument shapes, shared shapes)``), else the
+    arguments' shapes in that form."""
+    return signature if signature is not None else (tuple(np.shape(a) for a in args), ())
 
 
 def _is_jax_array(value) -> bool:

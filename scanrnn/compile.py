@@ -49,7 +49,7 @@ from pytensor.tensor.type import TensorType
 
 from . import _config  # noqa: F401  (sets floatX)
 from . import allocator, id_ranges, pytensor_compat, quiet_rewrites
-from .arguments import check_arguments, describe_input
+from .arguments import CHECK_SHAPES, about_shapes, check_arguments, describe_input, shapes_of
 from .parallel import to_host
 from .peer_failure import collective_errors
 from .pytensor_compat import clone_node, has_mutable_inner_graph, inline_op_from_graph
@@ -159,19 +159,9 @@ _EXPECTED_TRACE_WARNINGS = (
 )
 
 
-_CHECK_SHAPES = "Check that the arguments' shapes fit the graph's parameters."
-_SHAPE_WORDS = ("shape", "broadcast", "dimension", "does not fit")
-
-
-def _about_shapes(exc) -> bool:
-    """Whether ``exc`` is an error about sizes that do not fit (PyTensor's or JAX's)."""
-    return isinstance(exc, (TypeError, ValueError, AssertionError)) and \
-        any(word in str(exc).lower() for word in _SHAPE_WORDS)
-
-
 def _shape_failures(held) -> list:
     """The held rewrite failures whose exception is about shapes."""
-    return [h for h in held if h[1] is not None and _about_shapes(h[1])]
+    return [h for h in held if h[1] is not None and about_shapes(h[1])]
 
 
 def _shared_tensors(outputs, updates) -> list[SharedVariable]:
@@ -417,11 +407,11 @@ class Function:
             else:  # JAX: the first call may still refuse these shapes
                 self._held_failures[signature] = held
             return fn
-        about_shapes = _shape_failures(held)
-        quiet_rewrites.release([h for h in held if h not in about_shapes])
-        if signature is None or not (about_shapes or _about_shapes(error)):
+        failures = _shape_failures(held)
+        quiet_rewrites.release([h for h in held if h not in failures])
+        if signature is None or not (failures or about_shapes(error)):
             raise error
-        raise self._shape_error("be compiled", signature, about_shapes, error) from error
+        raise self._shape_error("be compiled", signature, failures, error) from error
 
     def _first_call(self, fn, key, args):
         """The first call with ``key``'s shapes (JAX traces, Numba compiles): JAX's refusal of
@@ -430,12 +420,12 @@ class Function:
         try:
             results = fn(*args)
         except Exception as exc:
-            about_shapes = _shape_failures(held) if self._pin else []
-            quiet_rewrites.release([h for h in held if h not in about_shapes])
-            if not self._pin or not _about_shapes(exc):
-                quiet_rewrites.release(about_shapes)
+            failures = _shape_failures(held) if self._pin else []
+            quiet_rewrites.release([h for h in held if h not in failures])
+            if not about_shapes(exc):
+                quiet_rewrites.release(failures)
                 raise
-            raise self._shape_error("run", key, about_shapes, exc) from exc
+            raise self._shape_error("run", shapes_of(args, key), failures, exc) from exc
         except BaseException:
             quiet_rewrites.release(held)
             raise
@@ -443,17 +433,17 @@ class Function:
         self._fresh.discard(key)
         return results
 
-    def _shape_error(self, what, signature, about_shapes, error) -> ValueError:
+    def _shape_error(self, what, signature, failures, error) -> ValueError:
         """One ValueError: the arguments' shapes, the rewrite's reason (else the error's)."""
         then = f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
-        if about_shapes:
-            cause = f"{type(about_shapes[0][1]).__name__}: {about_shapes[0][1]}"
+        if failures:
+            cause = f"{type(failures[0][1]).__name__}: {failures[0][1]}"
             why = cause if then == cause else f"{cause} (so {then})"
         else:
             why = then
         return ValueError(f"{self.name or 'the function'} cannot {what} on {self.backend}"
                           f"{self._shapes_text(signature)}: {why.rstrip('.')}. "
-                          f"{_CHECK_SHAPES}")
+                          f"{CHECK_SHAPES}")
 
     def _shapes_text(self, signature) -> str:
         """`` for arguments of shapes x (5, 2, 7), ...`` (empty without a signature)."""
@@ -546,7 +536,12 @@ class Function:
                 results = self._first_call(fn, key, args)
         else:
             with self._build_context():
-                results = fn(*args)
+                try:
+                    results = fn(*args)
+                except (TypeError, ValueError, AssertionError) as exc:
+                    if not about_shapes(exc):
+                        raise
+                    raise self._shape_error("run", shapes_of(args, key), [], exc) from exc
         if self.return_numpy:
             convert = np.asarray if self.parallel is None else to_host
             results = [convert(r) for r in results]

@@ -31,7 +31,8 @@ def unroll(cell, x, params: dict, initial_state=None, *, mask=None,
         One ``(B, H)`` matrix per cell state; zeros when omitted.
     mask : TensorVariable, optional
         ``(T, B)``, 1 for real steps and 0 for padding: a padded step keeps the
-        previous state (and outputs it).
+        previous state (and outputs it).  Another length than ``x``'s is refused
+        when the function is called (one ValueError naming the shapes).
     go_backwards : bool
         Process the sequence from its last step; outputs come in processing order.
     truncate_gradient : int
@@ -149,7 +150,9 @@ def _scanned_states(cell, projected, initial_state, recurrent, mask, go_backward
         step = cell.step
         sequences = [projected]
     else:
-        mask = pt.as_tensor_variable(mask)
+        # a mask of another length would silently cut the scan to the shorter of the two
+        mask = pt.specify_shape(pt.as_tensor_variable(mask),
+                                (projected.shape[0], projected.shape[1]))
         n_states = cell.n_states
 
         def step(xp_t, m_t, *rest):

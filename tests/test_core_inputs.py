@@ -99,3 +99,40 @@ def test_a_contraction_of_shapes_that_do_not_fit_is_refused_when_built():
     with pytest.raises(ValueError, match="leading axes"):
         sum_outer(a, pt.tensor3("b", shape=(3, 5, 4)))
     assert dot_last(a, pt.matrix("W", shape=(None, 12))).type.shape == (3, 2, 12)
+
+
+BACKENDS = [b for b in ("jax", "numba", "c", "python") if b in scanrnn.installed_backends()]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_mask_of_another_length_is_refused_at_the_call(lstm, backend):
+    """A (T', B) mask against a (T, B, I) sequence used to cut the scan to the shorter of the
+    two without a word (every backend); now the call raises one ValueError with the shapes."""
+    cell, params = lstm
+    x, m = pt.tensor3("x", dtype="float32"), pt.matrix("m", dtype="float32")
+    hs, _ = unroll(cell, x, params, mask=m)
+    f = scanrnn.function([x, m], hs.sum(), backend=backend)
+    xs = np.ones((5, 2, 3), "float32")
+    for short in (3, 1):
+        with pytest.raises(ValueError, match=rf"x \(5, 2, 3\), m \({short}, 2\)"):
+            f(xs, np.ones((short, 2), "float32"))
+    assert np.isfinite(f(xs, np.ones((5, 2), "float32")))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_size_that_does_not_fit_names_the_arguments_on_every_backend(lstm, backend):
+    """JAX's refusal of shapes was already one ValueError naming them; C, Numba and Python
+    raised numpy's or BLAS's words alone ("gemm: operands have mismatched ...")."""
+    cell, params = lstm
+    x = pt.tensor3("x", dtype="float32")
+    hs, _ = unroll(cell, x, params)
+    good, bad = np.ones((5, 2, 3), "float32"), np.ones((5, 2, 7), "float32")
+    for args in ([bad, bad, good], [good, bad]):  # bad as the first call (which may compile)
+        f = scanrnn.function([x], hs.sum(), backend=backend)  # and after a good one
+        for arg in args:
+            if arg is good:
+                assert np.isfinite(f(arg))
+                continue
+            with pytest.raises(ValueError, match=r"cannot (run|be compiled) on \w+ for "
+                               r"arguments of shapes x \(5, 2, 7\).*Check that the arguments"):
+                f(arg)
