@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import math
 
-__all__ = ["DECAY_MAX", "DECAY_PASSES", "EVAL_SHARE", "cosine_lr", "training_seconds",
-           "validation_wait", "weight_decay_for"]
+__all__ = ["DECAY_MAX", "DECAY_PASSES", "EVAL_SHARE", "cosine_lr", "scheduled_lr",
+           "total_steps", "training_seconds", "validation_wait", "weight_decay_for"]
 
 EVAL_SHARE = 0.05
 """The largest share of the wall clock validation may take: the next validation waits at
@@ -24,6 +24,30 @@ def cosine_lr(lr: float, min_lr: float, warmup: float, frac: float) -> float:
         return lr * max(frac / warmup, 0.01)
     frac = (frac - warmup) / (1.0 - warmup)
     return min_lr + (lr - min_lr) * 0.5 * (1.0 + math.cos(math.pi * min(frac, 1.0)))
+
+
+def total_steps(config, steps_per_epoch: int) -> int | None:
+    """The steps a run's ``epochs`` / ``max_tokens`` allow (the fewer); None when it has
+    neither (a ``minutes`` budget or none)."""
+    totals = []
+    if config.epochs is not None:
+        totals.append(config.epochs * steps_per_epoch)
+    if config.max_tokens is not None:
+        totals.append(max(1, config.max_tokens // (config.batch_size * config.seq_len)))
+    return min(totals) if totals else None
+
+
+def scheduled_lr(config, epoch: int, lr: float, run_fraction) -> float:
+    """The learning rate ``config.schedule`` sets now: ``"halve"`` by ``epoch``, ``"cosine"``
+    by ``run_fraction()`` (how far through its budget the run is; None: no budget, ``config.lr``),
+    else ``lr`` as it stands (constant; plateau changes it on validation)."""
+    if config.schedule == "halve":
+        return config.lr / 2.0 ** ((epoch + 1) // config.halve_every)
+    if config.schedule == "cosine":
+        frac = run_fraction()
+        return config.lr if frac is None else cosine_lr(config.lr, config.min_lr,
+                                                        config.warmup, frac)
+    return lr
 
 
 def validation_wait(eval_minutes: float, cost: float | None) -> float:

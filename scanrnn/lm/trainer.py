@@ -44,7 +44,8 @@ from .evaluate import Evaluator, cached_evaluator
 from .interrupt import StopRequest
 from .model import CharLM
 from .sample import Sampler, encode_prefix
-from .schedules import cosine_lr, training_seconds, validation_wait, weight_decay_for
+from .schedules import (scheduled_lr, total_steps, training_seconds, validation_wait,
+                        weight_decay_for)
 from .step import NonFiniteLossError, training_step
 from .trainer_state import EpochStats
 
@@ -259,22 +260,10 @@ class Trainer:
 
     # -- schedule -----------------------------------------------------------------------
     def _total_steps(self):
-        c = self.config
-        totals = []
-        if c.epochs is not None:
-            totals.append(c.epochs * self.steps_per_epoch())
-        if c.max_tokens is not None:
-            totals.append(max(1, c.max_tokens // (c.batch_size * c.seq_len)))
-        return min(totals) if totals else None
+        return total_steps(self.config, self.steps_per_epoch())
 
     def _scheduled_lr(self) -> float:
-        c = self.config
-        if c.schedule == "halve":
-            return c.lr / 2.0 ** ((self.epoch + 1) // c.halve_every)
-        if c.schedule == "cosine":
-            frac = self.run_fraction()
-            return c.lr if frac is None else cosine_lr(c.lr, c.min_lr, c.warmup, frac)
-        return self.lr  # constant, plateau (changed on validation)
+        return scheduled_lr(self.config, self.epoch, self.lr, self.run_fraction)
 
     def run_fraction(self) -> float | None:
         """How far through its budget the run is, in [0, 1]: by steps for an epochs or
