@@ -159,6 +159,14 @@ _EXPECTED_TRACE_WARNINGS = (
 )
 
 
+_DYNAMIC_SLICE = "slice indices must have static start/stop/step"
+_DYNAMIC_SLICE_HINT = (
+    "{} cannot run on jax: it slices with bounds computed from its inputs (Theano's "
+    "givens={{x: data[i * B:(i + 1) * B]}}), and JAX compiles for fixed sizes. Slice outside "
+    "and pass the batch as an argument (f(data[i * B:(i + 1) * B])), or use backend='numba' "
+    "or 'c', which take such slices")
+
+
 def _shape_failures(held) -> list:
     """The held rewrite failures whose exception is about shapes."""
     return [h for h in held if h[1] is not None and about_shapes(h[1])]
@@ -422,6 +430,9 @@ class Function:
         except Exception as exc:
             failures = _shape_failures(held) if self._pin else []
             quiet_rewrites.release([h for h in held if h not in failures])
+            if self._pin and _DYNAMIC_SLICE in str(exc):
+                quiet_rewrites.release(failures)
+                raise ValueError(_DYNAMIC_SLICE_HINT.format(self.name or "the function")) from exc
             if not about_shapes(exc):
                 quiet_rewrites.release(failures)
                 raise

@@ -136,3 +136,22 @@ def test_a_size_that_does_not_fit_names_the_arguments_on_every_backend(lstm, bac
             with pytest.raises(ValueError, match=r"cannot (run|be compiled) on \w+ for "
                                r"arguments of shapes x \(5, 2, 7\).*Check that the arguments"):
                 f(arg)
+
+
+@pytest.mark.skipif("jax" not in BACKENDS, reason="JAX is not installed")
+def test_theanos_sliced_givens_get_a_clear_error_on_jax_and_run_elsewhere():
+    """Theano's tutorials slice a shared dataset by a symbolic index through ``givens``; JAX
+    cannot compile a slice of unknown length (a raw IndexError about tracers); one ValueError
+    says what to do, and the backends that take such slices run it."""
+    import pytensor
+    data = pytensor.shared(np.arange(40, dtype="float32").reshape(10, 4), name="data")
+    index, x = pt.iscalar("index"), pt.matrix("x", dtype="float32")
+    cost = (x * np.float32(2)).sum()
+    givens = {x: data[index * 2:(index + 1) * 2]}
+    f = scanrnn.function([index], cost, givens=givens, backend="jax")
+    with pytest.raises(ValueError, match=r"slices with bounds computed from its inputs.*"
+                                         r"pass the batch as an argument"):
+        f(1)
+    for backend in [b for b in BACKENDS if b != "jax"]:
+        g = scanrnn.function([index], cost, givens=givens, backend=backend)
+        assert g(1) == pytest.approx(2 * sum(range(8, 16)))
