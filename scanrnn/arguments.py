@@ -16,7 +16,7 @@ __all__ = ["CHECK_SHAPES", "about_shapes", "check_argument", "check_arguments",
            "describe_input", "shapes_of", "to_numpy"]
 
 CHECK_SHAPES = "Check that the arguments' shapes fit the graph's parameters."
-_SHAPE_WORDS = ("shape", "broadcast", "dimension", "does not fit")
+_SHAPE_WORDS = ("shape", "broadcast", "dimension", "does not fit", "sizes")
 
 
 def about_shapes(exc) -> bool:
