@@ -13,12 +13,14 @@ that the graph uses as
   from 0 to ``V - 1`` for ``V`` classes;
 
 reached from the input through ops that keep all its values (transposes, reshapes,
-widening casts) in the function's own graph (not inside a ``scan`` step, nor with
-``givens``), and :func:`check` refuses a call whose ids leave those ranges, naming the
-input.  A size is read from the static shape, or from a shared variable's current value
-through products, softmaxes and elementwise ops; where it cannot be known before the call
-(a table or logits that are inputs themselves, a slice of the ids), that use is not
-checked.  JAX arrays passed as arguments are not read back to be checked.
+widening casts) or through slices with constant bounds (``seq[:-1]`` and ``seq[1:]``, the
+inputs and targets of one sequence: the same slice of the argument is checked) in the
+function's own graph (not inside a ``scan`` step, nor with ``givens``), and :func:`check`
+refuses a call whose ids leave those ranges, naming the input.  A size is read from the
+static shape, or from a shared variable's current value through products, softmaxes and
+elementwise ops; where it cannot be known before the call (a table or logits that are
+inputs themselves), that use is not checked.  JAX arrays passed as arguments are not read
+back to be checked.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from pytensor.compile.sharedvalue import SharedVariable
+from pytensor.graph.basic import Constant
 from pytensor.graph.traversal import io_toposort
 from pytensor.tensor.elemwise import Elemwise
 
@@ -40,12 +43,14 @@ Size = Callable[[], "int | None"]
 
 @dataclass(frozen=True)
 class IdRange:
-    """Input ``index`` must hold ids in ``[-size, size)`` (``negative``) or ``[0, size)``."""
+    """Input ``index`` must hold ids in ``[-size, size)`` (``negative``) or ``[0, size)``;
+    ``part`` (when not None) takes from the argument the ids that are used (a slice)."""
 
     index: int
     size: Size
     what: str
     negative: bool
+    part: Callable | None = None
 
 
 def mark_classes(picked, targets, logits, num_classes=None) -> None:
@@ -66,9 +71,10 @@ def find(inputs, roots, givens=None) -> list[IdRange]:
     found = []
 
     def add(ids, size, what, negative):
-        index = positions.get(_source(ids))
+        source, part = _source(ids)
+        index = positions.get(source)
         if index is not None and size is not None:
-            found.append(IdRange(index, size, what, negative))
+            found.append(IdRange(index, size, what, negative, part))
 
     for node in io_toposort(list(inputs), list(roots)):
         for axis, ids in _indexed_axes(node):
@@ -90,9 +96,14 @@ def check(ranges: list[IdRange], inputs, args) -> None:
     """Raise ValueError when an argument holds an id outside its range."""
     for rng in ranges:
         array = args[rng.index]
-        if not isinstance(array, np.ndarray) or not array.size:
+        if not isinstance(array, np.ndarray):
             continue  # a JAX array is not read back here
-        size = rng.size()
+        if rng.part is not None:
+            try:
+                array = rng.part(array)
+            except Exception:  # an argument the graph cannot take either: the call says so
+                continue
+        size = rng.size() if array.size else None
         if size is None:
             continue
         low, high = int(array.min()), int(array.max())
@@ -107,9 +118,11 @@ def check(ranges: list[IdRange], inputs, args) -> None:
 
 # Ops named rather than imported: PyTensor 3.3 has no AdvancedSubtensor1, 3.0 has both
 _PICK_ROWS = ("TakeRows", "AdvancedSubtensor1", "AdvancedSubtensor")  # (table, ids, ...)
-# all of the input's values, moved: a slice is not followed (the rest of the input may
-# hold ids of another table)
+# all of the input's values, moved
 _KEEP_VALUES = ("DimShuffle", "Reshape", "SpecifyShape")  # (values, ...)
+# a part of them: followed when its bounds are constants, and the same part is checked
+# (the rest of the input may hold ids of another table)
+_REPLAYED = ("Subtensor", "DimShuffle")
 _SAME_SHAPE = ("Softmax", "LogSoftmax")
 
 
@@ -138,17 +151,41 @@ def _constant(n: int) -> Size:
 
 
 def _source(var):
-    """The variable whose values ``var`` shows, all of them (through transposes,
-    reshapes and casts)."""
+    """``(source, part)``: the variable whose values ``var`` shows, through transposes,
+    reshapes, safe casts and constant slices, and None, or when slices were crossed a
+    function taking from the source's argument (numpy) the values ``var`` holds."""
+    chain = []
     while var.owner is not None:
-        op = var.owner.op
-        source = var.owner.inputs[0]
+        node = var.owner
+        op, source = node.op, node.inputs[0]
         cast = isinstance(op, Elemwise) and _name(op.scalar_op) in ("Cast", "Identity") \
             and np.can_cast(source.dtype, var.dtype, "safe")  # a narrowing cast wraps ids
-        if not (_name(op) in _KEEP_VALUES or cast):
+        sliced = _name(op) == "Subtensor" and all(isinstance(i, Constant)
+                                                  for i in node.inputs[1:])
+        if not (_name(op) in _KEEP_VALUES or cast or sliced):
             break
+        chain.append(node)
         var = source
-    return var
+    slices = [k for k, node in enumerate(chain) if _name(node.op) == "Subtensor"]
+    if not slices:
+        return var, None
+    # from the source to the last slice (after it, values only move: nothing to replay)
+    replayed = [node for node in reversed(chain[slices[0]:])
+                if _name(node.op) != "SpecifyShape" and not isinstance(node.op, Elemwise)]
+    if any(_name(node.op) not in _REPLAYED for node in replayed):
+        return var, None  # a reshape before a slice: its shape is an input's, unchecked
+    return var, _replay(replayed)
+
+
+def _replay(nodes) -> Callable:
+    """numpy ``array -> array`` running ``nodes`` (slices, transposes) in order."""
+    def part(array):
+        for node in nodes:
+            out = [[None]]
+            node.op.perform(node, [array, *(i.data for i in node.inputs[1:])], out)
+            array = out[0][0]
+        return np.asarray(array)
+    return part
 
 
 def _axis_size(var, axis: int) -> Size | None:

@@ -61,9 +61,10 @@ def test_the_range_follows_the_shared_value_and_num_classes():
         g(ok, ok + 3)
 
 
-def test_transposed_ids_and_columns_are_checked_and_slices_are_not():
-    """take_rows(W, ids.T) and W[:, cols] are checked; W[:, ids[:, 1]] is not (the other
-    column of ids picks rows: checking all of ids against W's 3 columns would refuse it)."""
+def test_transposed_ids_columns_and_slices_are_checked():
+    """take_rows(W, ids.T) and W[:, cols] are checked, and W[:, ids[:, 1]] checks that column
+    of ids alone (the other column picks rows: checking all of ids against W's 3 columns
+    would refuse it)."""
     W = pytensor.shared(np.arange(12, dtype="float32").reshape(4, 3), name="W")
     ids, cols = pt.imatrix("ids"), pt.ivector("cols")
     f = scanrnn.function([ids, cols], [scanrnn.contract.take_rows(W, ids.T).sum(),
@@ -71,10 +72,31 @@ def test_transposed_ids_and_columns_are_checked_and_slices_are_not():
                          backend=BACKENDS[0])
     f(np.array([[3, 2]], "int32"), np.array([2], "int32"))
     with pytest.raises(ValueError, match="input 0 .* one of the 4 rows"):
-        f(np.array([[1, 4]], "int32"), np.array([2], "int32"))
+        f(np.array([[4, 1]], "int32"), np.array([2], "int32"))
     with pytest.raises(ValueError, match=r"input 1 \('cols'\) .* one of the 3 entries of "
                                          r"axis 1"):
         f(np.array([[1, 2]], "int32"), np.array([3], "int32"))
+    with pytest.raises(ValueError, match=r"input 0 \('ids'\) holds the id 3, .* one of the 3 "
+                                         r"entries of axis 1"):
+        f(np.array([[1, 3]], "int32"), np.array([2], "int32"))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_one_sequence_sliced_into_inputs_and_targets_is_checked(backend):
+    """seq[:-1] picks rows, seq[1:] are the targets (one (T + 1, B) array of a language
+    model): JAX computed with a clamped row for an id past the table, without a word."""
+    V = 5
+    W = pytensor.shared(np.random.default_rng(0).normal(size=(V, 3)).astype("float32"))
+    W_out = pytensor.shared(np.ones((3, 4), "float32"))  # 4 classes: the last id is no target
+    seq = pt.imatrix("seq")
+    loss = losses.cross_entropy(W[seq[:-1]] @ W_out, seq[1:])
+    f = scanrnn.function([seq], loss, backend=backend)
+    assert np.isfinite(f(np.array([[4, 1], [3, 0], [2, 3]], "int32")))  # 4 only as an input
+    with pytest.raises(ValueError, match=r"holds the id 7, but each id picks one of the 5 rows"):
+        f(np.array([[1, 2], [7, 0], [3, 3]], "int32"))
+    with pytest.raises(ValueError, match=r"holds the id 4, but each id picks one of the 4 "
+                                         r"classes"):
+        f(np.array([[1, 2], [0, 0], [4, 3]], "int32"))
 
 
 def test_what_the_check_leaves_alone():
