@@ -6,8 +6,9 @@ target id outside a loss's classes scores 0 on every backend (``losses._pick`` c
 with each class).  So :class:`scanrnn.compile.Function` finds, once, the integer inputs
 that the graph uses as
 
-* row ids: ``take_rows(W, ids)`` (:class:`scanrnn.contract.TakeRows`) or ``W[ids]`` with
-  integer arrays -- valid ids run from ``-V`` to ``V - 1`` for a table of ``V`` rows;
+* row ids: ``take_rows(W, ids)`` (:class:`scanrnn.contract.TakeRows`), ``W[ids]`` with
+  integer arrays, or ``W[i]`` / ``W[:, i]`` with an integer scalar -- valid ids run from
+  ``-V`` to ``V - 1`` for an axis of ``V`` entries;
 * target classes of :mod:`scanrnn.losses` (``cross_entropy``, ``sparse_categorical_
   crossentropy``) without a ``mask`` (masked targets may mark padding with any id) --
   from 0 to ``V - 1`` for ``V`` classes;
@@ -33,6 +34,7 @@ from pytensor.compile.sharedvalue import SharedVariable
 from pytensor.graph.basic import Constant
 from pytensor.graph.traversal import io_toposort
 from pytensor.tensor.elemwise import Elemwise
+from pytensor.tensor.subtensor import indices_from_subtensor
 
 from .arguments import describe_input
 
@@ -119,7 +121,7 @@ def check(ranges: list[IdRange], inputs, args) -> None:
 # Ops named rather than imported: PyTensor 3.3 has no AdvancedSubtensor1, 3.0 has both
 _PICK_ROWS = ("TakeRows", "AdvancedSubtensor1", "AdvancedSubtensor")  # (table, ids, ...)
 # all of the input's values, moved
-_KEEP_VALUES = ("DimShuffle", "Reshape", "SpecifyShape")  # (values, ...)
+_KEEP_VALUES = ("DimShuffle", "Reshape", "SpecifyShape", "ScalarFromTensor")  # (values, ...)
 # a part of them: followed when its bounds are constants, and the same part is checked
 # (the rest of the input may hold ids of another table)
 _REPLAYED = ("Subtensor", "DimShuffle")
@@ -127,8 +129,14 @@ _SAME_SHAPE = ("Softmax", "LogSoftmax")
 
 
 def _indexed_axes(node) -> list[tuple[int, object]]:
-    """``(axis, ids)`` for each integer array that ``node`` indexes its first input with."""
+    """``(axis, ids)`` for each integer array, or symbolic integer scalar (``W[i]``), that
+    ``node`` indexes its first input with."""
     name = _name(node.op)
+    if name == "Subtensor":  # basic indexing: a scalar picks one entry of its axis
+        entries = indices_from_subtensor(node.inputs[1:], node.op.idx_list)
+        return [(axis, entry) for axis, entry in enumerate(entries)
+                if not isinstance(entry, (slice, Constant))
+                and entry.dtype.startswith(("int", "uint"))]
     if name not in _PICK_ROWS or len(node.inputs) < 2:
         return []
     if any(v.dtype == "bool" for v in node.inputs[1:]):

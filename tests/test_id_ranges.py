@@ -99,6 +99,20 @@ def test_one_sequence_sliced_into_inputs_and_targets_is_checked(backend):
         f(np.array([[1, 2], [0, 0], [4, 3]], "int32"))
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_an_integer_scalar_index_is_checked(backend):
+    """W[i] and W[1:, i] with an integer scalar input: JAX clamped i past the axis (W[7]
+    of 5 rows gave row 4) where C raised IndexError."""
+    W = pytensor.shared(np.arange(15, dtype="float32").reshape(5, 3), name="W")
+    i = pt.iscalar("i")
+    f = scanrnn.function([i], [W[i].sum(), W[1:, i].sum()], backend=backend)
+    np.testing.assert_allclose(f(2), [21.0, 38.0])
+    np.testing.assert_allclose(f(-1), [39.0, 38.0])
+    for bad, what in ((7, "of a table"), (-6, "of a table"), (4, "3 entries of axis 1")):
+        with pytest.raises(ValueError, match=rf"input 0 \('i'\) holds the id {bad}, .*{what}"):
+            f(bad)
+
+
 def test_what_the_check_leaves_alone():
     """Masked targets (padding marked -1), a batched matmul's table (its leading axis comes
     from both operands), a function with givens (another graph runs) and a narrowing cast
