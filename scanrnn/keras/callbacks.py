@@ -164,18 +164,32 @@ def _better(mode, monitor):
 
 
 class EarlyStopping(Callback):
-    """Stop when ``monitor`` has not improved by ``min_delta`` for ``patience`` epochs."""
+    """Stop when ``monitor`` has not improved by more than ``min_delta`` for ``patience``
+    epochs, as Keras 3: an epoch improves when it beats the best by more than ``min_delta``;
+    training stops at the ``patience``-th epoch in a row that does not (never at the first);
+    ``baseline``: the wait only restarts on epochs that also beat it; ``start_from_epoch``:
+    epochs before it are not watched; ``restore_best_weights``: the best epoch's weights are
+    set back when training ends (stopped early or not)."""
 
     def __init__(self, monitor="val_loss", min_delta=0.0, patience=0, verbose=0, mode="auto",
-                 restore_best_weights=False):
+                 baseline=None, restore_best_weights=False, start_from_epoch=0):
         super().__init__()
         self.monitor, self.min_delta, self.patience = monitor, abs(min_delta), patience
         self.verbose, self.restore_best_weights = verbose, restore_best_weights
+        self.baseline, self.start_from_epoch = baseline, start_from_epoch
         self.better = _better(mode, monitor)
         self.stopped_epoch = None
 
     def on_train_begin(self, logs=None):
         self.wait, self.best, self.best_weights, self.stopped_epoch = 0, None, None, None
+        self.best_epoch = 0
+
+    def _improves(self, value, reference) -> bool:
+        """``value`` beats ``reference`` by more than ``min_delta`` (None: anything does)."""
+        if reference is None:
+            return True
+        margin = self.min_delta if self.better(0, 1) else -self.min_delta  # min: value + d
+        return self.better(value + margin, reference)
 
     def on_epoch_end(self, epoch, logs=None):
         value = (logs or {}).get(self.monitor)
@@ -183,20 +197,30 @@ class EarlyStopping(Callback):
             warnings.warn(f"EarlyStopping: {self.monitor!r} is not in the logs "
                           f"({', '.join(logs or {})})", stacklevel=2)
             return
-        shifted = value - self.min_delta if self.better(0, 1) else value + self.min_delta
-        if self.best is None or self.better(shifted, self.best):
-            self.best, self.wait = value, 0
+        if epoch < self.start_from_epoch:
+            return
+        if self.restore_best_weights and self.best_weights is None:
+            self.best_weights, self.best_epoch = self.model.get_weights(), epoch
+        self.wait += 1
+        if self._improves(value, self.best):
+            self.best, self.best_epoch = value, epoch
             if self.restore_best_weights:
                 self.best_weights = self.model.get_weights()
+            if self.baseline is None or self._improves(value, self.baseline):
+                self.wait = 0
             return
-        self.wait += 1
-        if self.wait > self.patience:
+        if self.wait >= self.patience and epoch > 0:
             self.stopped_epoch = epoch
             self.model.stop_training = True
-            if self.restore_best_weights and self.best_weights is not None:
-                self.model.set_weights(self.best_weights)
             if self.verbose:
                 print(f"Epoch {epoch + 1}: early stopping ({self.monitor} best {self.best:.4f})")
+
+    def on_train_end(self, logs=None):
+        if self.restore_best_weights and self.best_weights is not None:
+            if self.verbose:
+                print(f"Restoring model weights from the end of the best epoch: "
+                      f"{self.best_epoch + 1}.")
+            self.model.set_weights(self.best_weights)
 
 
 class ModelCheckpoint(Callback):
