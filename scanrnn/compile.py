@@ -187,13 +187,14 @@ def _uses_float64(inputs, outputs, shared) -> bool:
 def _jax_x64(enabled: bool):
     """A context in which JAX traces and runs with 64-bit types ``enabled``.
 
-    PyTensor sets JAX's process-wide ``jax_enable_x64`` once, from ``floatX``, when
-    its JAX backend is imported; a float64 graph needs it on.  The context leaves
-    the process-wide setting as it was for everything else (other functions,
-    the user's own JAX code).
+    PyTensor sets JAX's process-wide ``jax_enable_x64`` from ``floatX`` when its JAX
+    backend is imported (scanrnn puts the user's setting back:
+    :func:`~scanrnn.pytensor_compat.jax_dispatch`); a float64 graph needs it on, a float32
+    one off (its int64 constants as int32).  The context leaves the process-wide setting
+    as it was for everything else (other functions, the user's own JAX code).
     """
     import jax
-    import pytensor.link.jax.dispatch  # noqa: F401  (it sets the process default at import)
+    pytensor_compat.jax_dispatch()
     if bool(jax.config.jax_enable_x64) == enabled:
         return contextlib.nullcontext()
     enable_x64 = getattr(jax, "enable_x64", None)  # jax >= 0.5; before, jax.experimental's
@@ -368,10 +369,8 @@ class Function:
         if signature is not None:
             input_shapes, shared_shapes = signature
             pins = {}
-            for var, shape in zip(self.inputs, input_shapes):
-                if any(s is None for s in var.type.shape):
-                    pins[var] = pt.specify_shape(var, shape)
-            for var, shape in zip(self.shared, shared_shapes):
+            for var, shape in [*zip(self.inputs, input_shapes),
+                               *zip(self.shared, shared_shapes)]:
                 if any(s is None for s in var.type.shape):
                     pins[var] = pt.specify_shape(var, shape)
             if pins:

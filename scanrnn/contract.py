@@ -33,6 +33,8 @@ from pytensor.scalar import upcast
 from pytensor.tensor.rewriting.basic import register_canonicalize
 from pytensor.tensor.type import TensorType
 
+from . import pytensor_compat
+
 __all__ = ["EXPAND_REWRITE", "AddRows", "Contraction", "TakeRows", "dot_last", "register_jax",
            "sum_outer", "take_rows"]
 
@@ -219,7 +221,7 @@ def register_jax():
     global _jax_registered
     if _jax_registered:
         return
-    from pytensor.link.jax.dispatch import jax_funcify
+    jax_funcify = pytensor_compat.jax_dispatch().jax_funcify
 
     @jax_funcify.register(Contraction)
     def _jax_contraction(op, **kwargs):

@@ -45,9 +45,13 @@ def _pick(logp, targets, num_classes, checked=True):
 
 
 def _negative_log_likelihood(logp, targets, num_classes, checked=True):
-    """``-log p(target)`` per example from log-probabilities ``(..., V)``."""
+    """``-log p(target)`` per example from log-probabilities ``(..., V)``.  Integer targets
+    with a last axis of size 1 (Keras's ``(B, 1)``) are class ids, as Keras reads them."""
     targets = pt.as_tensor_variable(targets)
-    if targets.ndim == logp.ndim - 1 and targets.dtype.startswith(("int", "uint")):
+    ids = targets.dtype.startswith(("int", "uint"))
+    if ids and targets.ndim == logp.ndim and targets.type.shape[-1] == 1:
+        targets = targets[..., 0]
+    if targets.ndim == logp.ndim - 1 and ids:
         return -_pick(logp, targets, num_classes, checked)
     if targets.ndim == logp.ndim:
         return -(targets * logp).sum(axis=-1)
@@ -60,9 +64,13 @@ def reduce(values, reduction: str = "mean", mask=None):
     """Reduce elementwise losses: ``"mean"``, ``"sum"`` or ``"none"``.
 
     With a ``mask`` (1 = counted), ``"mean"`` divides by the number of counted
-    elements, so padding never dilutes the loss.
+    elements, so padding never dilutes the loss; a mask that broadcasts (a ``(B,)`` mask
+    of ``(T, B)`` losses) counts every element it covers.
     """
     if mask is not None:
+        mask = pt.as_tensor_variable(mask)
+        counted = mask if mask.type.broadcastable == values.type.broadcastable \
+            else pt.broadcast_to(mask, values.shape)
         values = values * mask
     if reduction == "none":
         return values
@@ -71,7 +79,7 @@ def reduce(values, reduction: str = "mean", mask=None):
     if reduction == "mean":
         if mask is None:
             return values.mean()
-        return values.sum() / pt.maximum(pt.as_tensor_variable(mask).sum(), 1)
+        return values.sum() / pt.maximum(counted.sum(), 1)
     raise ValueError(f"unknown reduction {reduction!r}; use 'mean', 'sum' or 'none'")
 
 
@@ -101,7 +109,11 @@ def categorical_crossentropy(probs, targets, *, reduction: str = "none", mask=No
 
 
 def sparse_categorical_crossentropy(probs, targets, **kwargs):
-    """Keras name: :func:`categorical_crossentropy` with integer targets."""
+    """Keras name: :func:`categorical_crossentropy` with integer targets, which may have a
+    last axis of size 1 as in Keras (``(B, 1)`` ids for ``(B, V)`` probabilities)."""
+    probs, targets = pt.as_tensor_variable(probs), pt.as_tensor_variable(targets)
+    if targets.ndim == probs.ndim:  # ids with a trailing axis, which must have size 1
+        targets = pt.specify_shape(targets, (None,) * (targets.ndim - 1) + (1,))[..., 0]
     return categorical_crossentropy(probs, targets, **kwargs)
 
 

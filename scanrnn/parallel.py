@@ -210,7 +210,8 @@ class ShardingConstraint(Op):
 
 
 def _register_jax():
-    from pytensor.link.jax.dispatch import jax_funcify
+    from .pytensor_compat import jax_dispatch
+    jax_funcify = jax_dispatch().jax_funcify
 
     @jax_funcify.register(ShardingConstraint)
     def _jax_sharding_constraint(op, **kwargs):

@@ -155,11 +155,30 @@ def use_linear_shape_inference() -> bool:
     return True
 
 
+def jax_dispatch():
+    """``pytensor.link.jax.dispatch``, imported leaving JAX's process-wide
+    ``jax_enable_x64`` as the user set it (PyTensor's import sets it from ``floatX``,
+    which turned off the user's own 64-bit JAX code; scanrnn's functions trace and run
+    in the setting their graph needs, :func:`scanrnn.compile._jax_x64`)."""
+    import sys
+
+    import jax
+    if "pytensor.link.jax.dispatch" in sys.modules:
+        return sys.modules["pytensor.link.jax.dispatch"]
+    x64 = bool(jax.config.jax_enable_x64)
+    try:
+        import pytensor.link.jax.dispatch as dispatch
+    finally:
+        jax.config.update("jax_enable_x64", x64)
+    return dispatch
+
+
 def keep_wide_integer_constants() -> None:
     """Make the JAX linker keep 0-d unsigned constants of up to 32 bits beyond int32 as
     NumPy scalars of their dtype (``np.uint32(0x85EBCA6B)``) instead of Python ints JAX
     cannot convert.  Idempotent; every other constant is converted as before (a wider
     int64/uint64 one still fails loudly rather than being cut to 32 bits)."""
+    jax_dispatch()
     from pytensor.link.jax.dispatch.basic import jax_typify
 
     original = jax_typify.dispatch(np.ndarray)

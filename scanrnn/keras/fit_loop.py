@@ -29,12 +29,17 @@ FLUSH_EVERY = 128
 
 
 class _Accumulator:
-    """Sample-weighted means of per-batch outputs, read from the device lazily."""
+    """Means over the batches so far, read from the device lazily, as Keras 3's: the loss
+    weighted by each batch's size, each metric by the entries it counted in the batch
+    (its mask's sum: a masked metric is a mean over all unmasked steps, not of batch means).
+
+    A batch's outputs are ``[loss, *metric values, *metric counts]`` (:mod:`.step_functions`).
+    """
 
     def __init__(self, names):
         self.names = names
         self.totals = np.zeros(len(names))
-        self.count = 0
+        self.weights = np.zeros(len(names))
         self.pending = []
 
     def add(self, outputs, size):
@@ -43,15 +48,19 @@ class _Accumulator:
             self.flush()
 
     def flush(self):
+        k = len(self.names)
         for outputs, size in self.pending:
-            self.totals += np.array([float(np.asarray(o)) for o in outputs]) * size
-            self.count += size
+            values = np.array([float(np.asarray(o)) for o in outputs])
+            weights = np.concatenate([[size], values[k:]])
+            self.totals += values[:k] * weights
+            self.weights += weights
         self.pending = []
 
     def means(self) -> dict:
         self.flush()
-        return {name: float(value)
-                for name, value in zip(self.names, self.totals / max(self.count, 1))}
+        means = np.divide(self.totals, self.weights, out=np.zeros_like(self.totals),
+                          where=self.weights > 0)
+        return {name: float(value) for name, value in zip(self.names, means)}
 
 
 def _batches(arrays, n, batch_size):
@@ -223,7 +232,8 @@ class FitLoop(StepFunctions):
         ys = [] if y is None else self._weighted_targets(y, sample_weight, class_weight)
         n = input_checks.sample_count(xs, ys)
         input_checks.batch_size_for(self, n, n, f"{kind}_on_batch")
-        return self._run(kind, [*xs, *ys])
+        outputs = self._run(kind, [*xs, *ys])
+        return outputs if kind == "predict" else outputs[:len(self.metrics_names)]
 
     def train_on_batch(self, x, y, sample_weight=None, class_weight=None):
         """One training step on one batch; the loss (or ``[loss, *metrics]``)."""

@@ -69,10 +69,12 @@ class StepFunctions(CompileSettings):
                 for i, (t, (loss, _, _)) in enumerate(zip(targets, self._losses()))]
 
     def _loss_graph(self, outputs, targets, ctx, sample_weights=None, valid=None):
-        """``(total loss, [metric values])``: scalars.  A softmax output's loss is computed
+        """``(total loss, [metric values], [metric counts])``: scalars; a count is how many
+        entries its metric's mean is over (the mask's sum), so that a run's mean is over all
+        of them as in Keras 3, not a mean of batch means.  A softmax output's loss is computed
         from its logits (``ctx.logits``) with the stable log-softmax.  ``valid`` ``(B,)``
         (data-parallel functions) masks padded rows out of every mean."""
-        total, metric_values = 0, []
+        total, metric_values, metric_counts = 0, [], []
         sample_weights = sample_weights or [None] * len(outputs)
         for out_t, pred, y, sw, (loss, weight, metrics) in zip(
                 self.outputs, outputs, targets, sample_weights, self._losses()):
@@ -87,9 +89,11 @@ class StepFunctions(CompileSettings):
             weighted = values if sw is None else values * sw
             total = total + weight * core_losses.reduce(weighted, "mean", mask)
             for _, metric in metrics:
-                metric_values.append(core_losses.reduce(
-                    metric(y, pred, logits=logits, num_classes=classes), "mean", mask))
-        return total, metric_values
+                entries = metric(y, pred, logits=logits, num_classes=classes)
+                metric_values.append(core_losses.reduce(entries, "mean", mask))
+                count = entries.size if mask is None else pt.as_tensor_variable(mask).sum()
+                metric_counts.append(pt.cast(count, floatx()))
+        return total, metric_values, metric_counts
 
     def _function(self, kind, batch_size=None, dist=None):
         """The compiled ``kind`` function; ``batch_size=1``: its batch-of-one graph;
@@ -139,14 +143,16 @@ class StepFunctions(CompileSettings):
         weights = self._weight_variables(targets)
         valid = None if dist is None else pt.tensor(name="valid_rows", shape=(batch_size,),
                                                     dtype=floatx())
-        loss, metric_values = self._loss_graph(outputs, targets, ctx, weights, valid)
+        loss, metric_values, metric_counts = self._loss_graph(outputs, targets, ctx, weights,
+                                                              valid)
         updates = ctx.updates
         if kind == "train":
             updates = optim.merge(self._optimizer_updates(loss, batch_size, dist), ctx.updates)
         batched = inputs + targets + weights + ([] if valid is None else [valid])
         if dist is not None:
             common.update(dist.function_options(batched, states))
-        return compile_function(batched, [loss, *metric_values], updates, **common)
+        return compile_function(batched, [loss, *metric_values, *metric_counts], updates,
+                                **common)
 
     def _optimizer_updates(self, loss, batch_size, dist=None):
         """The optimizer's updates; the first general training step owns its state (moments,

@@ -244,7 +244,8 @@ class OneDNNRecurrenceGrad(_Base):
 
 
 def _register_jax():
-    from pytensor.link.jax.dispatch import jax_funcify
+    from ..pytensor_compat import jax_dispatch
+    jax_funcify = jax_dispatch().jax_funcify
 
     @jax_funcify.register(OneDNNRecurrence)
     @jax_funcify.register(OneDNNRecurrenceGrad)
