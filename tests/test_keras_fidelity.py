@@ -88,3 +88,31 @@ class _Remember(Callback):
     def on_epoch_end(self, epoch, logs=None):
         if epoch == 0:
             self.kept.append(self.model.get_weights())
+
+
+def test_a_masked_metric_is_a_mean_over_every_unmasked_step_of_the_run():
+    """Keras 3 counts every unmasked step of the whole evaluation; scanrnn averaged each
+    batch's masked accuracy weighted by the batch's size (0.169 for 0.174 over 3 batches).
+    The loss stays a mean of batch losses weighted by batch size, as in Keras 3."""
+    from scanrnn.keras import Embedding, SimpleRNN
+    rng = np.random.default_rng(1)
+    N, T, V = 7, 4, 5
+    ids = rng.integers(1, 6, size=(N, T))
+    ids[0, 2:] = 0
+    ids[1, :1] = 0
+    ids[3, 1:3] = 0
+    y = rng.integers(0, V, size=(N, T))
+    model = Sequential([Input((T,), dtype="int32"), Embedding(6, 3, mask_zero=True),
+                        SimpleRNN(3, return_sequences=True), Dense(V, activation="softmax")])
+    model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy"])
+    probs, mask = model.predict(ids), ids != 0
+    right = (probs.argmax(-1) == y) & mask
+    loss, accuracy = model.evaluate(ids, y, batch_size=3)
+    assert accuracy == pytest.approx(right.sum() / mask.sum(), abs=1e-6)
+    nll = -np.log(np.take_along_axis(probs, y[..., None], -1)[..., 0])
+    batch_losses = [(nll[s:s + 3] * mask[s:s + 3]).sum() / mask[s:s + 3].sum()
+                    for s in range(0, N, 3)]
+    assert loss == pytest.approx(np.average(batch_losses, weights=[3, 3, 1]), rel=1e-5)
+    assert model.test_on_batch(ids[:3], y[:3])[1] == pytest.approx(
+        right[:3].sum() / mask[:3].sum(), abs=1e-6)
