@@ -10,6 +10,8 @@ naming the arguments' shapes (:func:`shapes_of`).
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 
 __all__ = ["CHECK_SHAPES", "about_shapes", "check_argument", "check_arguments",
@@ -20,9 +22,11 @@ _SHAPE_WORDS = ("shape", "broadcast", "dimension", "does not fit", "sizes")
 
 
 def about_shapes(exc) -> bool:
-    """Whether ``exc`` is an error about sizes that do not fit (PyTensor's, JAX's, numpy's)."""
+    """Whether ``exc`` is an error about sizes that do not fit (PyTensor's, JAX's, numpy's);
+    the ``shape=(?,)`` of a PyTensor type in a message about types does not count."""
+    text = re.sub(r"shape=\([^)]*\)", "", str(exc)).lower()
     return isinstance(exc, (TypeError, ValueError, AssertionError)) and \
-        any(word in str(exc).lower() for word in _SHAPE_WORDS)
+        any(word in text for word in _SHAPE_WORDS)
 
 
 def shapes_of(args, signature):

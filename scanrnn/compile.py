@@ -42,7 +42,6 @@ import pytensor.tensor as pt
 from pytensor.compile.builders import OpFromGraph
 from pytensor.compile.mode import Mode, get_mode
 from pytensor.compile.sharedvalue import SharedVariable
-from pytensor.graph.basic import Variable
 from pytensor.graph.replace import graph_replace
 from pytensor.graph.traversal import graph_inputs, io_toposort
 from pytensor.tensor.type import TensorType
@@ -50,6 +49,7 @@ from pytensor.tensor.type import TensorType
 from . import _config  # noqa: F401  (sets floatX)
 from . import allocator, id_ranges, pytensor_compat, quiet_rewrites
 from .arguments import CHECK_SHAPES, about_shapes, check_arguments, describe_input, shapes_of
+from .function_parts import checked_inputs, checked_updates, output_list
 from .parallel import to_host
 from .peer_failure import collective_errors
 from .pytensor_compat import clone_node, has_mutable_inner_graph, inline_op_from_graph
@@ -241,19 +241,6 @@ def _with_private_inner_graphs(variables):
     return variables
 
 
-def _output_list(outputs) -> tuple[list, bool]:
-    """``outputs`` as a list, and whether one variable was given (``None``: no outputs)."""
-    if outputs is None:
-        return [], False
-    single = not isinstance(outputs, (list, tuple))
-    listed = [outputs] if single else list(outputs)
-    for i, out in enumerate(listed):
-        if not isinstance(out, Variable):
-            raise ValueError(f"output {i} must be a symbolic variable computed from the inputs "
-                             f"(pt.tensor operations), got {out!r}")
-    return listed, single
-
-
 class Function:
     """A compiled PyTensor function on one backend; call it like the function.
 
@@ -276,18 +263,14 @@ class Function:
         self.kernels = kernels
         self.kernel_decisions = None  # scanrnn.kernels.rewriting.Decision list, per compile
         self.name = name
-        self.inputs = list(inputs)
-        self.outputs, self.single_output = _output_list(outputs)
-        self.updates = dict(updates or {})
+        self.inputs = checked_inputs(inputs)
+        self.outputs, self.single_output = output_list(outputs)
+        self.updates = checked_updates(updates)
         self.givens = givens
         self.return_numpy = return_numpy
         self._fn_kwargs = dict(on_unused_input=on_unused_input, profile=profile)
         if no_default_updates:
             self._fn_kwargs["no_default_updates"] = True
-        for i, var in enumerate(self.inputs):
-            if not isinstance(var, pt.TensorVariable) or var.owner is not None:
-                raise ValueError(f"input {i} must be a symbolic tensor input (pt.tensor, "
-                                 f"pt.matrix, ...), got {var!r}")
         self.shared = _shared_tensors(self.outputs, self.updates)
         self.parallel = None
         if devices is not None:
@@ -457,7 +440,7 @@ class Function:
 
     def _shapes_text(self, signature) -> str:
         """`` for arguments of shapes x (5, 2, 7), ...`` (empty without a signature)."""
-        if signature is None:
+        if signature is None or not self.inputs:
             return ""
         return " for arguments of shapes " + ", ".join(
             f"{v.name or f'input {i}'} {tuple(s)}"

@@ -16,9 +16,13 @@ from the end -- the same numbers as Theano's truncated BPTT, on every backend.
 
 from __future__ import annotations
 
+import operator
+
+import numpy as np
 import pytensor
 import pytensor.tensor as pt
 from pytensor.gradient import zero_grad
+from pytensor.graph.utils import MissingInputError
 
 __all__ = ["scan"]
 
@@ -38,9 +42,31 @@ def scan(fn, sequences=None, outputs_info=None, non_sequences=None, n_steps=None
     only (the earlier steps' outputs, sequence slices and the initial states get none), on
     every backend; see the module docstring.
     """
-    if truncate_gradient not in (-1, None) and _can_split(sequences, outputs_info, n_steps):
+    if truncate_gradient is None:
+        truncate_gradient = -1
+    try:
+        if isinstance(truncate_gradient, (bool, np.bool_)):
+            raise TypeError
+        truncate_gradient = operator.index(truncate_gradient)  # numpy ints too, not 2.7
+    except TypeError:
+        raise ValueError(f"truncate_gradient must be -1 (full backprop) or a positive int, "
+                         f"got {truncate_gradient!r}") from None
+    try:
+        return _scan(fn, sequences, outputs_info, non_sequences, n_steps, name=name,
+                     truncate_gradient=truncate_gradient, go_backwards=go_backwards)
+    except MissingInputError as exc:  # strict=True: the step closed over a variable
+        raise ValueError(f"the step of {name!r} uses a variable it is not given ("
+                         f"{str(exc).splitlines()[0].split(' Provide')[0].rstrip('.')}): pass "
+                         f"shared variables and other outer values to scan in "
+                         f"non_sequences=[...] and take them as the step's last "
+                         f"argument(s)") from None
+
+
+def _scan(fn, sequences, outputs_info, non_sequences, n_steps, *, name, truncate_gradient,
+          go_backwards):
+    if truncate_gradient != -1 and _can_split(sequences, outputs_info, n_steps):
         return _truncated(fn, _as_list(sequences), outputs_info, non_sequences, n_steps,
-                          int(truncate_gradient), name=name, go_backwards=go_backwards)
+                          truncate_gradient, name=name, go_backwards=go_backwards)
     return pytensor.scan(
         _typed_like_initial_states(fn, outputs_info),
         sequences=sequences,

@@ -118,11 +118,27 @@ def sparse_categorical_crossentropy(probs, targets, **kwargs):
 
 
 def mean_squared_error(predictions, targets, *, reduction: str = "mean", mask=None):
-    """Squared error averaged over the last axis, then reduced."""
-    err = pt.sqr(pt.as_tensor_variable(predictions) - targets)
+    """Squared error averaged over the last axis, then reduced.  As in Keras, ``(B, 1)``
+    predictions and ``(B,)`` targets (or the other way round) are the same values: the
+    size-1 axis is matched, not broadcast into ``(B, B)``."""
+    predictions, targets = pt.as_tensor_variable(predictions), pt.as_tensor_variable(targets)
+    if predictions.ndim == targets.ndim + 1:
+        targets = pt.shape_padright(targets)
+        predictions = _last_axis_one(predictions)
+    elif targets.ndim == predictions.ndim + 1:
+        targets = _last_axis_one(targets)[..., 0]
+    elif targets.ndim != predictions.ndim:
+        raise ValueError(f"predictions of ndim {predictions.ndim} and targets of ndim "
+                         f"{targets.ndim}: give them the same shape")
+    err = pt.sqr(predictions - targets)
     if err.ndim > 0:
         err = err.mean(axis=-1)
     return reduce(err, reduction, mask)
+
+
+def _last_axis_one(x):
+    """``x``, its last axis checked (when the call runs) to be of size 1."""
+    return pt.specify_shape(x, (None,) * (x.ndim - 1) + (1,))
 
 
 def perplexity(mean_nll):

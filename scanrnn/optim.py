@@ -26,7 +26,8 @@ import pytensor
 import pytensor.tensor as pt
 from pytensor.compile.sharedvalue import SharedVariable
 from pytensor.graph.basic import Variable
-from pytensor.graph.traversal import ancestors
+from pytensor.gradient import DisconnectedInputError
+from pytensor.graph.traversal import ancestors, graph_inputs
 
 from ._config import floatx
 
@@ -147,8 +148,25 @@ def gradients(loss_or_grads, params):
         grads = list(loss_or_grads)
         if len(grads) != len(params):
             raise ValueError(f"got {len(grads)} gradients for {len(params)} parameters")
+        _check_gradients(grads, params)
         return grads
-    return pt.grad(loss_or_grads, params)
+    try:
+        return pt.grad(loss_or_grads, params)
+    except DisconnectedInputError:
+        unused = [p.name or f"parameter {i}" for i, p in enumerate(params)
+                  if p not in graph_inputs([loss_or_grads])]
+        raise ValueError(f"the loss does not depend on {', '.join(unused)}: leave "
+                         f"{'it' if len(unused) == 1 else 'them'} out of the parameters") \
+            from None
+
+
+def _check_gradients(grads, params):
+    """A given gradient list has a tensor for each parameter (None: a disconnected one)."""
+    for i, g in enumerate(grads):
+        if g is None:
+            raise ValueError(f"the gradient of {params[i].name or f'parameter {i}'} is None "
+                             f"(the loss does not depend on it): leave it out of the "
+                             f"parameters, or give zeros")
 
 
 def clip_by_global_norm(grads, max_norm: float, epsilon: float = 1e-7):
@@ -157,11 +175,16 @@ def clip_by_global_norm(grads, max_norm: float, epsilon: float = 1e-7):
     Returns ``(clipped_grads, norm)`` with ``norm`` the norm *before*
     clipping (a scalar, for logging).  This is d2l's ``grad_clipping``.
     """
+    if isinstance(max_norm, np.ndarray) and max_norm.ndim == 0:
+        max_norm = max_norm[()]
     if isinstance(max_norm, (int, float, np.number)) and not (np.isfinite(max_norm)
                                                              and max_norm > 0):
         raise ValueError(f"clip_by_global_norm: max_norm must be a positive number, got "
                          f"{max_norm!r} (a negative one would flip the gradient)")
     grads = list(grads)
+    if any(g is None for g in grads):
+        raise ValueError("clip_by_global_norm: a gradient is None (a parameter the loss does "
+                         "not depend on): leave it out")
     norm = pt.sqrt(sum(pt.sqr(g).sum() for g in grads))
     scale = pt.minimum(1.0, pt.cast(max_norm, floatx()) / (norm + epsilon))
     return [g * scale for g in grads], norm
@@ -186,6 +209,10 @@ def apply_momentum(updates: Updates, params=None, momentum: float = 0.9,
     ``v <- mu v + (new - p)``; ``p <- p + v`` (or ``p + mu v + (new - p)``).
     """
     params = list(updates) if params is None else list(params)
+    missing = [p.name or repr(p) for p in params if p not in updates]
+    if missing:
+        raise ValueError(f"apply_momentum: the updates have no step for {', '.join(missing)}; "
+                         f"give the parameters the updates were made for")
     out = Updates(updates, learning_rate=_explicit_rate(updates))
     for p in params:
         velocity = _slot(p, "velocity")

@@ -54,9 +54,11 @@ def unroll(cell, x, params: dict, initial_state=None, *, mask=None,
         state across batches).
     """
     x = _checked_input(cell, x)
+    params = {k: v if hasattr(v, "type") else pt.as_tensor_variable(v)  # arrays: constants
+              for k, v in params.items()}
     _check_params(cell, params)
     x = _in_params_dtype(x, params)
-    initial_state = _checked_states(cell, x, initial_state)
+    initial_state = _checked_states(cell, x, initial_state, _params_dtype(params, x.dtype))
     if mask is not None and pt.as_tensor_variable(mask).ndim != 2:
         raise ValueError(f"mask must be (T, B), got {pt.as_tensor_variable(mask).ndim}-d")
     recurrent = cell.recurrent_params(params)
@@ -78,9 +80,9 @@ def unroll(cell, x, params: dict, initial_state=None, *, mask=None,
     return (outputs if return_sequences else outputs[-1]), [s[-1] for s in states]
 
 
-def _checked_states(cell, x, initial_state):
-    """The initial states as tensors (zeros when None), checked: ``cell.n_states`` matrices
-    of shape ``(B, H)``."""
+def _checked_states(cell, x, initial_state, dtype):
+    """The initial states as tensors (zeros of ``dtype``, the parameters', when None),
+    checked: ``cell.n_states`` matrices of shape ``(B, H)`` and of ``dtype``."""
     if initial_state is None:
         initial_state = cell.initial_state(x.shape[1])
     states = [pt.as_tensor_variable(s) for s in initial_state]
@@ -90,7 +92,10 @@ def _checked_states(cell, x, initial_state):
         if state.ndim != 2 or state.type.shape[1] not in (None, cell.hidden_size):
             raise ValueError(f"initial_state[{k}] must be a (B, {cell.hidden_size}) matrix, "
                              f"got {state.ndim}-d with static shape {state.type.shape}")
-    return states
+        if state.dtype != dtype and not np.can_cast(state.dtype, dtype, "safe"):
+            raise ValueError(f"initial_state[{k}] is {state.dtype} but the cell's parameters "
+                             f"are {dtype}: cast it with .astype('{dtype}')")
+    return [s if s.dtype == dtype else pt.cast(s, dtype) for s in states]
 
 
 def _checked_input(cell, x):
@@ -115,8 +120,7 @@ def _checked_input(cell, x):
 def _in_params_dtype(x, params):
     """Float features in the parameters' dtype: a narrower float is widened; a wider one
     (float64 into a float32 cell) is refused rather than silently rounded."""
-    reference = params.get("W_h", next(iter(params.values()), None))
-    dtype = str(getattr(reference, "dtype", x.dtype))
+    dtype = _params_dtype(params, x.dtype)
     if x.dtype.startswith(("int", "uint")) or x.dtype == dtype:
         return x
     if np.can_cast(x.dtype, dtype, "safe"):
@@ -124,6 +128,12 @@ def _in_params_dtype(x, params):
     raise ValueError(f"the input is {x.dtype} but the cell's parameters are {dtype}: declare "
                      f"the input as {dtype} (pt.tensor3('x', dtype='{dtype}')) or cast it "
                      f"with x.astype('{dtype}')")
+
+
+def _params_dtype(params, default) -> str:
+    """The dtype of the cell's parameters (``W_h``'s; ``default`` when it has none)."""
+    reference = params.get("W_h", next(iter(params.values()), None))
+    return str(getattr(reference, "dtype", default))
 
 
 def _check_params(cell, params):
@@ -136,6 +146,8 @@ def _check_params(cell, params):
     for key, shape in expected.items():
         value = getattr(params[key], "get_value", None)
         got = np.shape(value(borrow=True)) if value is not None else None
+        if got is None and all(d is not None for d in params[key].type.shape):
+            got = params[key].type.shape  # a constant's (or a fixed-size input's) shape
         if got is not None and tuple(got) != tuple(shape):
             raise ValueError(f"params[{key!r}] has shape {tuple(got)}, this {cell.kind} cell "
                              f"(input {cell.input_size}, hidden {cell.hidden_size}) needs "

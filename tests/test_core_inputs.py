@@ -155,3 +155,85 @@ def test_theanos_sliced_givens_get_a_clear_error_on_jax_and_run_elsewhere():
     for backend in [b for b in BACKENDS if b != "jax"]:
         g = scanrnn.function([index], cost, givens=givens, backend=backend)
         assert g(1) == pytest.approx(2 * sum(range(8, 16)))
+
+
+def test_float64_parameters_get_float64_zero_states_and_numpy_parameters_work():
+    """The default zero states were floatX (float32) for float64 parameters: a raw scan
+    dtype error; numpy arrays as parameters raised AttributeError deep in the fused op."""
+    import pytensor
+    cell = cells.LSTMCell(3, 4)
+    arrays = cell.init_arrays(0)
+    params64 = {k: pytensor.shared(v.astype("float64"), name=k) for k, v in arrays.items()}
+    x64 = pt.tensor3("x", dtype="float64")
+    hs, _ = unroll(cell, x64, params64)
+    xs = np.random.default_rng(0).normal(size=(3, 2, 3))
+    want = scanrnn.function([x64], hs, backend="python")(xs)
+    np.testing.assert_allclose(scanrnn.function([x64], hs, backend=BACKENDS[0])(xs), want,
+                               rtol=1e-10)
+    with pytest.raises(ValueError, match=r"initial_state\[0\] is float64 but the cell's "
+                                         r"parameters are float32"):
+        unroll(cell, pt.tensor3("x32"), cell.init_params(rng=0),
+               initial_state=[pt.dmatrix(), pt.dmatrix()])
+    constants, _ = unroll(cell, x64, {k: v.astype("float64") for k, v in arrays.items()})
+    np.testing.assert_allclose(scanrnn.function([x64], constants, backend="python")(xs), want,
+                               rtol=1e-12)
+
+
+def test_scan_and_unroll_options_are_checked():
+    """A step closing over a shared variable got PyTensor's "provide it in the 'inputs'
+    list" (there is none: it is non_sequences); truncate_gradient=2.7 ran as 2."""
+    import pytensor
+    W = pytensor.shared(np.float32(2.0), name="W")
+    s = pt.vector("s", dtype="float32")
+    with pytest.raises(ValueError, match=r"uses a variable it is not given \(.*W.*"
+                                         r"non_sequences=\[\.\.\.\]"):
+        scanrnn.scan(lambda x, h: h + x * W, sequences=[s],
+                     outputs_info=[pt.constant(np.float32(0))])
+    for bad in (2.7, True, "2"):
+        with pytest.raises(ValueError, match="truncate_gradient must be -1"):
+            scanrnn.scan(lambda x, h, w: h + x * w, sequences=[s], non_sequences=[W],
+                         outputs_info=[pt.constant(np.float32(0))], truncate_gradient=bad)
+    out = scanrnn.scan(lambda x, h, w: h + x * w, sequences=[s], non_sequences=[W],
+                       outputs_info=[pt.constant(np.float32(0))],
+                       truncate_gradient=np.int64(2))
+    assert list(scanrnn.function([s], out, backend="python")(np.ones(3, "float32"))) == [2, 4, 6]
+
+
+def test_function_arguments_are_checked_when_it_is_made():
+    """Inputs not in a list, and updates of another dtype (reported at the first call on
+    JAX, as if the arguments' shapes were wrong); a numpy update value is a constant."""
+    import pytensor
+    x = pt.vector("x", dtype="float32")
+    with pytest.raises(ValueError, match=r"inputs must be a list .* write \[x\]"):
+        scanrnn.function(x, 2 * x)
+    P = pytensor.shared(np.zeros(2, "float32"), name="P")
+    for backend in BACKENDS:
+        with pytest.raises(ValueError, match=r"the update of P is float64 .* P is float32"):
+            scanrnn.function([x], x.sum(), updates={P: P + pt.dvector("d")},
+                             backend=backend)
+    f = scanrnn.function([x], x.sum(), updates={P: np.ones(2)}, backend=BACKENDS[0])
+    f(np.ones(2, "float32"))
+    assert P.get_value().tolist() == [1.0, 1.0]
+    with pytest.raises(ValueError, match="must map shared variables"):
+        scanrnn.function([x], x.sum(), updates={x: x + 1})
+
+
+def test_optimizer_mistakes_are_named():
+    from scanrnn import init, losses
+    x = pt.vector("x", dtype="float32")
+    used, unused = init.zeros(2, name="used"), init.zeros(2, name="unused")
+    loss = ((x - used) ** 2).sum()
+    with pytest.raises(ValueError, match="the loss does not depend on unused"):
+        optim.sgd(loss, [used, unused])
+    with pytest.raises(ValueError, match="the gradient of unused is None"):
+        optim.sgd([pt.grad(loss, used), None], [used, unused])
+    with pytest.raises(ValueError, match="a gradient is None"):
+        optim.clip_by_global_norm([None], 1.0)
+    with pytest.raises(ValueError, match="max_norm must be a positive number"):
+        optim.clip_by_global_norm([x], np.array(-1.0))
+    with pytest.raises(ValueError, match="the updates have no step for unused"):
+        optim.apply_momentum(optim.sgd(loss, [used]), [used, unused])
+    p, y = pt.matrix("p", dtype="float32"), pt.vector("y", dtype="float32")
+    mse = scanrnn.function([p, y], losses.mean_squared_error(p, y), backend=BACKENDS[0])
+    pred, target = np.array([[1.0], [2.0], [3.0]], "float32"), np.array([1.5, 2, 2], "float32")
+    assert mse(pred, target) == pytest.approx(((pred[:, 0] - target) ** 2).mean())  # not (B, B)
