@@ -116,3 +116,66 @@ def test_a_masked_metric_is_a_mean_over_every_unmasked_step_of_the_run():
     assert loss == pytest.approx(np.average(batch_losses, weights=[3, 3, 1]), rel=1e-5)
     assert model.test_on_batch(ids[:3], y[:3])[1] == pytest.approx(
         right[:3].sum() / mask[:3].sum(), abs=1e-6)
+
+
+def test_batch_normalization_leaves_masked_steps_out_of_its_statistics():
+    """Keras 3 computes a masked input's batch mean and variance over the unmasked steps
+    (the padding counted before: moving_mean 0.009 for 0.004)."""
+    from scanrnn.keras import BatchNormalization, Embedding
+    rng = np.random.default_rng(2)
+    ids = rng.integers(1, 7, size=(5, 6))
+    ids[0, 3:] = 0
+    ids[2, :2] = 0
+    model = Sequential([Input((6,), dtype="int32"), Embedding(7, 3, mask_zero=True),
+                        BatchNormalization(momentum=0.0), Dense(2)])
+    model.compile(optimizer=SGD(0.0), loss="mse")
+    table = model.layers[0].get_weights()[0]
+    model.fit(ids, np.zeros((5, 6, 2), "float32"), batch_size=5, epochs=1)
+    moving_mean, moving_var = model.layers[1].get_weights()[2:]
+    kept = table[ids[ids != 0]]
+    np.testing.assert_allclose(moving_mean, kept.mean(0), rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(moving_var, kept.var(0), rtol=1e-4, atol=1e-7)
+
+
+def test_metrics_may_be_one_string_and_several_outputs_report_their_losses():
+    """compile(metrics="accuracy") was read letter by letter ("unknown metric 'a'"); a model
+    with several outputs lacked Keras 3's per-output losses, so evaluate()[1] was a metric
+    where Keras code expects the first output's loss."""
+    from scanrnn.keras import Model
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(6, 3)).astype("float32")
+    ya, yb = rng.normal(size=(6, 2)).astype("float32"), rng.normal(size=(6, 1)).astype("float32")
+    inputs = Input((3,))
+    model = Model(inputs, [Dense(2, name="a")(inputs), Dense(1, name="b")(inputs)])
+    model.compile(optimizer=SGD(0.0), loss=["mse", "mae"], loss_weights=[1.0, 2.0],
+                  metrics="mae")
+    assert model.metrics_names == ["loss", "a_loss", "b_loss", "a_mae", "b_mae"]
+    pa, pb = model.predict(x)
+    a_loss, b_loss = ((pa - ya) ** 2).mean(), np.abs(pb - yb).mean()
+    got = model.evaluate(x, [ya, yb], batch_size=4)
+    np.testing.assert_allclose(got, [a_loss + 2 * b_loss, a_loss, b_loss,
+                                     np.abs(pa - ya).mean(), b_loss], rtol=1e-5)
+    history = model.fit(x, [ya, yb], batch_size=4, epochs=1, validation_data=(x, [ya, yb]))
+    assert {"a_loss", "b_loss", "val_a_loss", "val_b_mae"} <= set(history.history)
+    assert model.train_on_batch(x, [ya, yb])[1] == pytest.approx(a_loss, rel=1e-5)
+
+
+def test_directories_and_fractional_batch_sizes_get_clear_errors(tmp_path):
+    """load_model(<directory>) said "no such file"; save(<directory>) failed naming an
+    internal temporary file; fit(batch_size=2.5) ran as 2."""
+    from scanrnn.keras import load_model
+    model = Sequential([Input((3,)), Dense(2)])
+    model.compile(optimizer=SGD(0.1), loss="mse")
+    with pytest.raises(ValueError, match="is a directory, not a model or weights file"):
+        load_model(tmp_path)
+    with pytest.raises(ValueError, match="is a directory, not a model or weights file"):
+        model.load_weights(tmp_path)
+    for save in (model.save, model.save_weights):
+        with pytest.raises(ValueError, match=r"it is a directory \(nothing was written\)"):
+            save(tmp_path)
+    assert list(tmp_path.iterdir()) == []
+    x, y = np.ones((4, 3), "float32"), np.ones((4, 2), "float32")
+    for bad in (2.5, "2", True, 0):
+        with pytest.raises(ValueError, match="batch_size must be a positive int"):
+            model.fit(x, y, batch_size=bad)
+    model.fit(x, y, batch_size=np.int64(2))

@@ -150,3 +150,51 @@ def test_missing_h5py_is_a_clear_error(monkeypatch):
     model = sequential_model()
     with pytest.raises(ImportError, match="pip install h5py"):
         model.load_weights(FIXTURES / "keras3_seq.weights.h5")
+
+
+@needs_h5py
+def test_a_keras_file_with_optimizer_steps_warns_that_its_state_starts_fresh(tmp_path):
+    """Adam's moments and step count in a Keras file are not read: training went on from a
+    fresh state without a word (0.12 apart from Keras after one more epoch)."""
+    import io
+    import warnings
+    src = zipfile.ZipFile(FIXTURES / "keras3_seq.keras")
+    path = tmp_path / "trained.keras"
+    with zipfile.ZipFile(path, "w") as out:
+        for item in src.namelist():
+            data = src.read(item)
+            if item == "model.weights.h5":
+                buffer = io.BytesIO(data)
+                with h5py.File(buffer, "r+") as f:
+                    f["optimizer/vars/0"][()] = 4  # iterations: 4 steps taken
+                data = buffer.getvalue()
+            out.writestr(item, data)
+    with pytest.warns(UserWarning, match=r"its optimizer had taken 4 steps; its state .* is "
+                                         r"not read from a Keras file"):
+        model = load_model(path)
+    assert isinstance(model.optimizer, Adam)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # an untrained file (0 steps) loads quietly
+        load_model(FIXTURES / "keras3_seq.keras")
+        load_model(path, compile=False)
+
+
+@needs_h5py
+def test_a_legacy_keras_h5_model_file_loads_and_its_weights_load_by_order():
+    """Keras's legacy whole-model .h5 (model.save("x.h5")): load_model said to use
+    load_weights, and load_weights then said the file held "nothing"."""
+    from scanrnn.keras import Bidirectional
+    io = np.load(FIXTURES / "keras3_legacy_io.npz")
+    model = load_model(FIXTURES / "keras3_legacy.h5")
+    np.testing.assert_allclose(model.predict(io["x"]), io["y"], atol=1e-5)
+    assert isinstance(model.optimizer, Adam) and model.optimizer.lr == pytest.approx(0.01)
+    assert model.metrics_names == ["loss", "mae"]
+    built = Sequential([Input((4, 3)), LSTM(3, return_sequences=True), Bidirectional(GRU(2)),
+                        Dense(2)])
+    built.load_weights(FIXTURES / "keras3_legacy.h5")
+    np.testing.assert_allclose(built.predict(io["x"]), io["y"], atol=1e-5)
+    wrong = Sequential([Input((4, 3)), GRU(2), Dense(2)])
+    with pytest.raises(ValueError, match=r"holds weights for 3 layer\(s\) \(lstm, "
+                                         r"bidirectional, dense\), model .* has 2"):
+        wrong.load_weights(FIXTURES / "keras3_legacy.h5")
+    assert load_model(FIXTURES / "keras3_legacy.h5", compile=False).optimizer is None

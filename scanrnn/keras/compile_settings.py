@@ -41,8 +41,9 @@ class CompileSettings:
             ``'adam'``, ``'rmsprop'``, ``'sgd'``, ``'adagrad'`` or an instance (``Adam()``).
         loss : str, function, list or dict
             One loss for every output, or one per output (by position or output name).
-        metrics : list of str
-            E.g. ``['accuracy']``; computed for every output.
+        metrics : str, list of str, or dict
+            E.g. ``['accuracy']`` (or ``'accuracy'``); computed for every output, or given
+            per output name in a dict.
         loss_weights : list or dict of float, optional
             The total loss is ``sum(weight_i * loss_i)``.
         backend : str
@@ -66,8 +67,8 @@ class CompileSettings:
         self.backend = resolve_backend(backend)
         self._compile_distribution = distribution_lib.distribution()
         self.loss = loss
-        self._compile_args = {"loss": loss, "metrics": list(metrics or []),
-                              "loss_weights": loss_weights}
+        metrics = metrics if isinstance(metrics, dict) else as_items(metrics or [])
+        self._compile_args = {"loss": loss, "metrics": metrics, "loss_weights": loss_weights}
         self._compiled = True
         self._invalidate()
         if self.built:
@@ -136,6 +137,14 @@ class CompileSettings:
         return metrics
 
     @property
+    def loss_names(self) -> list[str]:
+        """``['loss']``, and with several outputs each output's own (unweighted) loss,
+        ``'<output>_loss'``, as Keras 3 reports them."""
+        if len(self.outputs) == 1:
+            return ["loss"]
+        return ["loss"] + [f"{name}_loss" for name in self.output_names]
+
+    @property
     def metrics_names(self) -> list[str]:
-        """``['loss', *metric names]``: the order of ``evaluate``'s results."""
-        return ["loss"] + [name for _, _, ms in self._losses() for name, _ in ms]
+        """``[*loss_names, *metric names]``: the order of ``evaluate``'s results."""
+        return self.loss_names + [name for _, _, ms in self._losses() for name, _ in ms]

@@ -29,15 +29,16 @@ FLUSH_EVERY = 128
 
 
 class _Accumulator:
-    """Means over the batches so far, read from the device lazily, as Keras 3's: the loss
+    """Means over the batches so far, read from the device lazily, as Keras 3's: the losses
     weighted by each batch's size, each metric by the entries it counted in the batch
     (its mask's sum: a masked metric is a mean over all unmasked steps, not of batch means).
 
-    A batch's outputs are ``[loss, *metric values, *metric counts]`` (:mod:`.step_functions`).
+    A batch's outputs are ``[*losses, *metric values, *metric counts]``, the first
+    ``n_losses`` of ``names`` being losses (:mod:`.step_functions`).
     """
 
-    def __init__(self, names):
-        self.names = names
+    def __init__(self, names, n_losses):
+        self.names, self.n_losses = names, n_losses
         self.totals = np.zeros(len(names))
         self.weights = np.zeros(len(names))
         self.pending = []
@@ -51,7 +52,7 @@ class _Accumulator:
         k = len(self.names)
         for outputs, size in self.pending:
             values = np.array([float(np.asarray(o)) for o in outputs])
-            weights = np.concatenate([[size], values[k:]])
+            weights = np.concatenate([[size] * self.n_losses, values[k:]])
             self.totals += values[:k] * weights
             self.weights += weights
         self.pending = []
@@ -170,7 +171,7 @@ class FitLoop(StepFunctions):
         elif shuffle:
             perm = np.random.permutation(n)
             xs, ys = [a[perm] for a in xs], [a[perm] for a in ys]
-        acc = _Accumulator(self.metrics_names)
+        acc = _Accumulator(self.metrics_names, len(self.loss_names))
         batch_logs = cbs.wants_batch_logs
         for done, step in enumerate(batch_order, 1):
             start = step * batch_size
@@ -188,7 +189,7 @@ class FitLoop(StepFunctions):
         return acc.means()
 
     def _evaluate_arrays(self, xs, ys, batch_size):
-        acc = _Accumulator(self.metrics_names)
+        acc = _Accumulator(self.metrics_names, len(self.loss_names))
         for start, stop, batch in _batches([*xs, *ys], input_checks.sample_count(xs, ys),
                                            batch_size):
             acc.add(self._run("test", batch), stop - start)

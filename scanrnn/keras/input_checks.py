@@ -7,6 +7,8 @@ returns is what the compiled functions take: int32 ids, floatX numbers.
 
 from __future__ import annotations
 
+import operator
+
 import numpy as np
 
 from .._config import floatx
@@ -170,8 +172,16 @@ def batch_size_for(model, batch_size, n, what) -> int:
     """The batch size ``what`` (``"fit"``, ...) runs with: 32 by default; a stateful model
     needs its fixed batch size and a multiple of it samples."""
     fixed = model.stateful_batch_size()
-    if batch_size is not None and (isinstance(batch_size, bool) or int(batch_size) <= 0):
-        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+    if batch_size is not None:
+        given = batch_size
+        try:
+            if isinstance(given, (bool, np.bool_)):
+                raise TypeError
+            batch_size = operator.index(given)  # 2.5 and "32" are no batch sizes
+        except TypeError:
+            batch_size = 0
+        if batch_size <= 0:
+            raise ValueError(f"batch_size must be a positive int, got {given!r}")
     if fixed is None:
         return 32 if batch_size is None else int(batch_size)
     size = fixed if batch_size is None else int(batch_size)

@@ -110,6 +110,17 @@ def _damaged(name, exc) -> ValueError:
                       f"an intact copy")
 
 
+def optimizer_steps(source) -> int:
+    """How many steps the optimizer whose state a Keras 3 weights file holds had taken
+    (its ``optimizer/vars/0``, ``iterations``; 0 when it holds none or cannot be read)."""
+    try:
+        with _open(source) as f:
+            found = f.get("optimizer/vars/0")
+            return 0 if found is None else int(np.asarray(found))
+    except (OSError, KeyError, EOFError, TypeError, ValueError):
+        return 0
+
+
 def load_weights_h5(model, source, name=None) -> None:
     """Set ``model``'s weights from a Keras 3 ``.weights.h5`` file (path or file object);
     ``name`` (default: the path) is how errors call the file."""
@@ -121,7 +132,11 @@ def load_weights_h5(model, source, name=None) -> None:
                          f"weights")
     try:
         with _open(source) as f:
-            _set_layer_weights(model, f.get("layers"), name)
+            legacy = _legacy_group(f)
+            if f.get("layers") is None and legacy is not None:
+                _set_legacy_weights(model, legacy, name)
+            else:
+                _set_layer_weights(model, f.get("layers"), name)
     except (FileNotFoundError, PermissionError):
         raise
     except (OSError, KeyError, EOFError) as exc:     # h5py's errors for damaged HDF5
@@ -142,6 +157,56 @@ def _set_layer_weights(model, stored, name) -> None:
         except ValueError as exc:
             raise ValueError(f"{name}: cannot load Keras weights 'layers/{key}' into layer "
                              f"{layer.name!r}: {exc}") from exc
+
+
+def _text(value) -> str:
+    return value.decode("utf-8") if isinstance(value, bytes) else str(value)
+
+
+def _legacy_group(f):
+    """The group of a legacy (Keras 2 layout) ``.h5`` file whose attribute ``layer_names``
+    lists the layers (``model_weights`` of a whole-model file), or None."""
+    group = f.get("model_weights", f)
+    return group if "layer_names" in group.attrs else None
+
+
+def _set_legacy_weights(model, group, name) -> None:
+    """Set weights from a legacy ``.h5``: its layers with weights, in order, onto the
+    model's layers with weights (as Keras loads such files), Keras layouts converted."""
+    stored = []
+    for layer_name in (_text(n) for n in group.attrs["layer_names"]):
+        names = [_text(w) for w in group[layer_name].attrs.get("weight_names", [])]
+        if names:
+            stored.append((layer_name, [np.asarray(group[layer_name][w]) for w in names]))
+    layers = [layer for layer in model.layers if layer.weights]
+    if len(stored) != len(layers):
+        raise ValueError(f"{name} holds weights for {len(stored)} layer(s) "
+                         f"({', '.join(n for n, _ in stored) or 'none'}), model "
+                         f"{model.name!r} has {len(layers)} with weights")
+    for layer, (layer_name, arrays) in zip(layers, stored):
+        try:
+            layer.set_weights(arrays)
+        except ValueError as exc:
+            raise ValueError(f"{name}: cannot load the weights of its layer {layer_name!r} "
+                             f"into layer {layer.name!r}: {exc}") from exc
+
+
+def read_legacy_h5_model(path) -> tuple[dict, dict | None]:
+    """``(model config, training config or None)`` of a whole-model legacy ``.h5`` file
+    (Keras's ``model.save("x.h5")``); a ValueError when it is a weights-only file."""
+    try:
+        with _open(path) as f:
+            raw, training = f.attrs.get("model_config"), f.attrs.get("training_config")
+    except (OSError, KeyError, EOFError) as exc:
+        raise _damaged(os.fspath(path), exc) from exc
+    if raw is None:
+        raise ValueError(f"{os.fspath(path)} holds weights only (no model_config): build the "
+                         f"model in code and call model.load_weights({os.fspath(path)!r})")
+    fix = "Save it again with Keras or use an intact copy"
+    config = json_object(_text(raw), path, "model_config", "Keras .h5 model file", fix)
+    return config, (None if training is None else
+                    json_object(_text(training), path, "training_config",
+                                "Keras .h5 model file", fix))
 
 
 def read_keras_archive(path) -> tuple[dict, bytes]:

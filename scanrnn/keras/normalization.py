@@ -1,7 +1,8 @@
 """``BatchNormalization``: batch statistics while training, moving averages otherwise.
 
 Training: ``y = gamma * (x - mean_B) / sqrt(var_B + epsilon) + beta`` with the
-mean and (biased) variance over every axis but ``axis``, and the updates
+mean and (biased) variance over every axis but ``axis`` (over the unmasked steps when
+the input has a mask, as Keras 3), and the updates
 ``moving = momentum * moving + (1 - momentum) * batch`` merged into the
 training function.  Prediction uses the moving mean and variance.
 Weights: ``gamma, beta`` (trainable), ``moving_mean, moving_variance`` (not):
@@ -92,8 +93,7 @@ class BatchNormalization(Layer):
             return v.dimshuffle(*pattern)
 
         if ctx.training:
-            mean = x.mean(axis=reduce_axes)
-            var = pt.sqr(x - bcast(mean)).mean(axis=reduce_axes)
+            mean, var = _moments(x, reduce_axes, bcast, ctx.masks.get(x))
             keep = np.asarray(self.momentum, dtype=floatx())
             ctx.add_update(self.moving_mean, keep * self.moving_mean + (1 - keep) * mean, self)
             ctx.add_update(self.moving_variance,
@@ -114,3 +114,17 @@ class BatchNormalization(Layer):
                 "gamma_initializer": self.gamma_initializer,
                 "moving_mean_initializer": self.moving_mean_initializer,
                 "moving_variance_initializer": self.moving_variance_initializer}
+
+
+def _moments(x, reduce_axes, bcast, mask):
+    """Mean and (biased) variance over ``reduce_axes``; with a mask (one axis fewer than
+    ``x``, as Keras 3) over the unmasked entries only (Keras adds 1e-7 to their count)."""
+    if mask is None or mask.ndim != x.ndim - 1:
+        mean = x.mean(axis=reduce_axes)
+        return mean, pt.sqr(x - bcast(mean)).mean(axis=reduce_axes)
+    kept = pt.broadcast_to(pt.shape_padright(pt.neq(mask, 0)), x.shape)
+    count = pt.cast(kept, x.dtype).sum(axis=reduce_axes) + np.asarray(1e-7, dtype=x.dtype)
+    zero = np.asarray(0, dtype=x.dtype)
+    mean = pt.switch(kept, x, zero).sum(axis=reduce_axes) / count
+    var = pt.sqr(pt.switch(kept, x - bcast(mean), zero)).sum(axis=reduce_axes) / count
+    return mean, var

@@ -39,6 +39,9 @@ def check_save_path(filepath, weights_only: bool = False) -> None:
     """Refuse a Keras file name (``.keras``, ``.h5``, ``.hdf5``, ``.weights.h5``) for a file
     scanrnn.keras writes: Keras could not read it.  Nothing is written either way."""
     path = os.fspath(filepath)
+    if os.path.isdir(path):
+        raise ValueError(f"cannot save to {path}: it is a directory (nothing was written); "
+                         f"give a file name such as {os.path.join(path, 'model.npz')!r}")
     stem, suffix = os.path.splitext(path)
     if suffix.lower() not in KERAS_SUFFIXES:
         return
@@ -78,6 +81,9 @@ def save_weights(model, filepath) -> None:
 def read(filepath) -> dict:
     """The arrays of a scanrnn.keras ``.npz``; any other file raises an error naming it."""
     path = os.fspath(filepath)
+    if os.path.isdir(path):
+        raise ValueError(f"{path} is a directory, not a model or weights file: give the "
+                         f"file's path (a .npz, .keras or .h5)")
     if not os.path.isfile(path):
         raise FileNotFoundError(f"no such file: {path}")
     _check_magic(path)

@@ -37,6 +37,8 @@ def load_model(filepath, compile: bool = True):
     every layer in it is one scanrnn.keras has (else a ValueError names the layer)."""
     if keras_io.is_keras_archive(filepath):
         return load_keras_model(filepath, compile=compile)
+    if os.path.isfile(filepath) and keras_io.is_hdf5(filepath):
+        return load_legacy_h5_model(filepath, compile=compile)
     arrays = npz_format.read(filepath)
     spec = npz_format.architecture(arrays, filepath)
     check_format(spec, filepath)
@@ -95,6 +97,31 @@ def load_keras_model(path, compile: bool = True):
                                  name=f"{os.fspath(path)} (its model.weights.h5)")
     if compile and config.get("compile_config"):
         _compile_from(model, config["compile_config"])
+        steps = 0 if weights is None else keras_io.optimizer_steps(io.BytesIO(weights))
+        if steps and model.optimizer is not None:
+            warnings.warn(f"{os.fspath(path)}: its optimizer had taken {steps} steps; its state "
+                          f"(e.g. Adam's moments) is not read from a Keras file, so training "
+                          f"goes on from a fresh {type(model.optimizer).__name__} state "
+                          f"(scanrnn's own .npz keeps it)", stacklevel=3)
+    return model
+
+
+def load_legacy_h5_model(path, compile: bool = True):
+    """A scanrnn.keras model from a whole-model Keras ``.h5`` file (``model.save("x.h5")``):
+    its architecture, weights and (``compile``) loss and optimizer where scanrnn has them."""
+    config, training = keras_io.read_legacy_h5_model(path)
+    try:
+        model = model_from_keras_config(config)
+    except ValueError as exc:
+        raise ValueError(f"{os.fspath(path)}: {exc}") from exc
+    except (KeyError, TypeError) as exc:
+        raise ValueError(f"{os.fspath(path)}: its model_config is damaged or not a Keras "
+                         f"model's ({type(exc).__name__}: {exc})") from exc
+    keras_io.load_weights_h5(model, path)
+    if compile and training:
+        _compile_from(model, {"optimizer": training.get("optimizer_config"),
+                              "loss": training.get("loss"), "metrics": training.get("metrics"),
+                              "loss_weights": training.get("loss_weights")})
     return model
 
 

@@ -69,12 +69,13 @@ class StepFunctions(CompileSettings):
                 for i, (t, (loss, _, _)) in enumerate(zip(targets, self._losses()))]
 
     def _loss_graph(self, outputs, targets, ctx, sample_weights=None, valid=None):
-        """``(total loss, [metric values], [metric counts])``: scalars; a count is how many
+        """``(total loss, [each output's loss], [metric values], [metric counts])``: scalars
+        (an output's loss before its ``loss_weights`` factor); a count is how many
         entries its metric's mean is over (the mask's sum), so that a run's mean is over all
         of them as in Keras 3, not a mean of batch means.  A softmax output's loss is computed
         from its logits (``ctx.logits``) with the stable log-softmax.  ``valid`` ``(B,)``
         (data-parallel functions) masks padded rows out of every mean."""
-        total, metric_values, metric_counts = 0, [], []
+        total, output_losses, metric_values, metric_counts = 0, [], [], []
         sample_weights = sample_weights or [None] * len(outputs)
         for out_t, pred, y, sw, (loss, weight, metrics) in zip(
                 self.outputs, outputs, targets, sample_weights, self._losses()):
@@ -87,13 +88,14 @@ class StepFunctions(CompileSettings):
             if valid is not None:
                 mask = _rows_mask(valid, values, mask)
             weighted = values if sw is None else values * sw
-            total = total + weight * core_losses.reduce(weighted, "mean", mask)
+            output_losses.append(core_losses.reduce(weighted, "mean", mask))
+            total = total + weight * output_losses[-1]
             for _, metric in metrics:
                 entries = metric(y, pred, logits=logits, num_classes=classes)
                 metric_values.append(core_losses.reduce(entries, "mean", mask))
                 count = entries.size if mask is None else pt.as_tensor_variable(mask).sum()
                 metric_counts.append(pt.cast(count, floatx()))
-        return total, metric_values, metric_counts
+        return total, output_losses, metric_values, metric_counts
 
     def _function(self, kind, batch_size=None, dist=None):
         """The compiled ``kind`` function; ``batch_size=1``: its batch-of-one graph;
@@ -143,16 +145,17 @@ class StepFunctions(CompileSettings):
         weights = self._weight_variables(targets)
         valid = None if dist is None else pt.tensor(name="valid_rows", shape=(batch_size,),
                                                     dtype=floatx())
-        loss, metric_values, metric_counts = self._loss_graph(outputs, targets, ctx, weights,
-                                                              valid)
+        loss, output_losses, metric_values, metric_counts = self._loss_graph(
+            outputs, targets, ctx, weights, valid)
+        output_losses = output_losses if len(output_losses) > 1 else []  # as loss_names
         updates = ctx.updates
         if kind == "train":
             updates = optim.merge(self._optimizer_updates(loss, batch_size, dist), ctx.updates)
         batched = inputs + targets + weights + ([] if valid is None else [valid])
         if dist is not None:
             common.update(dist.function_options(batched, states))
-        return compile_function(batched, [loss, *metric_values, *metric_counts], updates,
-                                **common)
+        return compile_function(batched, [loss, *output_losses, *metric_values,
+                                          *metric_counts], updates, **common)
 
     def _optimizer_updates(self, loss, batch_size, dist=None):
         """The optimizer's updates; the first general training step owns its state (moments,
