@@ -13,15 +13,16 @@ that the graph uses as
   crossentropy``) without a ``mask`` (masked targets may mark padding with any id) --
   from 0 to ``V - 1`` for ``V`` classes;
 
-reached from the input through ops that keep all its values (transposes, reshapes,
-widening casts) or through slices with constant bounds (``seq[:-1]`` and ``seq[1:]``, the
-inputs and targets of one sequence: the same slice of the argument is checked) in the
-function's own graph (not inside a ``scan`` step, nor with ``givens``), and :func:`check`
-refuses a call whose ids leave those ranges, naming the input.  A size is read from the
-static shape, or from a shared variable's current value through products, softmaxes and
-elementwise ops; where it cannot be known before the call (a table or logits that are
-inputs themselves), that use is not checked.  JAX arrays passed as arguments are not read
-back to be checked.
+reached from the input through ops that move its values (transposes, reshapes), slices
+(``seq[:-1]`` and ``seq[1:]``, the inputs and targets of one sequence) and elementwise ops
+with constants (``ids - 1``, casts) -- then the values the graph computes from the argument
+are checked (compiled once, run on the host before each call) --, in the function's own
+graph or as ``table[x_t]`` in a ``scan`` step over a sequence of ids (not with ``givens``),
+and :func:`check` refuses a call whose ids leave those ranges, naming the input.  A size
+is read from the static shape, or from a shared variable's current value through products,
+softmaxes and elementwise ops; where it cannot be known before the call (a table or logits
+that are inputs themselves), or the ids need more than their input (a slice by another
+input), that use is not checked.  JAX arrays passed as arguments are not read back.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from dataclasses import dataclass
 import numpy as np
 from pytensor.compile.sharedvalue import SharedVariable
 from pytensor.graph.basic import Constant
-from pytensor.graph.traversal import io_toposort
+from pytensor.graph.traversal import graph_inputs, io_toposort
 from pytensor.tensor.elemwise import Elemwise
 from pytensor.tensor.subtensor import indices_from_subtensor
 
@@ -73,15 +74,21 @@ def find(inputs, roots, givens=None) -> list[IdRange]:
     found = []
 
     def add(ids, size, what, negative):
-        source, part = _source(ids)
+        source, changed = _source(ids)
         index = positions.get(source)
-        if index is not None and size is not None:
+        if index is None or size is None:
+            return
+        part = _part(source, ids) if changed else None
+        if part is not None or not changed:
             found.append(IdRange(index, size, what, negative, part))
 
     for node in io_toposort(list(inputs), list(roots)):
         for axis, ids in _indexed_axes(node):
             what = "rows of a table" if axis == 0 else f"entries of axis {axis} of a table"
             add(ids, _axis_size(node.inputs[0], axis), what, True)
+        for axis, ids, size in _scan_step_lookups(node):
+            what = "rows" if axis == 0 else f"entries of axis {axis}"
+            add(ids, size, f"{what} of a table (read in a scan step)", True)
         for var in node.outputs:
             classes = getattr(var.tag, "scanrnn_classes", None)
             if classes is not None:
@@ -97,7 +104,7 @@ def find(inputs, roots, givens=None) -> list[IdRange]:
 def check(ranges: list[IdRange], inputs, args) -> None:
     """Raise ValueError when an argument holds an id outside its range."""
     for rng in ranges:
-        array = args[rng.index]
+        given = array = args[rng.index]
         if not isinstance(array, np.ndarray):
             continue  # a JAX array is not read back here
         if rng.part is not None:
@@ -112,19 +119,17 @@ def check(ranges: list[IdRange], inputs, args) -> None:
         least = -size if rng.negative else 0
         if low < least or high >= size:
             bad = high if high >= size else low
+            held = f"holds the id {bad}" if np.any(given == bad) else \
+                f"gives the id {bad} where the graph uses it (computed from its values)"
             raise ValueError(
-                f"{describe_input(inputs[rng.index], rng.index)} holds the id {bad}, but each "
-                f"id picks one of the {size} {rng.what}: ids must be from {least} to "
-                f"{size - 1}")
+                f"{describe_input(inputs[rng.index], rng.index)} {held}, but each id picks "
+                f"one of the {size} {rng.what}: ids must be from {least} to {size - 1}")
 
 
 # Ops named rather than imported: PyTensor 3.3 has no AdvancedSubtensor1, 3.0 has both
 _PICK_ROWS = ("TakeRows", "AdvancedSubtensor1", "AdvancedSubtensor")  # (table, ids, ...)
 # all of the input's values, moved
 _KEEP_VALUES = ("DimShuffle", "Reshape", "SpecifyShape", "ScalarFromTensor")  # (values, ...)
-# a part of them: followed when its bounds are constants, and the same part is checked
-# (the rest of the input may hold ids of another table)
-_REPLAYED = ("Subtensor", "DimShuffle")
 _SAME_SHAPE = ("Softmax", "LogSoftmax")
 
 
@@ -150,6 +155,29 @@ def _indexed_axes(node) -> list[tuple[int, object]]:
     return [(axis, ids) for axis, ids in pairs if ids.dtype.startswith(("int", "uint"))]
 
 
+def _scan_step_lookups(node) -> list[tuple]:
+    """``(axis, outer ids, size)`` for each lookup ``table[x_t]`` in the step of a ``Scan``
+    ``node`` whose ids are a sequence's slice and whose table a non-sequence (Theano's
+    ``W_e[x_t]``): the sequence's values must keep the table's range."""
+    if _name(node.op) != "Scan":
+        return []
+    from pytensor.scan.utils import ScanArgs
+    try:
+        args = ScanArgs.from_node(node)
+    except Exception:  # a loop this code does not know how to read: not checked
+        return []
+    sequences = dict(zip(args.inner_in_seqs, args.outer_in_seqs))
+    tables = dict(zip(args.inner_in_non_seqs, args.outer_in_non_seqs))
+    found = []
+    for inner in io_toposort(node.op.inner_inputs, node.op.inner_outputs):
+        for axis, ids in _indexed_axes(inner):
+            source, changed = _source(ids)
+            table = tables.get(inner.inputs[0])
+            if source in sequences and table is not None and not changed:
+                found.append((axis, sequences[source], _axis_size(table, axis)))
+    return found
+
+
 def _name(op) -> str:
     return type(op).__name__
 
@@ -159,41 +187,45 @@ def _constant(n: int) -> Size:
 
 
 def _source(var):
-    """``(source, part)``: the variable whose values ``var`` shows, through transposes,
-    reshapes, safe casts and constant slices, and None, or when slices were crossed a
-    function taking from the source's argument (numpy) the values ``var`` holds."""
-    chain = []
+    """``(source, changed)``: the variable whose values ``var`` is computed from alone,
+    walking back through moves (transposes, reshapes), elementwise ops whose other inputs
+    are constants (``ids - 1``, casts) and slices; ``changed``: whether the values differ
+    from the source's (then :func:`_part` computes them from the argument)."""
+    changed = False
     while var.owner is not None:
         node = var.owner
-        op, source = node.op, node.inputs[0]
-        cast = isinstance(op, Elemwise) and _name(op.scalar_op) in ("Cast", "Identity") \
-            and np.can_cast(source.dtype, var.dtype, "safe")  # a narrowing cast wraps ids
-        sliced = _name(op) == "Subtensor" and all(isinstance(i, Constant)
-                                                  for i in node.inputs[1:])
-        if not (_name(op) in _KEEP_VALUES or cast or sliced):
+        name = _name(node.op)
+        if name in _KEEP_VALUES or name == "Subtensor":
+            inputs = node.inputs[:1]
+            changed = changed or name == "Subtensor"
+        elif isinstance(node.op, Elemwise):
+            inputs = [v for v in node.inputs if not _constant_valued(v)]
+            safe_cast = name == "Elemwise" and _name(node.op.scalar_op) in ("Cast", "Identity") \
+                and np.can_cast(node.inputs[0].dtype, var.dtype, "safe")
+            changed = changed or not safe_cast
+        else:
             break
-        chain.append(node)
-        var = source
-    slices = [k for k, node in enumerate(chain) if _name(node.op) == "Subtensor"]
-    if not slices:
-        return var, None
-    # from the source to the last slice (after it, values only move: nothing to replay)
-    replayed = [node for node in reversed(chain[slices[0]:])
-                if _name(node.op) != "SpecifyShape" and not isinstance(node.op, Elemwise)]
-    if any(_name(node.op) not in _REPLAYED for node in replayed):
-        return var, None  # a reshape before a slice: its shape is an input's, unchecked
-    return var, _replay(replayed)
+        if len(inputs) != 1:
+            break
+        var = inputs[0]
+    return var, changed
 
 
-def _replay(nodes) -> Callable:
-    """numpy ``array -> array`` running ``nodes`` (slices, transposes) in order."""
-    def part(array):
-        for node in nodes:
-            out = [[None]]
-            node.op.perform(node, [array, *(i.data for i in node.inputs[1:])], out)
-            array = out[0][0]
-        return np.asarray(array)
-    return part
+def _constant_valued(var) -> bool:
+    return all(isinstance(v, Constant) for v in graph_inputs([var]))
+
+
+def _part(source, var) -> Callable | None:
+    """numpy ``argument -> var's values``, compiled once (Python linker, no rewrites), or
+    None when ``var`` needs more than ``source`` (e.g. a slice by another input)."""
+    import pytensor
+    from pytensor.compile.mode import Mode
+    try:
+        fn = pytensor.function([source], var, mode=Mode(linker="py", optimizer=None),
+                               on_unused_input="ignore")
+    except Exception:  # MissingInputError and the like: that use is not checked
+        return None
+    return lambda array: np.asarray(fn(array))
 
 
 def _axis_size(var, axis: int) -> Size | None:

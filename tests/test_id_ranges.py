@@ -113,6 +113,29 @@ def test_an_integer_scalar_index_is_checked(backend):
             f(bad)
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_ids_computed_with_constants_and_ids_read_in_a_scan_step_are_checked(backend):
+    """E[ids - 1] (1-based ids), E[ids + 1] and Theano's W_e[x_t] in a scan step: JAX
+    computed with the clamped last row, without a word.  What the graph computes is checked
+    (clip makes any id valid), and a table in the step checks the sequence it reads."""
+    E = pytensor.shared(np.arange(8, dtype="float32").reshape(4, 2), name="E")
+    ids = pt.ivector("ids")
+    f = scanrnn.function([ids], [E[ids - 1].sum(), E[pt.clip(ids + 1, 0, 3)].sum()],
+                         backend=backend)
+    np.testing.assert_allclose(f(np.array([1, 4], "int32")), [1 + 13, 9 + 13])
+    with pytest.raises(ValueError, match=r"input 0 \('ids'\) gives the id 4 where the graph "
+                                         r"uses it .* one of the 4 rows"):
+        f(np.array([5], "int32"))
+    with pytest.raises(ValueError, match=r"gives the id -6 "):  # -5 - 1
+        f(np.array([-5], "int32"))
+    step = scanrnn.scan(lambda i, e: e[i].sum(), sequences=[ids], non_sequences=[E])
+    g = scanrnn.function([ids], step.sum(), backend=backend)
+    assert g(np.array([3, 0], "int32")) == 14.0
+    with pytest.raises(ValueError, match=r"holds the id 7, .* 4 rows of a table \(read in a "
+                                         r"scan step\)"):
+        g(np.array([1, 7], "int32"))
+
+
 def test_what_the_check_leaves_alone():
     """Masked targets (padding marked -1), a batched matmul's table (its leading axis comes
     from both operands), a function with givens (another graph runs) and a narrowing cast
