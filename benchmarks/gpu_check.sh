@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
 # GPU check (issue 12): on a machine with one NVIDIA GPU and JAX with CUDA, in under 8 minutes:
+#   probe: benchmarks/cudnn_layout_probe.py -- JAX's own cuDNN LSTM and scanrnn's row-major
+#      custom call on a transposed input (seconds);
 #   diagnose: benchmarks/cudnn_diagnose.py -- scanrnn's cuDNN wrapper and JAX's own rnn.lstm
 #      against reference LSTMs over shapes and input kinds (and each call run twice), the
 #      default LM's losses on the scan and on cuDNN, and the custom calls' layouts as compiled
@@ -50,13 +52,21 @@ section() { printf '\n## %s\n\n' "$1" >> "$REPORT"; echo "gpu_check: $1"; }
   echo '```'
 } >> "$REPORT"
 
-# Each part has its own time limit; together at most 8 minutes (95 + 35 + 150 + 80 + 90 + 30 s).
+# Each part has its own time limit; together at most 8 minutes (40 + 95 + 35 + 140 + 70 + 70 + 30 s).
 # GPU_CHECK_PARTS picks and orders them (default: all four, the open questions first).
 CORPUS=../shared/data/timemachine.txt
 if [ ! -f "$CORPUS" ]; then  # no shared data on the GPU machine: the repository's own text
   CORPUS=/tmp/gpu_check_corpus.txt
   cat README.md scanrnn/*.py scanrnn/*/*.py > "$CORPUS"
 fi
+
+probe() {
+  section "The layout probe (benchmarks/cudnn_layout_probe.py)"
+  { echo '```'
+    timeout 40 python3 benchmarks/cudnn_layout_probe.py 2>&1 | grep -v Warning | tail -30
+    echo "exit status: $?"
+    echo '```'; } >> "$REPORT"
+}
 
 diagnose() {
   section "cuDNN against references (benchmarks/cudnn_diagnose.py)"
@@ -80,7 +90,7 @@ bench() {
   section "bench_core.py on the GPU (PyTorch on cuDNN)"
   { echo '```'
     # the default row is the fused scan on a GPU; "vendor kernels" is cuDNN (opt-in)
-    SCANRNN_CUDNN=1 timeout 80 python3 benchmarks/bench_core.py --configs lm,lstm \
+    SCANRNN_CUDNN=1 timeout 70 python3 benchmarks/bench_core.py --configs lm,lstm \
       --steps 5 --repeats 3 2>&1 | grep -v Warning | tail -80
     echo "exit status: $?"
     echo '```'; } >> "$REPORT"
@@ -91,7 +101,7 @@ train() {
   { echo "corpus: $CORPUS ($(wc -c < "$CORPUS") bytes)"
     echo '```'
     # --minutes counts the compiles (the sizing probe's and the model's: more than 60 s on an H200)
-    timeout 150 python3 -m scanrnn train --corpus "$CORPUS" --minutes 2 --backend jax \
+    timeout 140 python3 -m scanrnn train --corpus "$CORPUS" --minutes 2 --backend jax \
       --out "$(mktemp -d)/run" --no-progress 2>&1 | grep -v "^  - " | tail -15
     echo "exit status: $?"
     echo '```'; } >> "$REPORT"
@@ -100,7 +110,7 @@ train() {
 tests() {
   section "Agreement and gradient tests on the GPU"
   { echo '```'
-    SCANRNN_CUDNN=1 JAX_DEFAULT_MATMUL_PRECISION=highest timeout 90 python3 -m pytest -q \
+    SCANRNN_CUDNN=1 JAX_DEFAULT_MATMUL_PRECISION=highest timeout 70 python3 -m pytest -q \
       -p no:cacheprovider -rfs --tb=short tests/test_kernels.py 2>&1 | grep -v "^[0-9.]*s \(call\|setup\)" | tail -60
     echo "exit status: $?"
     JAX_DEFAULT_MATMUL_PRECISION=highest timeout 30 python3 -m pytest -q -p no:cacheprovider \
@@ -109,10 +119,11 @@ tests() {
     echo '```'; } >> "$REPORT"
 }
 
-for part in ${GPU_CHECK_PARTS:-diagnose train bench tests}; do
+for part in ${GPU_CHECK_PARTS:-probe diagnose train bench tests}; do
   case "$part" in
-    diagnose|bench|train|tests) "$part" ;;
-    *) echo "gpu_check: unknown part '$part' (diagnose, bench, train, tests)" | tee -a "$REPORT" ;;
+    probe|diagnose|bench|train|tests) "$part" ;;
+    *) echo "gpu_check: unknown part '$part' (probe, diagnose, bench, train, tests)" \
+         | tee -a "$REPORT" ;;
   esac
 done
 echo "gpu_check: wrote $REPORT"
