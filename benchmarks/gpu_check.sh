@@ -14,7 +14,7 @@
 #      cuDNN nn.LSTM as the peer (the tanh RNN, 2-layer LSTM and GRU rows: earlier runs);
 #   tests: the kernel / backend-agreement and gradient tests on the GPU (cuDNN LSTM vs the scan,
 #      float32 with JAX_DEFAULT_MATMUL_PRECISION=highest so TF32 does not blur the comparison).
-# cuDNN's LSTM is opt-in in the library; the parts that study it set SCANRNN_CUDNN=1.
+# kernels=True runs LSTMs on cuDNN on a GPU; the parts that study it set SCANRNN_CUDNN=1.
 # GPU_CHECK_PARTS="diagnose bench" runs some of them, in that order.
 # Everything goes to ONE file: $1, else $OUT/gpu_check.md, else ./gpu_check.md.
 #
@@ -89,7 +89,7 @@ diagnose() {
 bench() {
   section "bench_core.py on the GPU (PyTorch on cuDNN)"
   { echo '```'
-    # the default row is the fused scan on a GPU; "vendor kernels" is cuDNN (opt-in)
+    # the default row is the fused scan on a GPU; "vendor kernels" is cuDNN (kernels=True)
     SCANRNN_CUDNN=1 timeout 70 python3 benchmarks/bench_core.py --configs lm,lstm \
       --steps 5 --repeats 3 2>&1 | grep -v Warning | tail -80
     echo "exit status: $?"

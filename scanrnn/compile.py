@@ -562,8 +562,8 @@ def function(inputs, outputs=None, updates=None, backend="auto", **kwargs) -> Fu
     Keyword arguments: ``name``, ``givens``, ``return_numpy`` (default True:
     results are numpy arrays), ``on_unused_input``, ``no_default_updates``,
     ``profile``, ``kernels``: True runs fused recurrences on vendor kernels where they
-    apply on JAX (oneDNN on the CPU; cuDNN's LSTM on an NVIDIA GPU, opt-in with
-    ``SCANRNN_CUDNN=1``; see :mod:`scanrnn.kernels`); False keeps the
+    apply on JAX (oneDNN on the CPU; cuDNN's LSTM on an NVIDIA GPU,
+    ``SCANRNN_CUDNN=0`` turns it off; see :mod:`scanrnn.kernels`); False keeps the
     scan, for study and comparison; ``"auto"`` (the default) uses them on the CPU for the
     LSTMs with ``H >= 512``, where oneDNN measured as fast as the fused scan or faster, and
     not on a GPU, where the fused scan measured faster than cuDNN (:func:`scanrnn.kernels.wanted`;

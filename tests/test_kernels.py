@@ -280,6 +280,7 @@ def test_on_a_gpu_auto_keeps_the_fused_scan(monkeypatch):
     assert kernels.wanted("auto") == "large LSTMs"
 
 
+@pytest.mark.skipif(VENDOR != "onednn", reason="the CPU's default selection (JAX not on the CPU)")
 def test_on_the_cpu_auto_puts_only_large_lstms_on_the_kernel(monkeypatch):
     monkeypatch.delenv("SCANRNN_KERNELS")
     assert kernels.wanted("auto") == "large LSTMs"
@@ -517,24 +518,27 @@ def test_the_gpu_diagnosis_reports_a_kernel_that_answers_differently_each_call(
     assert max(errors[:-1]) <= diagnose.TOLERANCE and errors[-1] > 1e-3, errors
 
 
-def test_on_a_gpu_cudnn_is_opt_in(monkeypatch):
-    """cuDNN's LSTM was slower than the fused scan on an H200 and its layout fix is not yet
-    checked on a GPU: without SCANRNN_CUDNN=1 it is unavailable, with the reason (and
-    kernels=True on a GPU then runs the fused scan)."""
+def test_on_a_gpu_cudnn_runs_unless_turned_off(monkeypatch):
+    """cuDNN's LSTM (checked on an H200 with its layouts declared) is what kernels=True uses
+    on a GPU; SCANRNN_CUDNN=0 turns it off, with the reason (kernels=True then runs the fused
+    scan)."""
     from jax.experimental import rnn
 
     from scanrnn.kernels import cudnn_rnn
     monkeypatch.setattr(rnn, "gpu_rnn", object(), raising=False)  # a jaxlib with cuDNN's RNN
     monkeypatch.setattr(kernels, "vendor", lambda: "cudnn")
-    for value in (None, "0", "off", "maybe"):
+    for value in ("0", "off", " False "):  # the words SCANRNN_KERNELS takes
+        monkeypatch.setenv("SCANRNN_CUDNN", value)
+        assert kernels.unavailable_reason() == cudnn_rnn.TURNED_OFF
+        assert kernels.status() == {"active": [], "reason": cudnn_rnn.TURNED_OFF}
+    assert "SCANRNN_CUDNN=0" in cudnn_rnn.TURNED_OFF
+    for value in (None, "1", "yes", "maybe"):
         if value is None:
             monkeypatch.delenv("SCANRNN_CUDNN", raising=False)
         else:
             monkeypatch.setenv("SCANRNN_CUDNN", value)
-        assert kernels.unavailable_reason() == cudnn_rnn.HELD_BACK
-        assert kernels.status() == {"active": [], "reason": cudnn_rnn.HELD_BACK}
-    assert "SCANRNN_CUDNN=1" in cudnn_rnn.HELD_BACK
-    for value in ("1", "yes", " True "):  # the words SCANRNN_KERNELS takes
-        monkeypatch.setenv("SCANRNN_CUDNN", value)
         assert kernels.unavailable_reason() is None
         assert kernels.status()["active"] == ["cuDNN lstm (jax.experimental.rnn)"]
+    monkeypatch.setattr(kernels, "_jax_platform", lambda: "gpu")
+    monkeypatch.delenv("SCANRNN_KERNELS", raising=False)
+    assert kernels.wanted("auto") is False  # on a GPU the fused scan measured faster

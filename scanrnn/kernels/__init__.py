@@ -8,11 +8,11 @@ vanilla RNN (tanh/relu) primitive, forward and backward, the backward reading th
 forward's saved workspace (:mod:`.ops`, :mod:`.jax_rnn`, the C++ in ``onednn_rnn.cc``).
 The native part is compiled at first use and cached (:mod:`.build`).  When JAX runs on an NVIDIA GPU
 the same rewrite can put LSTMs on cuDNN through ``jax.experimental.rnn``
-(:mod:`.cudnn_rnn`; GRU and vanilla RNN keep the scan there), opt-in with
-``SCANRNN_CUDNN=1`` (slower than the fused scan on an H200; its layout fix not yet checked
-on a GPU).  Where a kernel does not apply (masks, truncated gradients, other
-activations, float64, an LSTM whose cell-state sequence is used beyond its last step) or
-cannot run here (no compiler, no oneDNN, a failed build: one logged line), the fused scan runs.
+(:mod:`.cudnn_rnn`; GRU and vanilla RNN keep the scan there; ``SCANRNN_CUDNN=0`` turns it
+off); ``"auto"`` keeps the fused scan on a GPU, faster than cuDNN on an H200.  Where a kernel
+does not apply (masks, truncated gradients, other activations, float64, an LSTM whose
+cell-state sequence is used beyond its last step) or cannot run here (no compiler, no
+oneDNN, a failed build: one logged line), the fused scan runs.
 
 * :func:`status` -- which kernels are active, or why not (``scanrnn info``);
 * :func:`rewrite` -- what ``scanrnn.Function`` calls before compiling;
