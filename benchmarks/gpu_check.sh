@@ -10,8 +10,8 @@
 #      differs, the same again with CUDA_LAUNCH_BLOCKING=1 (a race?);
 #   train: a 2-minute `scanrnn train` (the default model, compilation included) and its
 #      last log lines;
-#   bench: benchmarks/bench_core.py on the GPU for the default LM, PyTorch's cuDNN nn.LSTM
-#      as the peer (the LSTM, tanh RNN, 2-layer LSTM and GRU rows: the earlier runs);
+#   bench: benchmarks/bench_core.py on the GPU for the default LM and the tanh RNN, PyTorch's
+#      cuDNN nn.LSTM / nn.RNN as peers (the LSTM, 2-layer LSTM and GRU rows: earlier runs);
 #   tests: the kernel / backend-agreement and gradient tests on the GPU (cuDNN LSTM vs the scan,
 #      float32 with JAX_DEFAULT_MATMUL_PRECISION=highest so TF32 does not blur the comparison).
 # kernels=True runs LSTMs on cuDNN on a GPU; the parts that study it set SCANRNN_CUDNN=1.
@@ -52,8 +52,8 @@ section() { printf '\n## %s\n\n' "$1" >> "$REPORT"; echo "gpu_check: $1"; }
   echo '```'
 } >> "$REPORT"
 
-# Each part has its own time limit; together at most 8 minutes (25 + 65 + 35 + 140 + 60 + 140 +
-# 15 s), sized from the 2026-12-04 H200 runs: the kernel tests took 131 s there, the full
+# Each part has its own time limit; together at most 8 minutes (20 + 60 + 35 + 140 + 75 + 140 +
+# 10 s), sized from the 2026-12-04 H200 runs: the kernel tests took 131 s there, the full
 # diagnosis grid more than 95 s (run it alone: python3 benchmarks/cudnn_diagnose.py).
 # GPU_CHECK_PARTS picks and orders them (default: all four, the open questions first).
 CORPUS=../shared/data/timemachine.txt
@@ -65,7 +65,7 @@ fi
 probe() {
   section "The layout probe (benchmarks/cudnn_layout_probe.py)"
   { echo '```'
-    timeout 25 python3 benchmarks/cudnn_layout_probe.py 2>&1 | grep -v Warning | tail -30
+    timeout 20 python3 benchmarks/cudnn_layout_probe.py 2>&1 | grep -v Warning | tail -30
     echo "exit status: $?"
     echo '```'; } >> "$REPORT"
 }
@@ -73,7 +73,7 @@ probe() {
 diagnose() {
   section "cuDNN against references (benchmarks/cudnn_diagnose.py)"
   { echo '```'
-    timeout 65 python3 benchmarks/cudnn_diagnose.py --quick 2>&1 | grep -v Warning | tail -70
+    timeout 60 python3 benchmarks/cudnn_diagnose.py --quick 2>&1 | grep -v Warning | tail -70
     status=$?
     echo "exit status: $status (0: all agree, 1: something differs)"
     echo '```'
@@ -92,7 +92,7 @@ bench() {
   section "bench_core.py on the GPU (PyTorch on cuDNN)"
   { echo '```'
     # the default row is the fused scan on a GPU; "vendor kernels" is cuDNN (kernels=True)
-    SCANRNN_CUDNN=1 timeout 60 python3 benchmarks/bench_core.py --configs lm \
+    SCANRNN_CUDNN=1 timeout 75 python3 benchmarks/bench_core.py --configs lm,rnn \
       --steps 5 --repeats 3 2>&1 | grep -v Warning | tail -80
     echo "exit status: $?"
     echo '```'; } >> "$REPORT"
@@ -115,7 +115,7 @@ tests() {
     SCANRNN_CUDNN=1 JAX_DEFAULT_MATMUL_PRECISION=highest timeout 140 python3 -m pytest -q \
       -p no:cacheprovider -rfs --tb=short tests/test_kernels.py 2>&1 | grep -v "^[0-9.]*s \(call\|setup\)" | tail -60
     echo "exit status: $?"
-    JAX_DEFAULT_MATMUL_PRECISION=highest timeout 15 python3 -m pytest -q -p no:cacheprovider \
+    JAX_DEFAULT_MATMUL_PRECISION=highest timeout 10 python3 -m pytest -q -p no:cacheprovider \
       -rfs --tb=line tests/test_core_backends.py -k "jax or float32" 2>&1 | tail -15
     echo "exit status: $?"
     echo '```'; } >> "$REPORT"
