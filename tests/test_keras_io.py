@@ -116,15 +116,18 @@ def test_keras_file_loads_architecture_weights_and_compile_settings(name):
     assert "GRU" in kinds and "LSTM" in kinds and "SimpleRNN" in kinds
 
 
-def _edit_keras_file(tmp_path, edit):
-    """A copy of the Sequential fixture whose config.json went through ``edit``."""
+def _edit_keras_file(tmp_path, edit, member="config.json"):
+    """A copy of the Sequential fixture whose config.json went through ``edit`` (or whose
+    ``member`` went through ``edit``, bytes to bytes)."""
     src = zipfile.ZipFile(FIXTURES / "keras3_seq.keras")
     path = tmp_path / "edited.keras"
     with zipfile.ZipFile(path, "w") as out:
         for item in src.namelist():
             data = src.read(item)
-            if item == "config.json":
+            if item == member == "config.json":
                 data = json.dumps(edit(json.loads(data))).encode()
+            elif item == member:
+                data = edit(data)
             out.writestr(item, data)
     return path
 
@@ -158,17 +161,13 @@ def test_a_keras_file_with_optimizer_steps_warns_that_its_state_starts_fresh(tmp
     fresh state without a word (0.12 apart from Keras after one more epoch)."""
     import io
     import warnings
-    src = zipfile.ZipFile(FIXTURES / "keras3_seq.keras")
-    path = tmp_path / "trained.keras"
-    with zipfile.ZipFile(path, "w") as out:
-        for item in src.namelist():
-            data = src.read(item)
-            if item == "model.weights.h5":
-                buffer = io.BytesIO(data)
-                with h5py.File(buffer, "r+") as f:
-                    f["optimizer/vars/0"][()] = 4  # iterations: 4 steps taken
-                data = buffer.getvalue()
-            out.writestr(item, data)
+
+    def four_steps(data):
+        buffer = io.BytesIO(data)
+        with h5py.File(buffer, "r+") as f:
+            f["optimizer/vars/0"][()] = 4  # iterations: 4 steps taken
+        return buffer.getvalue()
+    path = _edit_keras_file(tmp_path, four_steps, member="model.weights.h5")
     with pytest.warns(UserWarning, match=r"its optimizer had taken 4 steps; its state .* is "
                                          r"not read from a Keras file"):
         model = load_model(path)

@@ -85,13 +85,7 @@ def load_keras_model(path, compile: bool = True):
     """A scanrnn.keras model from a Keras 3 ``.keras`` file: its architecture, weights and
     (``compile``) loss and optimizer where scanrnn has them."""
     config, weights = keras_io.read_keras_archive(path)
-    try:
-        model = model_from_keras_config(config)
-    except ValueError as exc:
-        raise ValueError(f"{os.fspath(path)}: {exc}") from exc
-    except (KeyError, TypeError) as exc:
-        raise ValueError(f"{os.fspath(path)}: its config.json is damaged or not a Keras 3 "
-                         f"model's ({type(exc).__name__}: {exc})") from exc
+    model = _model_from(config, path, "config.json")
     if weights is not None:
         keras_io.load_weights_h5(model, io.BytesIO(weights),
                                  name=f"{os.fspath(path)} (its model.weights.h5)")
@@ -110,19 +104,24 @@ def load_legacy_h5_model(path, compile: bool = True):
     """A scanrnn.keras model from a whole-model Keras ``.h5`` file (``model.save("x.h5")``):
     its architecture, weights and (``compile``) loss and optimizer where scanrnn has them."""
     config, training = keras_io.read_legacy_h5_model(path)
-    try:
-        model = model_from_keras_config(config)
-    except ValueError as exc:
-        raise ValueError(f"{os.fspath(path)}: {exc}") from exc
-    except (KeyError, TypeError) as exc:
-        raise ValueError(f"{os.fspath(path)}: its model_config is damaged or not a Keras "
-                         f"model's ({type(exc).__name__}: {exc})") from exc
+    model = _model_from(config, path, "model_config")
     keras_io.load_weights_h5(model, path)
     if compile and training:
         _compile_from(model, {"optimizer": training.get("optimizer_config"),
                               "loss": training.get("loss"), "metrics": training.get("metrics"),
                               "loss_weights": training.get("loss_weights")})
     return model
+
+
+def _model_from(config, path, part):
+    """The model a Keras config builds; a ValueError naming the file (and its ``part``)."""
+    try:
+        return model_from_keras_config(config)
+    except ValueError as exc:
+        raise ValueError(f"{os.fspath(path)}: {exc}") from exc
+    except (KeyError, TypeError) as exc:
+        raise ValueError(f"{os.fspath(path)}: its {part} is damaged or not a Keras model's "
+                         f"({type(exc).__name__}: {exc})") from exc
 
 
 def _compile_from(model, compile_config):
