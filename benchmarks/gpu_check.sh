@@ -52,8 +52,8 @@ section() { printf '\n## %s\n\n' "$1" >> "$REPORT"; echo "gpu_check: $1"; }
   echo '```'
 } >> "$REPORT"
 
-# Each part has its own time limit; together at most 8 minutes (20 + 60 + 35 + 140 + 75 + 140 +
-# 10 s), sized from the 2026-12-04 H200 runs: the kernel tests took 131 s there, the full
+# Each part has its own time limit; together at most 8 minutes (20 + 60 + 35 + 140 + 75 +
+# 150 s), sized from the 2026-12-04 H200 runs: the kernel tests took 131 s there, the full
 # diagnosis grid more than 95 s (run it alone: python3 benchmarks/cudnn_diagnose.py).
 # GPU_CHECK_PARTS picks and orders them (default: all four, the open questions first).
 CORPUS=../shared/data/timemachine.txt
@@ -112,11 +112,11 @@ train() {
 tests() {
   section "Agreement and gradient tests on the GPU"
   { echo '```'
-    SCANRNN_CUDNN=1 JAX_DEFAULT_MATMUL_PRECISION=highest timeout 140 python3 -m pytest -q \
+    # the kernel path (cuDNN LSTM, fused scan) against the scan path on the GPU, and the
+    # finite-difference gradient checks; the JAX / Numba / C agreement of
+    # tests/test_core_backends.py needs minutes of Numba and C compiles: run it alone
+    SCANRNN_CUDNN=1 JAX_DEFAULT_MATMUL_PRECISION=highest timeout 150 python3 -m pytest -q \
       -p no:cacheprovider -rfs --tb=short tests/test_kernels.py 2>&1 | grep -v "^[0-9.]*s \(call\|setup\)" | tail -60
-    echo "exit status: $?"
-    JAX_DEFAULT_MATMUL_PRECISION=highest timeout 10 python3 -m pytest -q -p no:cacheprovider \
-      -rfs --tb=line tests/test_core_backends.py -k "jax or float32" 2>&1 | tail -15
     echo "exit status: $?"
     echo '```'; } >> "$REPORT"
 }
