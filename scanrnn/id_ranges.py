@@ -47,7 +47,8 @@ Size = Callable[[], "int | None"]
 @dataclass(frozen=True)
 class IdRange:
     """Input ``index`` must hold ids in ``[-size, size)`` (``negative``) or ``[0, size)``;
-    ``part`` (when not None) takes from the argument the ids that are used (a slice)."""
+    ``part`` (when not None) computes from the argument the ids the graph uses (a slice of
+    it, ``ids - 1``, ...)."""
 
     index: int
     size: Size
@@ -200,7 +201,7 @@ def _source(var):
             changed = changed or name == "Subtensor"
         elif isinstance(node.op, Elemwise):
             inputs = [v for v in node.inputs if not _constant_valued(v)]
-            safe_cast = name == "Elemwise" and _name(node.op.scalar_op) in ("Cast", "Identity") \
+            safe_cast = _name(node.op.scalar_op) in ("Cast", "Identity") \
                 and np.can_cast(node.inputs[0].dtype, var.dtype, "safe")
             changed = changed or not safe_cast
         else:

@@ -113,7 +113,7 @@ def sparse_categorical_crossentropy(probs, targets, **kwargs):
     last axis of size 1 as in Keras (``(B, 1)`` ids for ``(B, V)`` probabilities)."""
     probs, targets = pt.as_tensor_variable(probs), pt.as_tensor_variable(targets)
     if targets.ndim == probs.ndim:  # ids with a trailing axis, which must have size 1
-        targets = pt.specify_shape(targets, (None,) * (targets.ndim - 1) + (1,))[..., 0]
+        targets = _last_axis_one(targets)[..., 0]
     return categorical_crossentropy(probs, targets, **kwargs)
 
 
